@@ -1,0 +1,119 @@
+//! Layered configuration: defaults, then a TOML file, then `CALLOPT_` environment variables,
+//! then command-line flags.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything `callopt serve` and `callopt demo` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    /// Address to listen on for HTTP.
+    pub listen: String,
+    /// The database: a SQLite file path or `sqlite://` URL.
+    pub db: String,
+    /// A header with the visitor's country set by a trusted CDN or load balancer.
+    pub geo_country_header: Option<String>,
+    /// A MaxMind-format (GeoIP2/GeoLite2 Country or City) database file.
+    pub geoip_database: Option<PathBuf>,
+    /// A header with the client address set by a trusted proxy (for the GeoIP lookup).
+    pub client_ip_header: Option<String>,
+    /// Log filter (`info`, `callopt_http=debug`, ...).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            db: "callopt.db".into(),
+            geo_country_header: None,
+            geoip_database: None,
+            client_ip_header: None,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Flags that override the layers below them.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `--db`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+}
+
+impl Config {
+    /// Reads the layers. `file` is the `--config` path; without one, `callopt.toml` in the
+    /// working directory is read when it exists.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "config file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file("callopt.toml")),
+        }
+        let config = figment
+            .merge(Env::prefixed("CALLOPT_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail returns its own large error type
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"0.0.0.0:9000\"\ndb = \"file.db\"\nlog = \"debug\"",
+            )?;
+            jail.set_env("CALLOPT_DB", "env.db");
+            let c = Config::load(Some(Path::new("c.toml")), Overrides::default()).unwrap();
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.db, "env.db");
+            assert_eq!(c.log, "debug");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:1".into()),
+                db: None,
+            };
+            let c = Config::load(Some(Path::new("c.toml")), flags).unwrap();
+            assert_eq!(c.listen, "127.0.0.1:1");
+            assert_eq!(c.db, "env.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(c, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        assert!(Config::load(
+            Some(Path::new("/nonexistent/callopt.toml")),
+            Overrides::default()
+        )
+        .is_err());
+    }
+}

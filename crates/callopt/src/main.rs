@@ -1,0 +1,203 @@
+//! The `callopt` binary: parses flags and configuration, opens the store, binds, and hands the
+//! listener to `callopt_http::serve`. Subcommands: serve, demo, migrate, account, numbers.
+//!
+//! # Layout
+//! - [`config`]: layered configuration.
+//! - [`demo`]: the demo account, campaign, pool and landing page.
+//! - [`import`]: `callopt numbers import`, a client of the management API.
+
+mod config;
+mod demo;
+mod import;
+
+use anyhow::Context;
+use callopt_domain::ApiKey;
+use callopt_http::{geo::GeoConfig, AppState, ExtraPages};
+use callopt_store::{SqliteStore, Store};
+use clap::{Args, Parser, Subcommand};
+use config::{Config, Overrides};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Callopt: dynamic number insertion, call routing and call analytics.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by the commands that open the store or listen.
+#[derive(Args, Clone)]
+struct Common {
+    /// Configuration file (TOML); default `callopt.toml` when present.
+    #[arg(long, env = "CALLOPT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides the configuration).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Database file or URL (overrides the configuration).
+    #[arg(long)]
+    db: Option<String>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        Config::load(
+            self.config.as_deref(),
+            Overrides {
+                listen: self.listen.clone(),
+                db: self.db.clone(),
+            },
+        )
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the service.
+    Serve(Common),
+    /// Creates a demo account, campaign and pool, and serves a landing page that shows the tag.
+    Demo(Common),
+    /// Applies database migrations and exits.
+    Migrate(Common),
+    /// Manages accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manages tracking numbers through the API of a running service.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Creates an account and prints its API key (shown once; only its hash is stored).
+    Create {
+        /// Account name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum NumbersCommand {
+    /// Imports tracking numbers from a CSV file (header `e164[,country][,languages][,kind]`,
+    /// or one number per line).
+    Import(import::ImportArgs),
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn open_store(db: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(db)
+        .await
+        .with_context(|| format!("opening the database {db}"))?;
+    Ok(Arc::new(store))
+}
+
+fn geo_config(config: &Config) -> anyhow::Result<GeoConfig> {
+    let header = |h: &Option<String>| -> anyhow::Result<_> {
+        h.as_deref()
+            .map(|h| {
+                h.to_ascii_lowercase()
+                    .parse()
+                    .context("invalid header name")
+            })
+            .transpose()
+    };
+    let database = match &config.geoip_database {
+        Some(path) => Some(
+            maxminddb::Reader::open_readfile(path)
+                .with_context(|| format!("opening the GeoIP database {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(GeoConfig {
+        country_header: header(&config.geo_country_header)?,
+        database,
+        client_ip_header: header(&config.client_ip_header)?,
+    })
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Prints a line to stdout at once (tests and scripts read it).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn serve(common: Common) -> anyhow::Result<()> {
+    let config = common.load()?;
+    init_logging(&config.log);
+    let store = open_store(&config.db).await?;
+    let state = AppState::new(store, geo_config(&config)?, ExtraPages::default()).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, db = %config.db, "serving");
+    say(&format!("listening on http://{addr}"));
+    callopt_http::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn create_account(name: &str, common: Common) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let store = open_store(&config.db).await?;
+    let key = ApiKey::from_random(rand::random());
+    let id = store
+        .create_account(name, &key.hash(), callopt_http::now_ms())
+        .await?;
+    say(&format!("account: {}", id.0));
+    say(&format!("api_key: {}", key.expose()));
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(common) => serve(common).await,
+        Command::Demo(common) => demo::run(common).await,
+        Command::Migrate(common) => {
+            let config = common.load()?;
+            open_store(&config.db).await?;
+            say(&format!("migrations applied to {}", config.db));
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create { name, common }) => {
+            create_account(&name, common).await
+        }
+        Command::Numbers(NumbersCommand::Import(args)) => import::run(args).await,
+    }
+}

@@ -1,0 +1,171 @@
+//! E.164 phone numbers: parsed, classified and formatted through the `phonenumber` crate.
+
+use crate::ValidationError;
+use phonenumber::{country, Mode, PhoneNumber};
+use std::fmt;
+use std::str::FromStr;
+
+/// A valid phone number in E.164 form (`+14155550100`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct E164(String);
+
+impl E164 {
+    /// Parses a number written in international form, or in the national form of `default_country`
+    /// (an ISO 3166-1 alpha-2 code) when one is given. Rejects numbers that are not valid.
+    pub fn parse(
+        field: &str,
+        raw: &str,
+        default_country: Option<&str>,
+    ) -> Result<Self, ValidationError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 40 {
+            return Err(ValidationError::new(field, "a phone number is required"));
+        }
+        let region = match default_country {
+            Some(c) => Some(parse_country(c).ok_or_else(|| {
+                ValidationError::new("country", format!("unknown country code {c:?}"))
+            })?),
+            None => None,
+        };
+        let parsed = phonenumber::parse(region, raw).map_err(|_| {
+            ValidationError::new(
+                field,
+                format!("{raw:?} is not a phone number (use E.164 such as +14155550100)"),
+            )
+        })?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(ValidationError::new(
+                field,
+                format!("{raw:?} is not a valid number in its numbering plan"),
+            ));
+        }
+        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    /// The number in E.164 form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn parsed(&self) -> PhoneNumber {
+        phonenumber::parse(None, &self.0).expect("E164 holds a valid number")
+    }
+
+    /// The ISO 3166-1 alpha-2 country the number belongs to, if its plan names one.
+    pub fn country(&self) -> Option<String> {
+        self.parsed()
+            .country()
+            .id()
+            .map(|id| id.as_ref().to_string())
+    }
+
+    /// The country calling code, as digits (`1`, `44`, `49`).
+    pub fn calling_code(&self) -> String {
+        self.parsed().code().value().to_string()
+    }
+
+    /// The national significant number, as digits (the number without calling code or trunk
+    /// prefix: `4155552671` for `+14155552671`).
+    pub fn national_significant(&self) -> String {
+        let cc = self.calling_code();
+        self.0[1 + cc.len()..].to_string()
+    }
+
+    /// Whether the number is toll-free (else it is treated as local).
+    pub fn is_toll_free(&self) -> bool {
+        matches!(
+            self.parsed().number_type(&phonenumber::metadata::DATABASE),
+            phonenumber::Type::TollFree
+        )
+    }
+
+    /// The national destination code (area code) when the plan has one: the leading digits of the
+    /// national number that the plan's national format groups first.
+    pub fn area_code(&self) -> Option<String> {
+        let national = self.parsed().format().mode(Mode::National).to_string();
+        let digits_groups: Vec<String> = national
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect();
+        if digits_groups.len() < 2 {
+            return None;
+        }
+        let first = digits_groups[0].trim_start_matches('0');
+        (!first.is_empty()).then(|| first.to_string())
+    }
+
+    /// The display form for a visitor in `visitor_country`: national form when the visitor is in
+    /// the number's country, international form otherwise (or when the country is unknown).
+    pub fn display_for(&self, visitor_country: Option<&str>) -> String {
+        let number = self.parsed();
+        let home = number.country().id().map(|id| id.as_ref().to_string());
+        let mode = match (visitor_country, home) {
+            (Some(v), Some(h)) if v.eq_ignore_ascii_case(&h) => Mode::National,
+            _ => Mode::International,
+        };
+        number.format().mode(mode).to_string()
+    }
+}
+
+/// Parses an ISO 3166-1 alpha-2 code into the crate's country id.
+pub fn parse_country(code: &str) -> Option<country::Id> {
+    country::Id::from_str(&code.to_ascii_uppercase()).ok()
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "E164({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_international_and_national_forms() {
+        let a = E164::parse("e164", "+1 415-555-2671", None).unwrap();
+        assert_eq!(a.as_str(), "+14155552671");
+        let b = E164::parse("e164", "(415) 555-2671", Some("US")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.country().as_deref(), Some("US"));
+        assert_eq!(a.area_code().as_deref(), Some("415"));
+        assert_eq!(a.calling_code(), "1");
+        assert_eq!(a.national_significant(), "4155552671");
+    }
+
+    #[test]
+    fn rejects_garbage_and_invalid_numbers() {
+        let err = E164::parse("e164", "hello", None).unwrap_err();
+        assert_eq!(err.field, "e164");
+        assert!(E164::parse("e164", "+1 000 000 0000", None).is_err());
+        assert!(E164::parse("e164", "", None).is_err());
+        assert!(E164::parse("e164", "0301234567", Some("XX")).is_err());
+    }
+
+    #[test]
+    fn classifies_toll_free() {
+        assert!(E164::parse("n", "+18005550199", None)
+            .unwrap()
+            .is_toll_free());
+        assert!(!E164::parse("n", "+14155552671", None)
+            .unwrap()
+            .is_toll_free());
+    }
+
+    #[test]
+    fn display_depends_on_visitor_country() {
+        let de = E164::parse("n", "+49 30 901820", None).unwrap();
+        assert_eq!(de.country().as_deref(), Some("DE"));
+        assert_eq!(de.display_for(Some("DE")), "030 901820");
+        assert_eq!(de.display_for(Some("US")), "+49 30 901820");
+        assert_eq!(de.display_for(None), "+49 30 901820");
+    }
+}

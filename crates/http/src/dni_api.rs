@@ -1,0 +1,519 @@
+//! The DNI endpoints the tag and pages call: `POST /v1/dni/sessions` and the static feeds.
+//! No API key: a request is served only when its `Origin` (or `Referer`) is a verified domain of
+//! the campaign, and refused — with the refusal recorded — otherwise (fail closed).
+
+use crate::dni::{CampaignEntry, PoolState, ReplaceDto};
+use crate::problem::ApiError;
+use crate::problem::{Path, Query};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use callopt_dni::{Assignment, VisitorProfile};
+use callopt_domain::campaign::source_number;
+use callopt_domain::{AssignmentMode, Attribution, DomainHost, VisitorId, E164};
+use callopt_store::{Refusal, SessionRecord, SessionWrite};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// What the tag sends.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionRequest {
+    /// The campaign key (`data-campaign`).
+    pub campaign: String,
+    /// The tag's first-party visitor id.
+    pub visitor: String,
+    /// The page URL (UTM fields and click ids are read from it).
+    pub page_url: String,
+    /// `document.referrer`.
+    pub referrer: Option<String>,
+}
+
+/// What the tag gets back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionAnswer {
+    /// Whether the tag should replace the page's numbers (false: leave the page as it is).
+    pub swap: bool,
+    /// The visitor session, when one was opened or renewed.
+    pub session: Option<String>,
+    /// The number to show, E.164.
+    pub number: String,
+    /// The number formatted for the visitor's country.
+    pub display: String,
+    /// The numbers on the page to replace.
+    #[schema(value_type = Vec<ReplaceDto>)]
+    pub replace: Arc<Vec<ReplaceDto>>,
+    /// End of the lease (RFC 3339), when there is one.
+    pub expires_at: Option<String>,
+    /// Length of the lease in seconds.
+    pub lease_seconds: u32,
+    /// When the tag should renew the lease while the page stays open.
+    pub renew_after_seconds: u32,
+    /// False when the number is the overflow (default) number: calls on it cannot be tied to
+    /// this visitor.
+    pub attributed: bool,
+}
+
+/// Most bytes accepted in a DNI request body.
+pub const MAX_BODY: usize = 16 * 1024;
+
+fn cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>) {
+    if let Some(o) = origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The page host a request comes from: `Origin`, or lacking it (or `null`), `Referer`.
+fn page_host(headers: &HeaderMap) -> (Option<String>, Option<DomainHost>) {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let presented = value(header::ORIGIN)
+        .filter(|o| *o != "null")
+        .or_else(|| value(header::REFERER))
+        .map(|s| s.chars().take(512).collect::<String>());
+    let host = presented.as_deref().and_then(DomainHost::from_origin);
+    (presented, host)
+}
+
+/// Answers CORS preflights for callers that send `application/json` (the tag sends
+/// `text/plain` and needs none).
+pub async fn preflight(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    cors(h, headers.get(header::ORIGIN));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, GET, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+/// Opens or renews a visitor session and answers the tracking number to show.
+#[utoipa::path(post, path = "/v1/dni/sessions", tag = "dni",
+    request_body(content = SessionRequest, content_type = "application/json",
+        description = "Also accepted as text/plain, which spares browsers a CORS preflight."),
+    responses((status = 200, body = SessionAnswer),
+        (status = 400, body = crate::problem::Problem),
+        (status = 403, body = crate::problem::Problem, description = "The page's origin is not a verified domain of the campaign"),
+        (status = 404, body = crate::problem::Problem)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).cloned();
+    let answer = match body {
+        Ok(body) => serve_session(&state, peer, &headers, &body).await,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::TooLarge(MAX_BODY))
+        }
+        Err(rejection) => Err(ApiError::BadBody(rejection.body_text())),
+    };
+    let mut response = match answer {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => e.into_response(),
+    };
+    cors(response.headers_mut(), origin.as_ref());
+    response
+}
+
+async fn serve_session(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<SessionAnswer, ApiError> {
+    let request: SessionRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadBody(format!("expected a JSON session request: {e}")))?;
+    let entry = state
+        .dni
+        .campaign(&request.campaign)
+        .ok_or(ApiError::NotFound("campaign"))?;
+    check_origin(state, &entry, headers, Some(&request.page_url))?;
+    let visitor = VisitorId::parse("visitor", &request.visitor)?;
+    let attribution = Attribution::parse(&request.page_url, request.referrer.as_deref())?;
+    let country = state.geo.country(headers, Some(peer));
+    let language = crate::geo::preferred_language(headers);
+    let now = crate::now_ms();
+    let visit = Visit {
+        entry: &entry,
+        visitor,
+        attribution,
+        country,
+        language,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        now,
+    };
+    let (answer, write) = match entry.campaign.assignment {
+        AssignmentMode::PerVisitor => per_visitor(&visit),
+        AssignmentMode::PerSource => per_source(&visit),
+    };
+    if let Some(write) = write {
+        state
+            .writer
+            .write(write)
+            .await
+            .map_err(|e| ApiError::Unexpected(e.into()))?;
+    }
+    Ok(answer)
+}
+
+/// Refuses, and records the refusal, unless the request's page is a verified domain of the
+/// campaign.
+fn check_origin(
+    state: &AppState,
+    entry: &CampaignEntry,
+    headers: &HeaderMap,
+    page_url: Option<&str>,
+) -> Result<(), ApiError> {
+    let (presented, host) = page_host(headers);
+    let reason = match &host {
+        Some(h) if entry.serves(h) => return Ok(()),
+        Some(_) => "unverified_origin",
+        None => "missing_origin",
+    };
+    metrics::counter!("callopt_dni_requests_total", "outcome" => "refused").increment(1);
+    tracing::info!(campaign = entry.campaign.id, origin = ?presented, reason, "DNI refused");
+    let refusal = Refusal {
+        account: Some(entry.account),
+        campaign_id: Some(entry.campaign.id),
+        origin: presented.clone(),
+        page_url: page_url.map(|u| u.chars().take(2048).collect()),
+        reason: reason.into(),
+        at: crate::now_ms(),
+    };
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.record_refusal(&refusal).await {
+            tracing::warn!(error = %e, "could not record a DNI refusal");
+        }
+    });
+    Err(ApiError::Forbidden {
+        detail: match presented {
+            Some(o) => format!(
+                "{o} is not a verified domain of this campaign: no tracking number is served there"
+            ),
+            None => "requests without an Origin or Referer are not served".into(),
+        },
+    })
+}
+
+/// One DNI request, validated.
+struct Visit<'a> {
+    entry: &'a CampaignEntry,
+    visitor: VisitorId,
+    attribution: Attribution,
+    country: Option<String>,
+    language: Option<String>,
+    user_agent: Option<String>,
+    now: i64,
+}
+
+impl Visit<'_> {
+    fn answer(
+        &self,
+        number: &E164,
+        session: Option<String>,
+        expires_at: Option<i64>,
+        attributed: bool,
+    ) -> SessionAnswer {
+        let lease = self.entry.campaign.idle_timeout_secs;
+        SessionAnswer {
+            swap: true,
+            session,
+            number: number.to_string(),
+            display: number.display_for(self.display_country().as_deref()),
+            replace: self.entry.replace.clone(),
+            expires_at: expires_at.map(crate::api::timestamp),
+            lease_seconds: lease,
+            renew_after_seconds: (lease / 2).max(30),
+            attributed,
+        }
+    }
+
+    /// The country whose conventions the number is written in: the visitor's, or when unknown,
+    /// that of the campaign's default number (the page was written for its readers).
+    fn display_country(&self) -> Option<String> {
+        self.country
+            .clone()
+            .or_else(|| self.entry.campaign.default_number.country())
+    }
+
+    fn not_triggered(&self) -> SessionAnswer {
+        metrics::counter!("callopt_dni_requests_total", "outcome" => "not_triggered").increment(1);
+        let mut a = self.answer(&self.entry.campaign.default_number, None, None, false);
+        a.swap = false;
+        a
+    }
+
+    fn record(
+        &self,
+        id: &str,
+        number_id: Option<i64>,
+        number: &E164,
+        attributed: bool,
+        expires: i64,
+    ) -> SessionWrite {
+        SessionWrite::Insert(Box::new(SessionRecord {
+            id: id.to_string(),
+            account: self.entry.account,
+            campaign_id: self.entry.campaign.id,
+            visitor: self.visitor.0.clone(),
+            number_id,
+            number_e164: number.to_string(),
+            attributed,
+            attribution: self.attribution.clone(),
+            country: self.country.clone(),
+            language: self.language.clone(),
+            user_agent: self.user_agent.clone(),
+            first_seen: self.now,
+            last_seen: self.now,
+            lease_expires_at: expires,
+        }))
+    }
+
+    fn idle_ms(&self) -> i64 {
+        i64::from(self.entry.campaign.idle_timeout_secs) * 1000
+    }
+}
+
+fn new_session_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!("ses_{}", Alphanumeric.sample_string(&mut rand::rng(), 22))
+}
+
+fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
+    let campaign = &v.entry.campaign;
+    let Some(pool) = &v.entry.pool else {
+        return overflow(v);
+    };
+    let mut guard = pool.lock().expect("pool lock");
+    let PoolState { pool, session_of } = &mut *guard;
+    if pool.lease_of(&v.visitor, v.now).is_none() && !campaign.trigger.fires(&v.attribution.query) {
+        return (v.not_triggered(), None);
+    }
+    let profile = VisitorProfile {
+        visitor: &v.visitor,
+        country: v.country.as_deref(),
+        language: v.language.as_deref(),
+    };
+    match pool.assign(&profile, v.now, v.idle_ms()) {
+        Assignment::Renewed {
+            number_id,
+            expires_at,
+        } => {
+            let number = pool
+                .number(number_id)
+                .expect("leased number is in the pool")
+                .e164
+                .clone();
+            let id = session_of.get(&v.visitor).cloned();
+            drop(guard);
+            metrics::counter!("callopt_dni_requests_total", "outcome" => "renewed").increment(1);
+            let write = id.clone().map(|id| SessionWrite::Renew {
+                id,
+                last_seen: v.now,
+                lease_expires_at: expires_at,
+            });
+            (v.answer(&number, id, Some(expires_at), true), write)
+        }
+        Assignment::New {
+            number_id,
+            expires_at,
+            ..
+        } => {
+            let number = pool
+                .number(number_id)
+                .expect("leased number is in the pool")
+                .e164
+                .clone();
+            let id = new_session_id();
+            session_of.insert(v.visitor.clone(), id.clone());
+            drop(guard);
+            metrics::counter!("callopt_dni_requests_total", "outcome" => "new").increment(1);
+            let write = v.record(&id, Some(number_id), &number, true, expires_at);
+            (
+                v.answer(&number, Some(id), Some(expires_at), true),
+                Some(write),
+            )
+        }
+        Assignment::Exhausted => {
+            drop(guard);
+            overflow(v)
+        }
+    }
+}
+
+/// No free number: the default number, recorded as an unattributed session.
+fn overflow(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
+    metrics::counter!("callopt_dni_requests_total", "outcome" => "overflow").increment(1);
+    let number = &v.entry.campaign.default_number;
+    let id = new_session_id();
+    let write = v.record(&id, None, number, false, v.now);
+    (v.answer(number, Some(id), None, false), Some(write))
+}
+
+fn per_source(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
+    let campaign = &v.entry.campaign;
+    let mut sessions = v.entry.source_sessions.lock().expect("sessions lock");
+    let live = sessions
+        .get(&v.visitor)
+        .filter(|(_, expires)| *expires > v.now)
+        .cloned();
+    if live.is_none() && !campaign.trigger.fires(&v.attribution.query) {
+        return (v.not_triggered(), None);
+    }
+    let expires = v.now + v.idle_ms();
+    let rule = source_number(&campaign.source_rules, &v.attribution);
+    let (number, attributed) = match rule {
+        Some(r) => (&r.number, true),
+        None => (&campaign.default_number, false),
+    };
+    if let Some((id, _)) = live {
+        sessions.insert(v.visitor.clone(), (id.clone(), expires));
+        drop(sessions);
+        metrics::counter!("callopt_dni_requests_total", "outcome" => "renewed").increment(1);
+        let write = SessionWrite::Renew {
+            id: id.clone(),
+            last_seen: v.now,
+            lease_expires_at: expires,
+        };
+        return (
+            v.answer(number, Some(id), Some(expires), attributed),
+            Some(write),
+        );
+    }
+    let id = new_session_id();
+    sessions.insert(v.visitor.clone(), (id.clone(), expires));
+    drop(sessions);
+    metrics::counter!("callopt_dni_requests_total", "outcome" => "per_source").increment(1);
+    let write = v.record(&id, None, number, attributed, expires);
+    (
+        v.answer(number, Some(id), Some(expires), attributed),
+        Some(write),
+    )
+}
+
+/// What a static feed is asked about.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The page URL the number is for (its UTM fields and click ids pick the source rule).
+    pub page_url: Option<String>,
+    /// The referrer of that page.
+    pub referrer: Option<String>,
+}
+
+/// A campaign's current per-source number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedAnswer {
+    /// Campaign key.
+    pub campaign: String,
+    /// The number, E.164.
+    pub number: String,
+    /// The number formatted for the requester's country.
+    pub display: String,
+    /// The traffic source the number was chosen for.
+    pub source: String,
+    /// False when no source rule matched and the default number is given.
+    pub attributed: bool,
+}
+
+/// The per-source number for pages that cannot run the tag, as JSON or XML.
+#[utoipa::path(get, path = "/v1/dni/feeds/{campaign}/{format}", tag = "dni",
+    params(("campaign" = String, Path, description = "Campaign key"),
+        ("format" = String, Path, description = "`number.json` or `number.xml`"), FeedQuery),
+    responses((status = 200, body = FeedAnswer), (status = 403, body = crate::problem::Problem)))]
+pub async fn feed(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((key, format)): Path<(String, String)>,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let xml = match format.as_str() {
+        "number.json" => false,
+        "number.xml" => true,
+        _ => return Err(ApiError::NotFound("feed format")),
+    };
+    let entry = state
+        .dni
+        .campaign(&key)
+        .ok_or(ApiError::NotFound("campaign"))?;
+    let bearer = headers.contains_key(header::AUTHORIZATION);
+    if bearer {
+        let crate::auth::Account(account) =
+            crate::auth::Account::from_headers(&state, &headers).await?;
+        if account != entry.account {
+            return Err(ApiError::NotFound("campaign"));
+        }
+    } else {
+        check_origin(&state, &entry, &headers, query.page_url.as_deref())?;
+    }
+    let attribution = match &query.page_url {
+        Some(url) => Attribution::parse(url, query.referrer.as_deref())?,
+        None => Attribution {
+            referrer: query.referrer.clone(),
+            ..Default::default()
+        },
+    };
+    let campaign = &entry.campaign;
+    let rule = source_number(&campaign.source_rules, &attribution);
+    let number = rule.map_or(&campaign.default_number, |r| &r.number);
+    let country = state.geo.country(&headers, Some(peer));
+    let answer = FeedAnswer {
+        campaign: key,
+        number: number.to_string(),
+        display: number.display_for(country.as_deref()),
+        source: attribution.source(),
+        attributed: rule.is_some(),
+    };
+    let mut response = if xml {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<number campaign=\"{}\" source=\"{}\" attributed=\"{}\">\n  <e164>{}</e164>\n  <display>{}</display>\n</number>\n",
+            xml_escape(&answer.campaign),
+            xml_escape(&answer.source),
+            answer.attributed,
+            xml_escape(&answer.number),
+            xml_escape(&answer.display),
+        );
+        (
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    } else {
+        axum::Json(answer).into_response()
+    };
+    cors(response.headers_mut(), headers.get(header::ORIGIN));
+    Ok(response)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}

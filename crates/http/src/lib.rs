@@ -1,0 +1,254 @@
+//! Callopt's HTTP face: the management API under `/v1`, the DNI endpoint and its tag, static
+//! feeds, health, Prometheus metrics and the OpenAPI document. All serde DTOs live here.
+//!
+//! # Layout
+//! - [`api`]: management resources (campaigns, pools, numbers, domains, sessions).
+//! - [`dni`]: the in-memory DNI state the hot path reads; [`dni_api`]: its endpoints.
+//! - [`tag`]: the embedded JavaScript tag.
+//! - [`auth`]: bearer API keys → the account every query is scoped to.
+//! - [`problem`]: errors as `application/problem+json`, and extractors that reject that way.
+//! - [`pagination`]: cursor pagination of listings.
+//! - [`geo`]: visitor country and language.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
+//!
+//! [`serve`] takes a bound listener and a shutdown future, as the binary and the tests do.
+
+pub mod api;
+pub mod auth;
+pub mod dni;
+pub mod dni_api;
+pub mod geo;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod tag;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use callopt_store::{SessionWriter, Store};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Pages the binary asks the server to serve besides the API (the demo).
+#[derive(Default, Clone)]
+pub struct ExtraPages {
+    /// HTML served at `/` and `/demo`.
+    pub landing: Option<String>,
+    /// Body of `/.well-known/callopt-verification.txt` (the demo proves its own origin).
+    pub verification: Option<String>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The durable store.
+    pub store: Arc<dyn Store>,
+    /// DNI state.
+    pub dni: Arc<dni::Dni>,
+    /// Group-commit writer of visitor sessions.
+    pub writer: SessionWriter,
+    /// Visitor geo settings.
+    pub geo: Arc<geo::GeoConfig>,
+    /// Extra pages.
+    pub pages: Arc<ExtraPages>,
+}
+
+impl AppState {
+    /// Builds the state: starts the session writer and loads DNI state from the store.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        geo: geo::GeoConfig,
+        pages: ExtraPages,
+    ) -> anyhow::Result<Self> {
+        let dni = Arc::new(dni::Dni::default());
+        dni.load(&store, now_ms()).await?;
+        Ok(Self {
+            writer: SessionWriter::spawn(store.clone()),
+            store,
+            dni,
+            geo: Arc::new(geo),
+            pages: Arc::new(pages),
+        })
+    }
+}
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (in tests); then ours only renders.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    metrics_handle();
+    let v1 = Router::new()
+        .route(
+            "/campaigns",
+            get(api::campaigns::list).post(api::campaigns::create),
+        )
+        .route(
+            "/campaigns/{id}",
+            get(api::campaigns::get)
+                .patch(api::campaigns::update)
+                .delete(api::campaigns::delete),
+        )
+        .route("/pools", get(api::pools::list).post(api::pools::create))
+        .route(
+            "/pools/{id}",
+            get(api::pools::get)
+                .patch(api::pools::update)
+                .delete(api::pools::delete),
+        )
+        .route(
+            "/numbers",
+            get(api::numbers::list).post(api::numbers::create),
+        )
+        .route(
+            "/numbers/import",
+            post(api::numbers::import).layer(DefaultBodyLimit::max(32 * 1024 * 1024)),
+        )
+        .route(
+            "/numbers/{id}",
+            get(api::numbers::get)
+                .patch(api::numbers::update)
+                .delete(api::numbers::delete),
+        )
+        .route(
+            "/domains",
+            get(api::domains::list).post(api::domains::create),
+        )
+        .route(
+            "/domains/{id}",
+            get(api::domains::get).delete(api::domains::delete),
+        )
+        .route("/domains/{id}/verify", post(api::domains::verify))
+        .route("/sessions/{id}", get(api::sessions::get))
+        .route("/dni/refusals", get(api::sessions::refusals))
+        .route(
+            "/dni/sessions",
+            post(dni_api::sessions)
+                .options(dni_api::preflight)
+                .layer(DefaultBodyLimit::max(dni_api::MAX_BODY)),
+        )
+        .route(
+            "/dni/feeds/{campaign}/{format}",
+            get(dni_api::feed).options(dni_api::preflight),
+        );
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/dni.js", get(tag::current))
+        .route("/dni/{file}", get(tag::versioned))
+        .route("/", get(landing))
+        .route("/demo", get(landing))
+        .route(
+            callopt_domain::VerificationToken::WELL_KNOWN_PATH,
+            get(verification_file),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state
+        .store
+        .account_by_key(&callopt_domain::ApiKeyHash(String::new()))
+        .await
+    {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "store": "failing"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    for (pool, used, size) in state.dni.utilisation(now_ms()) {
+        let pool = pool.to_string();
+        metrics::gauge!("callopt_pool_numbers_in_use", "pool" => pool.clone()).set(used as f64);
+        metrics::gauge!("callopt_pool_size", "pool" => pool.clone()).set(size as f64);
+        let ratio = if size == 0 {
+            1.0
+        } else {
+            used as f64 / size as f64
+        };
+        metrics::gauge!("callopt_pool_utilisation", "pool" => pool).set(ratio);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics_handle().render(),
+    )
+        .into_response()
+}
+
+async fn landing(State(state): State<AppState>) -> Response {
+    match &state.pages.landing {
+        Some(html) => Html(html.clone()).into_response(),
+        None => axum::Json(serde_json::json!({
+            "service": "callopt",
+            "version": env!("CARGO_PKG_VERSION"),
+            "openapi": "/openapi.json",
+        }))
+        .into_response(),
+    }
+}
+
+async fn verification_file(State(state): State<AppState>) -> Response {
+    match &state.pages.verification {
+        Some(token) => format!("{token}\n").into_response(),
+        None => problem::ApiError::NotFound("file").into_response(),
+    }
+}
+
+async fn not_found() -> problem::ApiError {
+    problem::ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = problem::ApiError::Unprocessable {
+        detail: "method not allowed on this route".into(),
+        field: None,
+    }
+    .into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}

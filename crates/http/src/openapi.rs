@@ -1,0 +1,55 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations.
+
+use crate::{api, dni_api, pagination, problem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An account's API key"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Callopt", description = "Call optimization: dynamic number insertion, routing and analytics."),
+    modifiers(&BearerKey),
+    paths(
+        api::campaigns::create, api::campaigns::list, api::campaigns::get,
+        api::campaigns::update, api::campaigns::delete,
+        api::pools::create, api::pools::list, api::pools::get, api::pools::update,
+        api::pools::delete,
+        api::numbers::create, api::numbers::list, api::numbers::get, api::numbers::update,
+        api::numbers::delete, api::numbers::import,
+        api::domains::create, api::domains::list, api::domains::get, api::domains::verify,
+        api::domains::delete,
+        api::sessions::get, api::sessions::refusals,
+        dni_api::sessions, dni_api::feed,
+    ),
+    components(schemas(
+        problem::Problem,
+        pagination::Listing<api::campaigns::CampaignDto>,
+        pagination::Listing<api::pools::PoolDto>,
+        pagination::Listing<api::numbers::NumberDto>,
+        pagination::Listing<api::domains::DomainDto>,
+        pagination::Listing<api::sessions::RefusalDto>,
+    ))
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

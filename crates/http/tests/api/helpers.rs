@@ -1,0 +1,203 @@
+//! `spawn_app()` and typed helpers on `TestApp`.
+
+use axum::http::HeaderName;
+use callopt_domain::ApiKey;
+use callopt_http::{geo::GeoConfig, AppState, ExtraPages};
+use callopt_store::{SqliteStore, Store};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A running server with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Client for the API.
+    pub client: reqwest::Client,
+    /// The store behind the server.
+    pub store: Arc<dyn Store>,
+    /// Keeps the database directory alive.
+    pub dir: tempfile::TempDir,
+    /// Stops the server when dropped.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The geo header tests set to choose a visitor's country.
+pub const COUNTRY_HEADER: &str = "x-test-country";
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(dir).await
+}
+
+pub async fn spawn_app_in(dir: tempfile::TempDir) -> TestApp {
+    let db = dir.path().join("callopt.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
+    let geo = GeoConfig {
+        country_header: Some(HeaderName::from_static(COUNTRY_HEADER)),
+        ..Default::default()
+    };
+    let state = AppState::new(store.clone(), geo, ExtraPages::default())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(callopt_http::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        dir,
+        stop,
+    }
+}
+
+/// An HTTP answer: status, content type and JSON body (Null when not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    /// A new account; returns its API key.
+    pub async fn new_account(&self, name: &str) -> String {
+        let key = ApiKey::from_random(rand::random());
+        self.store
+            .create_account(name, &key.hash(), callopt_http::now_ms())
+            .await
+            .unwrap();
+        key.expose().to_string()
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let response = req.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            body,
+            text,
+        }
+    }
+
+    pub async fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// Calls and asserts the status, returning the body.
+    pub async fn ok(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let a = self.call(key, method, path, body).await;
+        assert_eq!(a.status, status, "{method} {path}: {}", a.text);
+        a.body
+    }
+
+    /// A pool with `count` numbers from `start`; returns the pool id.
+    pub async fn pool_with_block(
+        &self,
+        key: &str,
+        start: &str,
+        count: u32,
+        languages: &[&str],
+    ) -> i64 {
+        let pool = self
+            .ok(key, "POST", "/v1/pools", Some(json!({"name": "p"})), 201)
+            .await;
+        let id = pool["id"].as_i64().unwrap();
+        let r = self
+            .ok(
+                key,
+                "POST",
+                "/v1/numbers/import",
+                Some(json!({"pool_id": id, "block": {"start": start, "count": count}, "languages": languages})),
+                200,
+            )
+            .await;
+        assert_eq!(r["imported"], count);
+        id
+    }
+
+    /// Adds `host` to the account and marks it verified through the real verify call, serving
+    /// the token from a loopback server on that host. Returns the host (127.0.0.1:PORT).
+    pub async fn verified_host(&self, key: &str) -> String {
+        let token = Arc::new(std::sync::Mutex::new(String::new()));
+        let served = token.clone();
+        let app = axum::Router::new().route(
+            callopt_domain::VerificationToken::WELL_KNOWN_PATH,
+            axum::routing::get(move || {
+                let t = served.lock().unwrap().clone();
+                async move { t }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let d = self
+            .ok(key, "POST", "/v1/domains", Some(json!({"host": host})), 201)
+            .await;
+        *token.lock().unwrap() = d["token"].as_str().unwrap().to_string();
+        let v = self
+            .ok(
+                key,
+                "POST",
+                &format!("/v1/domains/{}/verify", d["id"]),
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(v["verified"], true);
+        host
+    }
+
+    /// A campaign; returns (id, key).
+    pub async fn campaign(&self, key: &str, fields: Value) -> (i64, String) {
+        let c = self
+            .ok(key, "POST", "/v1/campaigns", Some(fields), 201)
+            .await;
+        (
+            c["id"].as_i64().unwrap(),
+            c["key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A DNI request as a page on `origin` would send it (text/plain, no API key).
+    pub async fn dni(&self, origin: Option<&str>, body: Value, country: Option<&str>) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/dni/sessions", self.base))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(body.to_string());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(c) = country {
+            req = req.header(COUNTRY_HEADER, c);
+        }
+        self.send(req).await
+    }
+}

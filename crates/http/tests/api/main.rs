@@ -1,0 +1,6 @@
+//! API tests: the real server on a loopback port 0, a fresh SQLite file per test, real HTTP.
+
+mod helpers;
+
+mod dni;
+mod management;

@@ -1,0 +1,173 @@
+//! Callopt's storage: the [`Store`] trait every caller uses, its SQLite implementation (the
+//! embedded default), migrations, and the group-commit writer for visitor sessions.
+//!
+//! # Layout
+//! - [`records`]: the rows callers read and write, in domain types.
+//! - [`sqlite`]: [`SqliteStore`], the embedded default (a file, WAL, migrations at open).
+//! - [`writer`]: [`SessionWriter`], which batches visitor-session writes into one transaction
+//!   per batch and answers each caller only once its write is committed.
+//!
+//! Every method that reads or changes an account's objects takes the [`AccountId`] and puts it in
+//! the `WHERE` clause: there is no way to reach another account's rows through this trait.
+
+pub mod records;
+pub mod sqlite;
+pub mod writer;
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+pub use writer::SessionWriter;
+
+use async_trait::async_trait;
+use callopt_domain::{AccountId, ApiKeyHash};
+
+/// What can go wrong in the store, classified for the callers that map it to answers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such object in this account.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the field that collided.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A reference to another object of the account that does not exist.
+    #[error("{0} does not exist in this account")]
+    BadReference(String),
+    /// The database failed; nothing the client can fix.
+    #[error("database error: {0}")]
+    Unexpected(#[from] sqlx::Error),
+}
+
+/// Short for the store's results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A page of a listing: at most `limit` objects with ids greater than `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// The last id of the previous page (from the cursor), if any.
+    pub after: Option<i64>,
+    /// How many objects at most.
+    pub limit: u32,
+}
+
+/// A page of objects and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The objects, in id order.
+    pub items: Vec<T>,
+    /// The id to continue after, when there are more.
+    pub next_after: Option<i64>,
+}
+
+/// The durable store. One implementation per database; callers hold an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account with one API key (given as its hash).
+    async fn create_account(&self, name: &str, key: &ApiKeyHash, now: i64) -> Result<AccountId>;
+    /// The account an API key belongs to.
+    async fn account_by_key(&self, key: &ApiKeyHash) -> Result<Option<AccountId>>;
+
+    /// Creates a pool.
+    async fn create_pool(&self, account: AccountId, name: &str, now: i64) -> Result<PoolRecord>;
+    /// One pool.
+    async fn pool(&self, account: AccountId, id: i64) -> Result<PoolRecord>;
+    /// A page of pools.
+    async fn pools(&self, account: AccountId, page: PageRequest) -> Result<Page<PoolRecord>>;
+    /// Renames a pool.
+    async fn rename_pool(&self, account: AccountId, id: i64, name: &str) -> Result<PoolRecord>;
+    /// Deletes a pool; its numbers stay, out of any pool.
+    async fn delete_pool(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Adds tracking numbers in one transaction. Each row is added or reported as a conflict;
+    /// the others are kept.
+    async fn insert_numbers(
+        &self,
+        account: AccountId,
+        numbers: &[NewNumber],
+        now: i64,
+    ) -> Result<Vec<Result<NumberRecord>>>;
+    /// One tracking number.
+    async fn number(&self, account: AccountId, id: i64) -> Result<NumberRecord>;
+    /// A page of tracking numbers, optionally of one pool.
+    async fn numbers(
+        &self,
+        account: AccountId,
+        pool: Option<i64>,
+        page: PageRequest,
+    ) -> Result<Page<NumberRecord>>;
+    /// Every tracking number of a pool (for loading DNI state).
+    async fn pool_numbers(&self, pool: i64) -> Result<Vec<NumberRecord>>;
+    /// Changes a tracking number's pool, languages or status.
+    async fn update_number(
+        &self,
+        account: AccountId,
+        id: i64,
+        change: &NumberChange,
+    ) -> Result<NumberRecord>;
+    /// Deletes a tracking number.
+    async fn delete_number(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Creates a campaign.
+    async fn create_campaign(
+        &self,
+        account: AccountId,
+        c: &CampaignFields,
+        key: &str,
+        now: i64,
+    ) -> Result<CampaignRecord>;
+    /// One campaign.
+    async fn campaign(&self, account: AccountId, id: i64) -> Result<CampaignRecord>;
+    /// A page of campaigns.
+    async fn campaigns(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Page<CampaignRecord>>;
+    /// Every campaign of every account (for loading DNI state at start).
+    async fn all_campaigns(&self) -> Result<Vec<CampaignRecord>>;
+    /// Replaces a campaign's fields.
+    async fn update_campaign(
+        &self,
+        account: AccountId,
+        id: i64,
+        c: &CampaignFields,
+        now: i64,
+    ) -> Result<CampaignRecord>;
+    /// Deletes a campaign and its sessions.
+    async fn delete_campaign(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Adds a domain to verify.
+    async fn create_domain(
+        &self,
+        account: AccountId,
+        host: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<DomainRecord>;
+    /// One domain.
+    async fn domain(&self, account: AccountId, id: i64) -> Result<DomainRecord>;
+    /// A page of domains.
+    async fn domains(&self, account: AccountId, page: PageRequest) -> Result<Page<DomainRecord>>;
+    /// Every verified domain of every account (for the DNI origin check).
+    async fn all_verified_domains(&self) -> Result<Vec<DomainRecord>>;
+    /// Records a successful verification.
+    async fn mark_domain_verified(
+        &self,
+        account: AccountId,
+        id: i64,
+        now: i64,
+    ) -> Result<DomainRecord>;
+    /// Deletes a domain.
+    async fn delete_domain(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Writes a batch of visitor-session inserts and renewals in one transaction.
+    async fn write_sessions(&self, batch: &[SessionWrite]) -> Result<()>;
+    /// Sessions whose lease is live at `now` (for restoring DNI state at start).
+    async fn live_sessions(&self, now: i64) -> Result<Vec<SessionRecord>>;
+    /// One visitor session.
+    async fn session(&self, account: AccountId, id: &str) -> Result<SessionRecord>;
+    /// Records a refused DNI request.
+    async fn record_refusal(&self, r: &Refusal) -> Result<()>;
+    /// A page of refusals.
+    async fn refusals(&self, account: AccountId, page: PageRequest) -> Result<Page<RefusalRecord>>;
+}

@@ -1,0 +1,829 @@
+//! The SQLite store: the embedded default. One file in WAL mode, migrations run at open.
+
+use crate::*;
+use callopt_domain::{
+    AssignmentMode, Attribution, Campaign, CampaignKey, DomainHost, NumberKind, NumberStatus,
+    SourceRule, TrackingNumber, Trigger, E164,
+};
+use serde_json::{json, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// Connections to the one database file.
+    pool: SqlitePool,
+}
+
+/// The SQLite migrations, embedded in the binary, in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    use std::borrow::Cow;
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*name),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect();
+    sqlx::migrate::Migrator {
+        migrations: Cow::Owned(migrations),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path?mode=rwc` or a plain
+    /// path), in WAL mode with `synchronous=NORMAL`: a committed transaction survives the
+    /// process being killed. Runs pending migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    async fn check_pool(&self, account: AccountId, pool: Option<i64>) -> Result<()> {
+        if let Some(id) = pool {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM pools WHERE id = ? AND account_id = ?")
+                    .bind(id)
+                    .bind(account.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::BadReference("pool_id".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn page<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> Page<T> {
+    let next_after = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(&id)
+    } else {
+        None
+    };
+    Page { items, next_after }
+}
+
+fn conflict(e: sqlx::Error, field: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(field.into()),
+        _ => StoreError::Unexpected(e),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unexpected(sqlx::Error::Decode(
+        format!("stored {what} is invalid").into(),
+    ))
+}
+
+const POOL_COLUMNS: &str = "p.id, p.account_id, p.name, p.created_at, \
+     (SELECT COUNT(*) FROM tracking_numbers n WHERE n.pool_id = p.id) AS size";
+
+fn pool_row(r: SqliteRow) -> PoolRecord {
+    PoolRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        name: r.get("name"),
+        size: r.get("size"),
+        created_at: r.get("created_at"),
+    }
+}
+
+const NUMBER_COLUMNS: &str =
+    "id, account_id, pool_id, e164, country, region, kind, languages, status, created_at";
+
+fn number_row(r: SqliteRow) -> Result<NumberRecord> {
+    let e164: String = r.get("e164");
+    let languages: String = r.get("languages");
+    Ok(NumberRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        pool_id: r.get("pool_id"),
+        number: TrackingNumber {
+            e164: E164::parse("e164", &e164, None).map_err(|_| corrupt("number"))?,
+            country: r.get("country"),
+            region: r.get("region"),
+            kind: NumberKind::parse("kind", r.get("kind")).map_err(|_| corrupt("kind"))?,
+            languages: split_languages(&languages),
+            status: NumberStatus::parse("status", r.get("status"))
+                .map_err(|_| corrupt("status"))?,
+        },
+        created_at: r.get("created_at"),
+    })
+}
+
+fn split_languages(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, account_id, key, name, default_number, swap_numbers, \
+     trigger_parameter, assignment, idle_timeout_secs, domains, source_rules, pool_id, \
+     created_at, updated_at";
+
+fn campaign_json(c: &Campaign) -> (String, String, String) {
+    let swap: Vec<&str> = c.swap_numbers.iter().map(E164::as_str).collect();
+    let domains: Vec<&str> = c.domains.iter().map(DomainHost::as_str).collect();
+    let rules: Vec<Value> = c
+        .source_rules
+        .iter()
+        .map(|r| {
+            let (kind, value) = r.kind_and_value();
+            json!({"match": kind, "value": value, "number": r.number.as_str()})
+        })
+        .collect();
+    (
+        json!(swap).to_string(),
+        json!(domains).to_string(),
+        json!(rules).to_string(),
+    )
+}
+
+fn campaign_row(r: SqliteRow) -> Result<CampaignRecord> {
+    let strings = |col: &str| -> Result<Vec<String>> {
+        serde_json::from_str(r.get::<&str, _>(col)).map_err(|_| corrupt(col))
+    };
+    let swap_numbers = strings("swap_numbers")?
+        .iter()
+        .map(|s| E164::parse("swap_numbers", s, None).map_err(|_| corrupt("swap number")))
+        .collect::<Result<_>>()?;
+    let domains = strings("domains")?
+        .iter()
+        .map(|s| DomainHost::parse("domains", s).map_err(|_| corrupt("domain")))
+        .collect::<Result<_>>()?;
+    let rules: Vec<Value> =
+        serde_json::from_str(r.get::<&str, _>("source_rules")).map_err(|_| corrupt("rules"))?;
+    let source_rules = rules
+        .iter()
+        .map(|v| {
+            SourceRule::parse(
+                "source_rules",
+                v["match"].as_str().unwrap_or(""),
+                v["value"].as_str(),
+                v["number"].as_str().unwrap_or(""),
+            )
+            .map_err(|_| corrupt("source rule"))
+        })
+        .collect::<Result<_>>()?;
+    let default: String = r.get("default_number");
+    Ok(CampaignRecord {
+        account: AccountId(r.get("account_id")),
+        campaign: Campaign {
+            id: r.get("id"),
+            key: CampaignKey(r.get("key")),
+            name: r.get("name"),
+            default_number: E164::parse("default_number", &default, None)
+                .map_err(|_| corrupt("default number"))?,
+            swap_numbers,
+            trigger: Trigger::parse("trigger", r.get("trigger_parameter"))
+                .map_err(|_| corrupt("trigger"))?,
+            assignment: AssignmentMode::parse("assignment", r.get("assignment"))
+                .map_err(|_| corrupt("assignment"))?,
+            idle_timeout_secs: r.get::<i64, _>("idle_timeout_secs") as u32,
+            domains,
+            source_rules,
+            pool_id: r.get("pool_id"),
+        },
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+fn domain_row(r: SqliteRow) -> DomainRecord {
+    DomainRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        host: r.get("host"),
+        token: r.get("token"),
+        verified_at: r.get("verified_at"),
+        created_at: r.get("created_at"),
+    }
+}
+
+const SESSION_COLUMNS: &str = "id, account_id, campaign_id, visitor, number_id, number_e164, \
+     attributed, landing_url, referrer, utm_source, utm_medium, utm_campaign, utm_term, \
+     utm_content, gclid, fbclid, msclkid, country, language, user_agent, first_seen, last_seen, \
+     lease_expires_at";
+
+fn session_row(r: SqliteRow) -> SessionRecord {
+    SessionRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        campaign_id: r.get("campaign_id"),
+        visitor: r.get("visitor"),
+        number_id: r.get("number_id"),
+        number_e164: r.get("number_e164"),
+        attributed: r.get("attributed"),
+        attribution: Attribution {
+            landing_url: r.get("landing_url"),
+            referrer: r.get("referrer"),
+            utm_source: r.get("utm_source"),
+            utm_medium: r.get("utm_medium"),
+            utm_campaign: r.get("utm_campaign"),
+            utm_term: r.get("utm_term"),
+            utm_content: r.get("utm_content"),
+            gclid: r.get("gclid"),
+            fbclid: r.get("fbclid"),
+            msclkid: r.get("msclkid"),
+            query: Vec::new(),
+        },
+        country: r.get("country"),
+        language: r.get("language"),
+        user_agent: r.get("user_agent"),
+        first_seen: r.get("first_seen"),
+        last_seen: r.get("last_seen"),
+        lease_expires_at: r.get("lease_expires_at"),
+    }
+}
+
+fn not_found_if_zero(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, name: &str, key: &ApiKeyHash, now: i64) -> Result<AccountId> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (name, created_at) VALUES (?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (account_id, key_hash, label, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&key.0)
+        .bind("initial")
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, "api_key"))?;
+        tx.commit().await?;
+        Ok(AccountId(id))
+    }
+
+    async fn account_by_key(&self, key: &ApiKeyHash) -> Result<Option<AccountId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT account_id FROM api_keys WHERE key_hash = ?")
+                .bind(&key.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.map(AccountId))
+    }
+
+    async fn create_pool(&self, account: AccountId, name: &str, now: i64) -> Result<PoolRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO pools (account_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(account.0)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        self.pool(account, id).await
+    }
+
+    async fn pool(&self, account: AccountId, id: i64) -> Result<PoolRecord> {
+        let sql = format!("SELECT {POOL_COLUMNS} FROM pools p WHERE p.id = ? AND p.account_id = ?");
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(pool_row)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn pools(&self, account: AccountId, p: PageRequest) -> Result<Page<PoolRecord>> {
+        let sql = format!(
+            "SELECT {POOL_COLUMNS} FROM pools p WHERE p.account_id = ? AND p.id > ? \
+             ORDER BY p.id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(p.after.unwrap_or(0))
+            .bind(i64::from(p.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(page(
+            rows.into_iter().map(pool_row).collect(),
+            p.limit,
+            |r| r.id,
+        ))
+    }
+
+    async fn rename_pool(&self, account: AccountId, id: i64, name: &str) -> Result<PoolRecord> {
+        let done = sqlx::query("UPDATE pools SET name = ? WHERE id = ? AND account_id = ?")
+            .bind(name)
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())?;
+        self.pool(account, id).await
+    }
+
+    async fn delete_pool(&self, account: AccountId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM pools WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())
+    }
+
+    async fn insert_numbers(
+        &self,
+        account: AccountId,
+        numbers: &[NewNumber],
+        now: i64,
+    ) -> Result<Vec<Result<NumberRecord>>> {
+        let mut pools: Vec<Option<i64>> = numbers.iter().map(|n| n.pool_id).collect();
+        pools.sort();
+        pools.dedup();
+        for p in pools {
+            self.check_pool(account, p).await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(numbers.len());
+        let sql = format!(
+            "INSERT INTO tracking_numbers (account_id, pool_id, e164, country, region, kind, \
+             languages, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (e164) DO NOTHING RETURNING {NUMBER_COLUMNS}"
+        );
+        for n in numbers {
+            let t = &n.number;
+            let row = sqlx::query(&sql)
+                .bind(account.0)
+                .bind(n.pool_id)
+                .bind(t.e164.as_str())
+                .bind(&t.country)
+                .bind(&t.region)
+                .bind(t.kind.as_str())
+                .bind(t.languages.join(","))
+                .bind(t.status.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            out.push(match row {
+                Some(r) => number_row(r),
+                None => Err(StoreError::Conflict("e164".into())),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn number(&self, account: AccountId, id: i64) -> Result<NumberRecord> {
+        let sql = format!(
+            "SELECT {NUMBER_COLUMNS} FROM tracking_numbers WHERE id = ? AND account_id = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        number_row(row)
+    }
+
+    async fn numbers(
+        &self,
+        account: AccountId,
+        pool: Option<i64>,
+        p: PageRequest,
+    ) -> Result<Page<NumberRecord>> {
+        let sql = format!(
+            "SELECT {NUMBER_COLUMNS} FROM tracking_numbers WHERE account_id = ? AND id > ? \
+             AND (? IS NULL OR pool_id = ?) ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(p.after.unwrap_or(0))
+            .bind(pool)
+            .bind(pool)
+            .bind(i64::from(p.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.into_iter().map(number_row).collect::<Result<_>>()?;
+        Ok(page(items, p.limit, |r| r.id))
+    }
+
+    async fn pool_numbers(&self, pool: i64) -> Result<Vec<NumberRecord>> {
+        let sql =
+            format!("SELECT {NUMBER_COLUMNS} FROM tracking_numbers WHERE pool_id = ? ORDER BY id");
+        let rows = sqlx::query(&sql).bind(pool).fetch_all(&self.pool).await?;
+        rows.into_iter().map(number_row).collect()
+    }
+
+    async fn update_number(
+        &self,
+        account: AccountId,
+        id: i64,
+        change: &NumberChange,
+    ) -> Result<NumberRecord> {
+        let current = self.number(account, id).await?;
+        if let Some(pool) = change.pool_id {
+            self.check_pool(account, pool).await?;
+        }
+        let pool_id = change.pool_id.unwrap_or(current.pool_id);
+        let languages = change
+            .languages
+            .clone()
+            .unwrap_or(current.number.languages)
+            .join(",");
+        let status = change.status.unwrap_or(current.number.status);
+        let kind = change.kind.unwrap_or(current.number.kind);
+        sqlx::query(
+            "UPDATE tracking_numbers SET pool_id = ?, languages = ?, status = ?, kind = ? \
+             WHERE id = ? AND account_id = ?",
+        )
+        .bind(pool_id)
+        .bind(languages)
+        .bind(status.as_str())
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(account.0)
+        .execute(&self.pool)
+        .await?;
+        self.number(account, id).await
+    }
+
+    async fn delete_number(&self, account: AccountId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM tracking_numbers WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())
+    }
+
+    async fn create_campaign(
+        &self,
+        account: AccountId,
+        c: &CampaignFields,
+        key: &str,
+        now: i64,
+    ) -> Result<CampaignRecord> {
+        self.check_pool(account, c.pool_id).await?;
+        let (swap, domains, rules) = campaign_json(c);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (account_id, key, name, default_number, swap_numbers, \
+             trigger_parameter, assignment, idle_timeout_secs, domains, source_rules, pool_id, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account.0)
+        .bind(key)
+        .bind(&c.name)
+        .bind(c.default_number.as_str())
+        .bind(swap)
+        .bind(c.trigger.parameter())
+        .bind(c.assignment.as_str())
+        .bind(i64::from(c.idle_timeout_secs))
+        .bind(domains)
+        .bind(rules)
+        .bind(c.pool_id)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "key"))?;
+        self.campaign(account, id).await
+    }
+
+    async fn campaign(&self, account: AccountId, id: i64) -> Result<CampaignRecord> {
+        let sql =
+            format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ? AND account_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        campaign_row(row)
+    }
+
+    async fn campaigns(&self, account: AccountId, p: PageRequest) -> Result<Page<CampaignRecord>> {
+        let sql = format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE account_id = ? AND id > ? \
+             ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(p.after.unwrap_or(0))
+            .bind(i64::from(p.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.into_iter().map(campaign_row).collect::<Result<_>>()?;
+        Ok(page(items, p.limit, |r| r.campaign.id))
+    }
+
+    async fn all_campaigns(&self) -> Result<Vec<CampaignRecord>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(campaign_row).collect()
+    }
+
+    async fn update_campaign(
+        &self,
+        account: AccountId,
+        id: i64,
+        c: &CampaignFields,
+        now: i64,
+    ) -> Result<CampaignRecord> {
+        self.check_pool(account, c.pool_id).await?;
+        let (swap, domains, rules) = campaign_json(c);
+        let done = sqlx::query(
+            "UPDATE campaigns SET name = ?, default_number = ?, swap_numbers = ?, \
+             trigger_parameter = ?, assignment = ?, idle_timeout_secs = ?, domains = ?, \
+             source_rules = ?, pool_id = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+        )
+        .bind(&c.name)
+        .bind(c.default_number.as_str())
+        .bind(swap)
+        .bind(c.trigger.parameter())
+        .bind(c.assignment.as_str())
+        .bind(i64::from(c.idle_timeout_secs))
+        .bind(domains)
+        .bind(rules)
+        .bind(c.pool_id)
+        .bind(now)
+        .bind(id)
+        .bind(account.0)
+        .execute(&self.pool)
+        .await?;
+        not_found_if_zero(done.rows_affected())?;
+        self.campaign(account, id).await
+    }
+
+    async fn delete_campaign(&self, account: AccountId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM campaigns WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())
+    }
+
+    async fn create_domain(
+        &self,
+        account: AccountId,
+        host: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<DomainRecord> {
+        let row = sqlx::query(
+            "INSERT INTO domains (account_id, host, token, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, account_id, host, token, verified_at, created_at",
+        )
+        .bind(account.0)
+        .bind(host)
+        .bind(token)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "host"))?;
+        Ok(domain_row(row))
+    }
+
+    async fn domain(&self, account: AccountId, id: i64) -> Result<DomainRecord> {
+        sqlx::query(
+            "SELECT id, account_id, host, token, verified_at, created_at FROM domains \
+             WHERE id = ? AND account_id = ?",
+        )
+        .bind(id)
+        .bind(account.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(domain_row)
+        .ok_or(StoreError::NotFound)
+    }
+
+    async fn domains(&self, account: AccountId, p: PageRequest) -> Result<Page<DomainRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, host, token, verified_at, created_at FROM domains \
+             WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(account.0)
+        .bind(p.after.unwrap_or(0))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(page(
+            rows.into_iter().map(domain_row).collect(),
+            p.limit,
+            |r| r.id,
+        ))
+    }
+
+    async fn all_verified_domains(&self) -> Result<Vec<DomainRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, host, token, verified_at, created_at FROM domains \
+             WHERE verified_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(domain_row).collect())
+    }
+
+    async fn mark_domain_verified(
+        &self,
+        account: AccountId,
+        id: i64,
+        now: i64,
+    ) -> Result<DomainRecord> {
+        let done =
+            sqlx::query("UPDATE domains SET verified_at = ? WHERE id = ? AND account_id = ?")
+                .bind(now)
+                .bind(id)
+                .bind(account.0)
+                .execute(&self.pool)
+                .await?;
+        not_found_if_zero(done.rows_affected())?;
+        self.domain(account, id).await
+    }
+
+    async fn delete_domain(&self, account: AccountId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM domains WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())
+    }
+
+    async fn write_sessions(&self, batch: &[SessionWrite]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let insert = format!(
+            "INSERT INTO visitor_sessions ({SESSION_COLUMNS}) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        for w in batch {
+            match w {
+                SessionWrite::Insert(s) => {
+                    let a = &s.attribution;
+                    sqlx::query(&insert)
+                        .bind(&s.id)
+                        .bind(s.account.0)
+                        .bind(s.campaign_id)
+                        .bind(&s.visitor)
+                        .bind(s.number_id)
+                        .bind(&s.number_e164)
+                        .bind(s.attributed)
+                        .bind(&a.landing_url)
+                        .bind(&a.referrer)
+                        .bind(&a.utm_source)
+                        .bind(&a.utm_medium)
+                        .bind(&a.utm_campaign)
+                        .bind(&a.utm_term)
+                        .bind(&a.utm_content)
+                        .bind(&a.gclid)
+                        .bind(&a.fbclid)
+                        .bind(&a.msclkid)
+                        .bind(&s.country)
+                        .bind(&s.language)
+                        .bind(&s.user_agent)
+                        .bind(s.first_seen)
+                        .bind(s.last_seen)
+                        .bind(s.lease_expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                SessionWrite::Renew {
+                    id,
+                    last_seen,
+                    lease_expires_at,
+                } => {
+                    sqlx::query(
+                        "UPDATE visitor_sessions SET last_seen = ?, lease_expires_at = ? WHERE id = ?",
+                    )
+                    .bind(last_seen)
+                    .bind(lease_expires_at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn live_sessions(&self, now: i64) -> Result<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM visitor_sessions WHERE lease_expires_at > ? \
+             AND number_id IS NOT NULL ORDER BY first_seen"
+        );
+        let rows = sqlx::query(&sql).bind(now).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(session_row).collect())
+    }
+
+    async fn session(&self, account: AccountId, id: &str) -> Result<SessionRecord> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM visitor_sessions WHERE id = ? AND account_id = ?"
+        );
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(session_row)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn record_refusal(&self, r: &Refusal) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dni_refusals (account_id, campaign_id, origin, page_url, reason, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.account.map(|a| a.0))
+        .bind(r.campaign_id)
+        .bind(&r.origin)
+        .bind(&r.page_url)
+        .bind(&r.reason)
+        .bind(r.at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn refusals(&self, account: AccountId, p: PageRequest) -> Result<Page<RefusalRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, campaign_id, origin, page_url, reason, created_at \
+             FROM dni_refusals WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(account.0)
+        .bind(p.after.unwrap_or(0))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(|r| RefusalRecord {
+                id: r.get("id"),
+                refusal: Refusal {
+                    account: r.get::<Option<i64>, _>("account_id").map(AccountId),
+                    campaign_id: r.get("campaign_id"),
+                    origin: r.get("origin"),
+                    page_url: r.get("page_url"),
+                    reason: r.get("reason"),
+                    at: r.get("created_at"),
+                },
+            })
+            .collect();
+        Ok(page(items, p.limit, |r| r.id))
+    }
+}

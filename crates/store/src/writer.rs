@@ -1,0 +1,73 @@
+//! Group commit for visitor sessions: many requests' writes share one transaction, and each
+//! request is answered only after the transaction holding its write has committed.
+//!
+//! DNI answers must be durable (a visitor told a number keeps it across `kill -9`), but one
+//! transaction per request would cap the endpoint at the database's commit rate. The writer
+//! drains whatever writes are queued when it becomes free, commits them together and wakes their
+//! waiters: under light load a batch is one write (no added latency), under heavy load batches
+//! grow and the commit cost is shared.
+
+use crate::{SessionWrite, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest batch committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// How many writes may wait for the writer before callers wait for room.
+const QUEUE: usize = 16 * 1024;
+
+struct Pending {
+    /// The write.
+    write: SessionWrite,
+    /// Where to say that it committed (or failed).
+    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+}
+
+/// A cloneable handle that queues session writes for the group-commit task.
+#[derive(Clone)]
+pub struct SessionWriter {
+    /// The queue into the writer task.
+    tx: mpsc::Sender<Pending>,
+}
+
+/// The write could not be committed.
+#[derive(Debug, thiserror::Error)]
+#[error("session write failed: {0}")]
+pub struct WriteFailed(pub Arc<StoreError>);
+
+impl SessionWriter {
+    /// Starts the writer task on the current runtime. It ends when every handle is dropped,
+    /// after committing what was queued.
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Queues a write and waits until it is committed.
+    pub async fn write(&self, write: SessionWrite) -> Result<(), WriteFailed> {
+        let (done, committed) = oneshot::channel();
+        let closed = || WriteFailed(Arc::new(StoreError::Unexpected(sqlx::Error::PoolClosed)));
+        self.tx
+            .send(Pending { write, done })
+            .await
+            .map_err(|_| closed())?;
+        committed.await.map_err(|_| closed())?.map_err(WriteFailed)
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
+    let mut pending: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        let batch: Vec<SessionWrite> = pending.iter().map(|p| p.write.clone()).collect();
+        let outcome = store.write_sessions(&batch).await.map_err(Arc::new);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, writes = batch.len(), "visitor session batch failed");
+        }
+        metrics::histogram!("callopt_session_batch_size").record(batch.len() as f64);
+        for p in pending.drain(..) {
+            let _ = p.done.send(outcome.clone());
+        }
+    }
+}
