@@ -5,15 +5,18 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { launchChromium, openPage, isSessions, REPO } from "./harness.mjs";
+import {
+  launchChromium, openPage, isSessions, REPO, TEST, SETUP, newContext, countTagAnswers, tagAsked,
+  tagHandled,
+} from "./harness.mjs";
 
 const TAG = fs.readFileSync(path.join(REPO, "web/dni.js"), "utf8");
 const SITE = "http://shop.test";
 const API = "http://api.test";
 
 let browser;
-before(async () => { browser = await launchChromium(); });
-after(async () => { await browser?.close(); });
+before(async () => { browser = await launchChromium(); }, SETUP);
+after(async () => { await browser?.close(); }, SETUP);
 
 const GERMAN = {
   swap: true, session: "ses_de", number: "+493090182999", display: "030 90182999",
@@ -38,7 +41,8 @@ const GERMAN_PAGE = `<!doctype html><html><head><meta charset="utf-8">
  * `answer` the sessions answer ({status, body} or a function of the request).
  */
 async function visitor({ page, answer, init }) {
-  const context = await browser.newContext();
+  const context = await newContext(browser);
+  await countTagAnswers(context);
   if (init) await context.addInitScript(init);
   const sessions = [];
   await context.route("**/*", (route) => {
@@ -63,15 +67,12 @@ async function visitor({ page, answer, init }) {
 /** Loads the page and waits until the tag has had the answer and acted on it (or not). */
 async function load(context, url = `${SITE}/page.html`) {
   const page = await openPage(context);
-  const done = page.waitForEvent("requestfinished", { predicate: isSessions });
   await page.goto(url);
-  await done;
-  // Two trips through the page's task queue: the tag reads the body, then acts.
-  for (let i = 0; i < 2; i++) await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  await tagHandled(page);
   return page;
 }
 
-test("German numbers are swapped in national and international formats", async () => {
+test("German numbers are swapped in national and international formats", TEST, async () => {
   const { context } = await visitor({ page: GERMAN_PAGE, answer: { body: GERMAN } });
   const page = await load(context);
   await page.waitForFunction(() => document.getElementById("tracked").textContent === "030 90182999");
@@ -97,13 +98,14 @@ const IGNORED = {
 };
 
 for (const [name, answer] of Object.entries(IGNORED)) {
-  test(`after ${name} the page is unchanged, with no errors`, async () => {
+  test(`after ${name} the page is unchanged, with no errors`, TEST, async () => {
     const init = () => {
       window.callopt = [function () { window.__called = true; }];
       document.addEventListener("callopt:number", () => { window.__event = true; });
     };
     const { context, sessions } = await visitor({ page: GERMAN_PAGE, answer, init });
     const page = await load(context);
+    assert.equal(await tagAsked(page), 1);
     assert.equal(sessions.length, 1);
     assert.equal(await page.textContent("#national"), "030 90182000");
     assert.equal(await page.textContent("#tracked"), "—");
@@ -114,7 +116,7 @@ for (const [name, answer] of Object.entries(IGNORED)) {
   });
 }
 
-test("the display text is written as text, never as HTML", async () => {
+test("the display text is written as text, never as HTML", TEST, async () => {
   const display = '<img src=x onerror="window.__xss=1">';
   const { context } = await visitor({ page: GERMAN_PAGE, answer: { body: { ...GERMAN, display } } });
   const page = await load(context);
@@ -125,20 +127,21 @@ test("the display text is written as text, never as HTML", async () => {
   await context.close();
 });
 
-test("without data-campaign the tag asks for nothing and changes nothing", async () => {
+test("without data-campaign the tag asks for nothing and changes nothing", TEST, async () => {
   const html = GERMAN_PAGE.replace(' data-campaign="cmp_de"', "");
   const { context, sessions } = await visitor({ page: html, answer: { body: GERMAN } });
   const page = await openPage(context);
   await page.goto(`${SITE}/page.html`);
   await page.waitForFunction(() => window.callopt && window.callopt.version === "1.0.0");
-  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  // The tag runs to its end in one go: had it asked, fetch would have been called by now.
+  assert.equal(await tagAsked(page), 0);
   assert.equal(sessions.length, 0);
   assert.equal(await page.textContent("#national"), "030 90182000");
   assert.deepEqual(page.problems, []);
   await context.close();
 });
 
-test("without localStorage the visitor id lives in a first-party cookie", async () => {
+test("without localStorage the visitor id lives in a first-party cookie", TEST, async () => {
   const init = () => {
     Object.defineProperty(window, "localStorage", {
       get() { throw new DOMException("denied", "SecurityError"); },
@@ -160,18 +163,20 @@ test("without localStorage the visitor id lives in a first-party cookie", async 
   await context.close();
 });
 
-test("the tag loaded twice asks once", async () => {
+test("the tag loaded twice asks once", TEST, async () => {
   const html = GERMAN_PAGE.replace("</body>",
     `<script src="${API}/dni.js" data-campaign="cmp_de"></script></body>`);
   const { context, sessions } = await visitor({ page: html, answer: { body: GERMAN } });
   const page = await load(context);
   await page.waitForFunction(() => document.getElementById("tracked").textContent === "030 90182999");
+  // Both copies have run: the page's load event waits for async scripts too.
+  assert.equal(await tagAsked(page), 1);
   assert.equal(sessions.length, 1);
   assert.deepEqual(page.problems, []);
   await context.close();
 });
 
-test("renewal waits while the page is hidden, then happens once when it is visible again", async () => {
+test("renewal waits while the page is hidden, then happens once when it is visible again", TEST, async () => {
   // Chromium's headless pages are always visible: let the test decide.
   const init = () => {
     window.__visibility = "visible";
@@ -187,18 +192,21 @@ test("renewal waits while the page is hidden, then happens once when it is visib
   }, state);
 
   await show("hidden");
+  // runFor fires the due timers inside the page before it returns; the tag would have called
+  // fetch from its timer.
   await page.clock.runFor((GERMAN.renew_after_seconds + 60) * 1000);
-  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  assert.equal(await tagAsked(page), 1, "no renewal while hidden");
   assert.equal(sessions.length, 1, "no renewal while hidden");
 
   const renewal = page.waitForEvent("requestfinished", { predicate: isSessions });
   await show("visible");
   await renewal;
+  await tagHandled(page, 2);
   assert.equal(sessions.length, 2, "renewed on becoming visible");
   assert.deepEqual(sessions[1], sessions[0], "the same body");
   await show("hidden");
-  await show("visible");
-  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  await show("visible"); // the tag's visibilitychange listener runs within dispatchEvent
+  assert.equal(await tagAsked(page), 2, "not again before the interval has passed");
   assert.equal(sessions.length, 2, "not again before the interval has passed");
 
   const next = page.waitForEvent("requestfinished", { predicate: isSessions });
