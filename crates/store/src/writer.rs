@@ -61,13 +61,28 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
     let mut pending: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
         let batch: Vec<SessionWrite> = pending.iter().map(|p| p.write.clone()).collect();
-        let outcome = store.write_sessions(&batch).await.map_err(Arc::new);
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, writes = batch.len(), "visitor session batch failed");
-        }
         metrics::histogram!("callopt_session_batch_size").record(batch.len() as f64);
-        for p in pending.drain(..) {
-            let _ = p.done.send(outcome.clone());
+        match store.write_sessions(&batch).await {
+            Ok(()) => {
+                for p in pending.drain(..) {
+                    let _ = p.done.send(Ok(()));
+                }
+            }
+            // One bad write (its campaign deleted meanwhile, say) must not fail its neighbours:
+            // write them one by one, so that only the bad one reports an error.
+            Err(e) => {
+                tracing::warn!(error = %e, writes = batch.len(), "session batch failed; writing one by one");
+                for p in pending.drain(..) {
+                    let outcome = store
+                        .write_sessions(std::slice::from_ref(&p.write))
+                        .await
+                        .map_err(Arc::new);
+                    if let Err(e) = &outcome {
+                        tracing::error!(error = %e, "visitor session write failed");
+                    }
+                    let _ = p.done.send(outcome);
+                }
+            }
         }
     }
 }

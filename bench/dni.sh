@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Benchmarks POST /v1/dni/sessions against nginx serving a static answer of the same size,
+# side by side on this machine. See bench/README.md.
+#
+# Environment overrides (defaults in brackets):
+#   THREADS [2] CONNECTIONS [64] DURATION [10s] WARMUP [2s]   wrk parameters, same for both
+#   P_RETURN [0.8]       share of requests from returning visitors (the rest are new visitors)
+#   RETURNING [1000]     returning visitors per wrk thread (all seen during the warm-up)
+#   SERVER_CPU [0] LOAD_CPU [1]   cores for the servers and for wrk
+#   KEEP_TMP [0]         1: keep the temp dir (logs, configs, database) after the run
+set -euo pipefail
+
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+P_RETURN=${P_RETURN:-0.8}
+RETURNING=${RETURNING:-1000}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+KEEP_TMP=${KEEP_TMP:-0}
+POOL_BLOCKS=("+12012000000" "+12013000000") # 2 x 100,000 numbers (NJ 201-200..209, 201-300..309)
+BLOCK_COUNT=100000
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$REPO/target/release/callopt"
+LUA="$REPO/bench/dni.lua"
+
+log() { printf '[dni-bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools ---------------------------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v taskset >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 \
+        || { [[ " ${need_apt[*]} " == *" nginx-light "* ]] \
+             && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >&2; }
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v python3 >/dev/null || die "python3 is needed (JSON parsing, free port)"
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 cores (server and load generator pinned apart)"
+
+if [ ! -x "$BIN" ]; then
+    log "building target/release/callopt"
+    (cd "$REPO" && cargo build --release -p callopt >&2)
+fi
+
+# --- temp dir and cleanup ------------------------------------------------------------------
+TMP=$(mktemp -d /tmp/callopt-dni-bench.XXXXXX)
+chmod 755 "$TMP" # nginx's worker (www-data when started as root) reads www/ below it
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+json() { # json FIELD < json  -> value (strings unquoted)
+    python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if not isinstance(v,bool) else str(v).lower())' "$1"
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...  (polls, no fixed sleep)
+    local what=$1 secs=$2; shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+        sleep 0.05
+    done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# --- nginx: static answer + verification file ----------------------------------------------
+NGINX_PORT=$(free_port)
+PAGE_ORIGIN="http://127.0.0.1:$NGINX_PORT"
+WWW="$TMP/www"
+mkdir -p "$WWW/.well-known" "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WWW;
+        location = /v1/dni/sessions {
+            # The static module refuses POST with 405: answer the file instead, with a 200.
+            default_type application/json;
+            alias $WWW/answer.json;
+            error_page 405 =200 /answer.json;
+        }
+        location = /answer.json { default_type application/json; }
+        location = /.well-known/callopt-verification.txt { default_type text/plain; }
+    }
+}
+EOF
+taskset -c "$SERVER_CPU" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" \
+    >"$TMP/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+echo ok >"$WWW/ping"
+wait_for "nginx on :$NGINX_PORT" 20 curl -sf "$PAGE_ORIGIN/ping"
+alive "$NGINX_PID" || die "nginx exited: $(cat "$TMP/nginx/error.log")"
+
+# --- callopt -------------------------------------------------------------------------------
+DB="$TMP/callopt.db"
+cd "$TMP" # no stray callopt.toml from the caller's directory
+unset RUST_LOG
+"$BIN" account create --name bench --db "$DB" >"$TMP/account.txt"
+API_KEY=$(sed -n 's/^api_key: //p' "$TMP/account.txt")
+[ -n "$API_KEY" ] || die "no api key in: $(cat "$TMP/account.txt")"
+
+CALLOPT_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
+    >"$TMP/callopt.out" 2>"$TMP/callopt.log" &
+CALLOPT_PID=$!
+PIDS+=("$CALLOPT_PID")
+wait_for "callopt to listen" 60 grep -q '^listening on http://' "$TMP/callopt.out"
+CALLOPT=$(sed -n 's#^listening on \(http://[0-9.:]*\).*#\1#p' "$TMP/callopt.out" | head -1)
+wait_for "callopt /healthz" 30 curl -sf "$CALLOPT/healthz"
+log "callopt at $CALLOPT (pid $CALLOPT_PID), nginx at $PAGE_ORIGIN (pid $NGINX_PID), temp dir $TMP"
+
+api() { # api METHOD PATH [JSON]
+    local out code
+    out=$(curl -sS -X "$1" "$CALLOPT$2" -H "Authorization: Bearer $API_KEY" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} -w '\n%{http_code}')
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    [[ $code == 2* ]] || die "$1 $2 -> $code: $out"
+    printf '%s' "$out"
+}
+
+POOL_ID=$(api POST /v1/pools '{"name":"bench"}' | json id)
+POOL_SIZE=0
+for start in "${POOL_BLOCKS[@]}"; do
+    resp=$(api POST /v1/numbers/import \
+        "{\"pool_id\":$POOL_ID,\"block\":{\"start\":\"$start\",\"count\":$BLOCK_COUNT},\"languages\":[\"en\"]}")
+    imported=$(json imported <<<"$resp")
+    [ "$imported" = "$BLOCK_COUNT" ] || die "imported $imported of $BLOCK_COUNT from $start: ${resp:0:400}"
+    POOL_SIZE=$((POOL_SIZE + imported))
+done
+log "pool $POOL_ID: $POOL_SIZE numbers"
+
+resp=$(api POST /v1/domains "{\"host\":\"127.0.0.1:$NGINX_PORT\"}")
+DOMAIN_ID=$(json id <<<"$resp")
+json token <<<"$resp" >"$WWW/.well-known/callopt-verification.txt"
+[ "$(api POST "/v1/domains/$DOMAIN_ID/verify" | json verified)" = true ] || die "domain not verified"
+
+CAMPAIGN=$(api POST /v1/campaigns "{\"name\":\"bench\",\"default_number\":\"+12015550100\",\"pool_id\":$POOL_ID,\"domains\":[\"127.0.0.1:$NGINX_PORT\"],\"trigger_parameter\":null,\"assignment\":\"per_visitor\",\"idle_timeout_secs\":1800}" | json key)
+log "campaign $CAMPAIGN"
+
+# --- the static answer: a real DNI answer, captured ----------------------------------------
+curl -sSf -X POST "$CALLOPT/v1/dni/sessions" -H "Origin: $PAGE_ORIGIN" \
+    -H 'Content-Type: text/plain;charset=UTF-8' \
+    --data "{\"campaign\":\"$CAMPAIGN\",\"visitor\":\"capture-0000001\",\"page_url\":\"$PAGE_ORIGIN/landing?utm_source=google&gclid=abc\",\"referrer\":null}" \
+    -o "$WWW/answer.json"
+grep -q '"attributed":true' "$WWW/answer.json" || die "unexpected answer: $(cat "$WWW/answer.json")"
+ANSWER_BYTES=$(wc -c <"$WWW/answer.json")
+nginx_bytes=$(curl -sSf -X POST "$PAGE_ORIGIN/v1/dni/sessions" -H "Origin: $PAGE_ORIGIN" \
+    -H 'Content-Type: text/plain;charset=UTF-8' --data '{"campaign":"x"}' | wc -c)
+[ "$nginx_bytes" = "$ANSWER_BYTES" ] || die "nginx answers $nginx_bytes bytes to the POST, expected $ANSWER_BYTES"
+
+# --- load ----------------------------------------------------------------------------------
+cpu_ticks() { # cpu_ticks CPU -> "busy total" jiffies from /proc/stat
+    awk -v c="cpu$1" '$1==c {t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat
+}
+# run_wrk NAME URL RUN_TAG [prime] [DURATION] -> sets OUT (the BENCH line), BUSY_SERVER, BUSY_LOAD (%)
+run_wrk() {
+    local name=$1 url=$2 tag=$3 prime=${4:-} dur=${5:-$DURATION}
+    local s0 l0 s1 l1
+    s0=$(cpu_ticks "$SERVER_CPU"); l0=$(cpu_ticks "$LOAD_CPU")
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s \
+        -s "$LUA" "$url/v1/dni/sessions" -- "$CAMPAIGN" "$PAGE_ORIGIN" "$P_RETURN" "$RETURNING" \
+        "$tag" $prime >"$TMP/wrk-$name.txt" 2>&1 || die "wrk failed: $(cat "$TMP/wrk-$name.txt")"
+    s1=$(cpu_ticks "$SERVER_CPU"); l1=$(cpu_ticks "$LOAD_CPU")
+    BUSY_SERVER=$(awk -v a="$s0" -v b="$s1" 'BEGIN{split(a,x," ");split(b,y," "); printf "%.0f", 100*(y[1]-x[1])/(y[2]-x[2])}')
+    BUSY_LOAD=$(awk -v a="$l0" -v b="$l1" 'BEGIN{split(a,x," ");split(b,y," "); printf "%.0f", 100*(y[1]-x[1])/(y[2]-x[2])}')
+    OUT=$(grep '^BENCH ' "$TMP/wrk-$name.txt") || die "no BENCH line: $(cat "$TMP/wrk-$name.txt")"
+    log "$name: $OUT cpu${SERVER_CPU}_busy=${BUSY_SERVER}% cpu${LOAD_CPU}_busy=${BUSY_LOAD}%"
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+check_clean() { # check_clean NAME BENCH_LINE
+    local f
+    for f in non2xx errors unattributed; do
+        [ "$(field $f "$2")" = 0 ] || die "$1: $f=$(field $f "$2") (see $TMP/wrk-$1.txt, $TMP/callopt.log)"
+    done
+}
+metric() { # metric NAME_WITH_LABELS -> value or 0
+    curl -sf "$CALLOPT/metrics" | awk -v m="$1" '$1==m {print $2; found=1} END {if(!found) print 0}'
+}
+RUN=$(date +%s)$$
+
+log "mix: p_return=$P_RETURN, $RETURNING returning visitors per thread; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP)"
+run_wrk warmup-callopt "$CALLOPT" "w$RUN" prime "$WARMUP"; warm=$OUT
+check_clean warmup-callopt "$warm"
+[ "$(field returning "$warm")" -ge $((THREADS * RETURNING)) ] \
+    || die "warm-up too short to see all $((THREADS * RETURNING)) returning visitors; raise WARMUP"
+# Headroom: new visitors of the measured run, estimated from the warm-up rate with a margin.
+secs=${DURATION%s}
+leased=$(metric "callopt_pool_numbers_in_use{pool=\"$POOL_ID\"}")
+expect_new=$(awk -v r="$(field rps "$warm")" -v p="$P_RETURN" -v s="$secs" -v u="$leased" \
+    'BEGIN{printf "%.0f", u + 2*r*(1-p)*s}')
+[ "$expect_new" -lt "$POOL_SIZE" ] \
+    || die "a ${DURATION} run may lease ~$expect_new of $POOL_SIZE numbers: raise P_RETURN or shorten DURATION"
+run_wrk warmup-nginx "$PAGE_ORIGIN" "wn$RUN" "" "$WARMUP"; warm=$OUT
+check_clean warmup-nginx "$warm"
+
+new0=$(metric 'callopt_dni_requests_total{outcome="new"}')
+ren0=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
+run_wrk callopt "$CALLOPT" "m$RUN"; DNI=$OUT
+DNI_BUSY="$BUSY_SERVER/$BUSY_LOAD"
+check_clean callopt "$DNI"
+new1=$(metric 'callopt_dni_requests_total{outcome="new"}')
+ren1=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
+util=$(metric "callopt_pool_utilisation{pool=\"$POOL_ID\"}")
+awk -v u="$util" 'BEGIN{exit !(u < 1)}' || die "pool utilisation $util: pool exhausted, the run is void"
+run_wrk nginx "$PAGE_ORIGIN" "n$RUN"; NGX=$OUT
+NGX_BUSY="$BUSY_SERVER/$BUSY_LOAD"
+check_clean nginx "$NGX"
+alive "$CALLOPT_PID" || die "callopt died"
+
+dni_rps=$(field rps "$DNI"); nginx_rps=$(field rps "$NGX")
+new=$((${new1%.*} - ${new0%.*})); ren=$((${ren1%.*} - ${ren0%.*}))
+echo "params: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes"
+echo "mix: p_return=$P_RETURN ($((THREADS * RETURNING)) returning visitors); callopt served new=$new renewed=$ren; pool $POOL_SIZE numbers, utilisation after run $util"
+echo "cpu busy % (server core/wrk core): callopt=$DNI_BUSY nginx=$NGX_BUSY"
+awk -v d="$dni_rps" -v n="$nginx_rps" 'BEGIN{printf "dni_rps=%.0f nginx_rps=%.0f ratio=%.3f\n", d, n, d/n}'
+echo "dni_p99_ms=$(field p99_ms "$DNI") nginx_p99_ms=$(field p99_ms "$NGX")"
