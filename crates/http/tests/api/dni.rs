@@ -444,3 +444,40 @@ async fn leases_survive_a_restart() {
         "the restored lease is held"
     );
 }
+
+#[tokio::test]
+async fn a_maxmind_database_gives_the_visitor_country() {
+    // Every 127.x.x.x address is in Germany in this database; the test client is 127.0.0.1.
+    let path = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(path.path(), crate::mmdb::country_db(127, "DE")).unwrap();
+    let geo = callopt_http::geo::GeoConfig {
+        database: Some(maxminddb::Reader::open_readfile(path.path()).unwrap()),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(tempfile::tempdir().unwrap(), geo).await;
+    let key = app.new_account("a").await;
+    let host = app.verified_host(&key).await;
+    let origin = format!("http://{host}");
+    let pool = app.pool_with_block(&key, "+14155550101", 2, &["en"]).await;
+    let csv = "e164,languages\n+493090182000,de\n";
+    app.ok(
+        &key,
+        "POST",
+        "/v1/numbers/import",
+        Some(json!({"pool_id": pool, "csv": csv})),
+        200,
+    )
+    .await;
+    let (_, campaign) = app
+        .campaign(&key, json!({"name": "c", "default_number": "+14155550100", "pool_id": pool, "domains": [host]}))
+        .await;
+    let a = app
+        .dni(
+            Some(&origin),
+            visit(&campaign, "visitor-geo", &format!("{origin}/")),
+            None,
+        )
+        .await;
+    assert_eq!(a.body["number"], "+493090182000", "{}", a.text);
+    assert_eq!(a.body["display"], "030 90182000");
+}

@@ -30,12 +30,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: tempfile::TempDir) -> TestApp {
-    let db = dir.path().join("callopt.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
     let geo = GeoConfig {
         country_header: Some(HeaderName::from_static(COUNTRY_HEADER)),
         ..Default::default()
     };
+    spawn_app_with(dir, geo).await
+}
+
+pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
+    let db = dir.path().join("callopt.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
     let state = AppState::new(store.clone(), geo, ExtraPages::default())
         .await
         .unwrap();

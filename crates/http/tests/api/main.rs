@@ -1,6 +1,7 @@
 //! API tests: the real server on a loopback port 0, a fresh SQLite file per test, real HTTP.
 
 mod helpers;
+mod mmdb;
 
 mod dni;
 mod management;
