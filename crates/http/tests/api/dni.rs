@@ -481,3 +481,81 @@ async fn a_maxmind_database_gives_the_visitor_country() {
     assert_eq!(a.body["number"], "+493090182000", "{}", a.text);
     assert_eq!(a.body["display"], "030 90182000");
 }
+
+#[tokio::test]
+async fn random_bodies_get_4xx_problems_and_the_server_keeps_serving() {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app().await;
+    let (key, origin, campaign) = setup(&app, json!({})).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xca11);
+    let fragments = [
+        "{",
+        "}",
+        "\"campaign\":",
+        "\"visitor\":",
+        "\"page_url\":",
+        "\"referrer\":",
+        "null",
+        "1e999",
+        "\"\\u0000\"",
+        ",",
+        "[",
+        "]",
+        "\"http://x/\"",
+        &format!("\"{campaign}\""),
+        "\"abcdefgh\"",
+        "true",
+        "\"\u{1F4DE}\"",
+    ];
+    for round in 0..300 {
+        let body: String = if round % 3 == 0 {
+            (0..rng.random_range(0..64))
+                .map(|_| rng.random::<u8>() as char)
+                .collect()
+        } else {
+            (0..rng.random_range(1..12))
+                .map(|_| fragments[rng.random_range(0..fragments.len())])
+                .collect()
+        };
+        let a = app
+            .send(
+                app.client
+                    .post(format!("{}/v1/dni/sessions", app.base))
+                    .header("origin", &origin)
+                    .body(body.clone()),
+            )
+            .await;
+        assert!(
+            (400..500).contains(&a.status) || a.status == 200,
+            "{body:?} → {}: {}",
+            a.status,
+            a.text
+        );
+        if a.status != 200 {
+            assert_eq!(a.content_type, "application/problem+json", "{body:?}");
+        }
+        let m = app
+            .send(
+                app.client
+                    .post(format!("{}/v1/campaigns", app.base))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body.clone()),
+            )
+            .await;
+        assert!(
+            (400..500).contains(&m.status),
+            "{body:?} → {}: {}",
+            m.status,
+            m.text
+        );
+    }
+    let still = app
+        .dni(
+            Some(&origin),
+            visit(&campaign, "visitor-after", &format!("{origin}/")),
+            None,
+        )
+        .await;
+    assert_eq!(still.status, 200);
+}
