@@ -24,7 +24,8 @@ function setup(thread)
 end
 
 local campaign, origin, p_return, n_returning, run_tag, prime
-local counter, sent_new, sent_returning, unattributed, non200 = 0, 0, 0, 0, 0
+-- Globals, not locals: done() reads them from each thread with thread:get().
+counter, sent_new, sent_returning, unattributed, non200 = 0, 0, 0, 0, 0
 local primed = 0
 local headers
 

@@ -212,6 +212,7 @@ metric() { # metric NAME_WITH_LABELS -> value or 0
     curl -sf "$CALLOPT/metrics" | awk -v m="$1" '$1==m {print $2; found=1} END {if(!found) print 0}'
 }
 RUN=$(date +%s)$$
+LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 
 log "mix: p_return=$P_RETURN, $RETURNING returning visitors per thread; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP)"
 run_wrk warmup-callopt "$CALLOPT" "w$RUN" prime "$WARMUP"; warm=$OUT
@@ -230,11 +231,13 @@ check_clean warmup-nginx "$warm"
 
 new0=$(metric 'callopt_dni_requests_total{outcome="new"}')
 ren0=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
+bs0=$(metric callopt_session_batch_size_sum); bc0=$(metric callopt_session_batch_size_count)
 run_wrk callopt "$CALLOPT" "m$RUN"; DNI=$OUT
 DNI_BUSY="$BUSY_SERVER/$BUSY_LOAD"
 check_clean callopt "$DNI"
 new1=$(metric 'callopt_dni_requests_total{outcome="new"}')
 ren1=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
+bs1=$(metric callopt_session_batch_size_sum); bc1=$(metric callopt_session_batch_size_count)
 util=$(metric "callopt_pool_utilisation{pool=\"$POOL_ID\"}")
 awk -v u="$util" 'BEGIN{exit !(u < 1)}' || die "pool utilisation $util: pool exhausted, the run is void"
 run_wrk nginx "$PAGE_ORIGIN" "n$RUN"; NGX=$OUT
@@ -244,8 +247,10 @@ alive "$CALLOPT_PID" || die "callopt died"
 
 dni_rps=$(field rps "$DNI"); nginx_rps=$(field rps "$NGX")
 new=$((${new1%.*} - ${new0%.*})); ren=$((${ren1%.*} - ${ren0%.*}))
-echo "params: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes"
+echo "params: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes, load average before the runs $LOADAVG"
 echo "mix: p_return=$P_RETURN ($((THREADS * RETURNING)) returning visitors); callopt served new=$new renewed=$ren; pool $POOL_SIZE numbers, utilisation after run $util"
+batch=$(awk -v a="$bs0" -v b="$bs1" -v c="$bc0" -v d="$bc1" 'BEGIN{if (d>c) printf "%.1f", (b-a)/(d-c); else print "n/a"}')
+echo "callopt: $((${bc1%.*} - ${bc0%.*})) session commits, mean batch $batch writes; p50 ms callopt=$(field p50_ms "$DNI") nginx=$(field p50_ms "$NGX")"
 echo "cpu busy % (server core/wrk core): callopt=$DNI_BUSY nginx=$NGX_BUSY"
 awk -v d="$dni_rps" -v n="$nginx_rps" 'BEGIN{printf "dni_rps=%.0f nginx_rps=%.0f ratio=%.3f\n", d, n, d/n}'
 echo "dni_p99_ms=$(field p99_ms "$DNI") nginx_p99_ms=$(field p99_ms "$NGX")"
