@@ -1,0 +1,331 @@
+//! Message editing for proxying: the few changes a proxy makes to a message it forwards (Via,
+//! Max-Forwards, Record-Route, Route, Request-URI), each a splice into the original bytes, and
+//! the messages it writes itself (responses, ACK, CANCEL, OPTIONS).
+
+use crate::parse::{HeaderName, Message};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::fmt::Write as _;
+use std::ops::Range;
+
+/// What to change in a request being forwarded. Everything else is copied byte for byte.
+#[derive(Debug, Default)]
+pub struct Forward<'a> {
+    /// A new Request-URI (the target), or keep the one received.
+    pub uri: Option<&'a str>,
+    /// Our Via value (`SIP/2.0/UDP host:port;branch=z9hG4bK...`), put on top.
+    pub via: &'a str,
+    /// A Record-Route value (`<sip:host:port;lr>`) to add, for dialog-creating requests.
+    pub record_route: Option<&'a str>,
+    /// Remove the first Route value (it named us).
+    pub pop_route: bool,
+}
+
+/// A list of splices over one buffer, applied in order of position.
+struct Splices<'a> {
+    /// (span replaced, bytes put there); an empty span inserts.
+    items: Vec<(Range<usize>, &'a [u8])>,
+}
+
+impl<'a> Splices<'a> {
+    fn new() -> Self {
+        Self {
+            items: Vec::with_capacity(8),
+        }
+    }
+
+    fn put(&mut self, at: Range<usize>, bytes: &'a [u8]) {
+        self.items.push((at, bytes));
+    }
+
+    fn apply(mut self, src: &[u8]) -> Bytes {
+        self.items.sort_by_key(|(r, _)| (r.start, r.end));
+        let extra: usize = self.items.iter().map(|(_, b)| b.len()).sum();
+        let mut out = BytesMut::with_capacity(src.len() + extra);
+        let mut pos = 0;
+        for (r, bytes) in &self.items {
+            if r.start < pos {
+                continue; // overlapping edit: keep the first one
+            }
+            out.put_slice(&src[pos..r.start]);
+            out.put_slice(bytes);
+            pos = r.end;
+        }
+        out.put_slice(&src[pos..]);
+        out.freeze()
+    }
+}
+
+/// The span to delete to remove the first value of a (possibly multi-valued) header: the whole
+/// line when it holds one value, else the value and its comma.
+fn first_value_removal(msg: &Message, name: HeaderName) -> Option<Range<usize>> {
+    let h = msg.header(name)?;
+    let mut values = crate::parse::split_values(msg.bytes(), h.value.clone());
+    let first = values.next()?;
+    match values.next() {
+        None => Some(h.line.clone()),
+        Some(second) => Some(first.start..second.start),
+    }
+}
+
+/// The forwarded copy of a request.
+pub fn forward_request(msg: &Message, f: &Forward<'_>) -> Bytes {
+    let mut s = Splices::new();
+    let at = msg.headers_start;
+    let via_line = format!("Via: {}\r\n", f.via);
+    let rr_line = f
+        .record_route
+        .map(|rr| format!("Record-Route: {rr}\r\n"))
+        .unwrap_or_default();
+    let mut mf = String::new();
+    let mf_span = match msg.header(HeaderName::MaxForwards) {
+        Some(h) => {
+            let n = msg.max_forwards().and_then(Result::ok).unwrap_or(70);
+            let _ = write!(mf, "{}", n.saturating_sub(1).min(70));
+            h.value.clone()
+        }
+        None => {
+            mf.push_str("Max-Forwards: 70\r\n");
+            at..at
+        }
+    };
+    if let (Some(uri), crate::parse::StartLine::Request { uri: span, .. }) = (f.uri, &msg.start) {
+        s.put(span.clone(), uri.as_bytes());
+    }
+    s.put(at..at, via_line.as_bytes());
+    s.put(at..at, rr_line.as_bytes());
+    s.put(mf_span, mf.as_bytes());
+    if f.pop_route {
+        if let Some(r) = first_value_removal(msg, HeaderName::Route) {
+            s.put(r, b"");
+        }
+    }
+    s.apply(msg.bytes())
+}
+
+/// A response with our top Via removed, for relaying upstream.
+pub fn strip_top_via(msg: &Message) -> Bytes {
+    let mut s = Splices::new();
+    if let Some(r) = first_value_removal(msg, HeaderName::Via) {
+        s.put(r, b"");
+    }
+    s.apply(msg.bytes())
+}
+
+/// A response to `req` written by the proxy: Via, From, To (with `to_tag` added when To has no
+/// tag), Call-ID and CSeq copied, then `extra` header lines (each ending in CRLF).
+pub fn response(
+    req: &Message,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    let _ = write!(Writer(&mut out), "SIP/2.0 {status} {reason}\r\n");
+    let src = req.bytes();
+    for h in &req.headers {
+        match h.name {
+            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                out.put_slice(&src[h.line.clone()]);
+                if !src[h.line.clone()].ends_with(b"\n") {
+                    out.put_slice(b"\r\n");
+                }
+            }
+            HeaderName::To => {
+                out.put_slice(b"To: ");
+                out.put_slice(&src[h.value.clone()]);
+                if let (Some(tag), None) = (to_tag, req.to_tag()) {
+                    out.put_slice(b";tag=");
+                    out.put_slice(tag.as_bytes());
+                }
+                out.put_slice(b"\r\n");
+            }
+            _ => {}
+        }
+    }
+    out.put_slice(extra.as_bytes());
+    out.put_slice(b"Server: callopt\r\nContent-Length: 0\r\n\r\n");
+    out.freeze()
+}
+
+/// Whether a request carries what a response needs (Via, From, To, Call-ID, CSeq).
+pub fn can_respond(req: &Message) -> bool {
+    req.top_via().is_some()
+        && req.header(HeaderName::From).is_some()
+        && req.header(HeaderName::To).is_some()
+        && req.call_id().is_some()
+        && req.header(HeaderName::CSeq).is_some()
+}
+
+/// The hop-by-hop ACK for a non-2xx final response to an INVITE we sent (RFC 3261 §17.1.1.3):
+/// same Request-URI, top Via, From, Call-ID and Route as the INVITE, To from the response.
+pub fn ack_for(invite: &Message, response: &Message) -> Bytes {
+    in_transaction_request(invite, "ACK", response.value(HeaderName::To))
+}
+
+/// A CANCEL for an INVITE we sent (RFC 3261 §9.1).
+pub fn cancel_for(invite: &Message) -> Bytes {
+    in_transaction_request(invite, "CANCEL", None)
+}
+
+fn in_transaction_request(invite: &Message, method: &str, to: Option<&str>) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    let (cseq, _) = invite.cseq().unwrap_or((1, "INVITE"));
+    let _ = write!(
+        Writer(&mut out),
+        "{method} {} SIP/2.0\r\nVia: {}\r\n",
+        invite.uri().unwrap_or("sip:invalid"),
+        invite
+            .first_value(HeaderName::Via)
+            .map_or("", |r| invite.text(r)),
+    );
+    let src = invite.bytes();
+    for h in &invite.headers {
+        match h.name {
+            HeaderName::Route | HeaderName::From | HeaderName::CallId => {
+                out.put_slice(&src[h.line.clone()])
+            }
+            HeaderName::To if to.is_none() => out.put_slice(&src[h.line.clone()]),
+            _ => {}
+        }
+    }
+    if let Some(to) = to {
+        let _ = write!(Writer(&mut out), "To: {to}\r\n");
+    }
+    let _ = write!(
+        Writer(&mut out),
+        "CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    out.freeze()
+}
+
+/// An OPTIONS request to probe a target.
+pub fn options(uri: &str, via: &str, from_host: &str, call_id: &str, tag: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(400);
+    let _ = write!(
+        Writer(&mut out),
+        "OPTIONS {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+         From: <sip:probe@{from_host}>;tag={tag}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    out.freeze()
+}
+
+/// `fmt::Write` into a `BytesMut`.
+struct Writer<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Framing;
+
+    fn parse(s: &str) -> Message {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes()), Framing::Datagram).unwrap()
+    }
+
+    const REQ: &str = "INVITE sip:123@proxy SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\r\n\
+Route: <sip:10.0.0.2;lr>, <sip:10.0.0.9;lr>\r\n\
+Max-Forwards: 10\r\n\
+From: <sip:c@x>;tag=f\r\n\
+To: <sip:123@proxy>\r\n\
+Call-ID: id1\r\n\
+CSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn forwarding_edits_only_what_it_must() {
+        let m = parse(REQ);
+        let out = forward_request(
+            &m,
+            &Forward {
+                uri: Some("sip:agent@10.0.0.5:5070"),
+                via: "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKours",
+                record_route: Some("<sip:10.0.0.2:5060;lr>"),
+                pop_route: true,
+            },
+        );
+        let text = std::str::from_utf8(&out).unwrap();
+        assert_eq!(
+            text,
+            "INVITE sip:agent@10.0.0.5:5070 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKours\r\n\
+Record-Route: <sip:10.0.0.2:5060;lr>\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\r\n\
+Route: <sip:10.0.0.9;lr>\r\n\
+Max-Forwards: 9\r\n\
+From: <sip:c@x>;tag=f\r\n\
+To: <sip:123@proxy>\r\n\
+Call-ID: id1\r\n\
+CSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+        );
+        let again = parse(text);
+        assert_eq!(again.top_via().unwrap().branch, Some("z9hG4bKours"));
+    }
+
+    #[test]
+    fn missing_max_forwards_becomes_70() {
+        let m = parse(&REQ.replace("Max-Forwards: 10\r\n", ""));
+        let out = forward_request(
+            &m,
+            &Forward {
+                via: "SIP/2.0/UDP h;branch=z9hG4bKb",
+                ..Forward::default()
+            },
+        );
+        let again = Message::parse(out, Framing::Datagram).unwrap();
+        assert_eq!(again.max_forwards(), Some(Ok(70)));
+        assert_eq!(again.uri(), Some("sip:123@proxy"));
+    }
+
+    #[test]
+    fn top_via_stripping() {
+        let one = parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\nContent-Length: 0\r\n\r\n");
+        let out = strip_top_via(&one);
+        assert_eq!(
+            &out[..],
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\nContent-Length: 0\r\n\r\n"
+        );
+        let joined = parse("SIP/2.0 200 OK\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1 , SIP/2.0/UDP b;branch=z9hG4bK2\r\nContent-Length: 0\r\n\r\n");
+        let out = strip_top_via(&joined);
+        assert_eq!(
+            &out[..],
+            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP b;branch=z9hG4bK2\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn responses_copy_the_transaction_headers() {
+        let m = parse(REQ);
+        let out = response(&m, 486, "Busy Here", Some("t1"), "");
+        let r = Message::parse(out, Framing::Datagram).unwrap();
+        assert_eq!(r.status(), Some(486));
+        assert_eq!(r.to_tag(), Some("t1"));
+        assert_eq!(r.call_id(), Some("id1"));
+        assert_eq!(r.cseq(), Some((7, "INVITE")));
+        assert_eq!(r.top_via().unwrap().branch, Some("z9hG4bKa"));
+    }
+
+    #[test]
+    fn ack_and_cancel() {
+        let m = parse(REQ);
+        let resp = parse("SIP/2.0 486 Busy\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\r\nTo: <sip:123@proxy>;tag=xyz\r\nContent-Length: 0\r\n\r\n");
+        let ack = Message::parse(ack_for(&m, &resp), Framing::Datagram).unwrap();
+        assert_eq!(ack.method(), Some("ACK"));
+        assert_eq!(ack.to_tag(), Some("xyz"));
+        assert_eq!(ack.cseq(), Some((7, "ACK")));
+        assert_eq!(ack.values(HeaderName::Route).count(), 2);
+        let cancel = Message::parse(cancel_for(&m), Framing::Datagram).unwrap();
+        assert_eq!(cancel.cseq(), Some((7, "CANCEL")));
+        assert_eq!(cancel.top_via().unwrap().branch, Some("z9hG4bKa"));
+        assert_eq!(cancel.values(HeaderName::Via).count(), 1);
+    }
+}
