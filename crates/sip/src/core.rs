@@ -1,0 +1,1477 @@
+//! The proxy's state machine, sans-IO: calls (server INVITE transactions with their serial
+//! branches), relayed in-dialog requests, dialogs and OPTIONS probes, driven by messages and a
+//! clock given as arguments, answering with the bytes to send.
+
+use crate::edit::{self, Forward};
+use crate::parse::{self, Framing, HeaderName, Message};
+use crate::{AttemptOutcome, CallControl, Hop, InboundCall, Probing, Timers, Transport};
+use bytes::Bytes;
+use callopt_domain::HungUpBy;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A remote end: address and transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// How to reach it.
+    pub transport: Transport,
+}
+
+/// Something that happened outside the core.
+#[derive(Debug)]
+pub enum Input {
+    /// A datagram, or one framed message from a stream.
+    Message {
+        /// The bytes.
+        data: Bytes,
+        /// Who sent them, and on which transport.
+        from: Peer,
+    },
+    /// Sending to this peer failed (connection refused, ICMP): whatever waits on it gives up.
+    Unreachable {
+        /// The peer.
+        to: Peer,
+    },
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Where to.
+    pub to: Peer,
+    /// The message.
+    pub data: Bytes,
+}
+
+/// The core's settings.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Our UDP address as others must reach it (Via, Record-Route, recognising Routes to us).
+    pub udp: SocketAddr,
+    /// Our TCP address, when we listen on TCP.
+    pub tcp: Option<SocketAddr>,
+    /// Timer bases.
+    pub timers: Timers,
+    /// Target probing.
+    pub probing: Probing,
+}
+
+/// Why a branch is being canceled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelWhy {
+    /// The ring timeout fired.
+    NoAnswer,
+    /// The caller sent CANCEL.
+    Caller,
+}
+
+/// The client INVITE transaction states (RFC 3261 §17.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    Calling,
+    Proceeding,
+    Completed,
+    Terminated,
+}
+
+/// The server INVITE transaction states (RFC 3261 §17.2.1 with RFC 6026's Accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    Proceeding,
+    Completed,
+    Confirmed,
+}
+
+/// One inbound call: its server INVITE transaction and the current attempt.
+struct Call {
+    /// The CallControl's key, when the call has a record.
+    key: Option<u64>,
+    /// Where responses go.
+    upstream: Peer,
+    /// The INVITE as received, to build responses and the next attempts from.
+    invite: Message,
+    /// Its top Via branch: the key in `server_invites`.
+    server_branch: String,
+    /// Our To tag for the responses we write.
+    to_tag: String,
+    /// Server transaction state.
+    state: ServerState,
+    /// The last response sent upstream, for INVITE retransmissions and Timer G.
+    last: Option<Bytes>,
+    /// Timer G's current interval.
+    g_interval: Duration,
+    /// The current branch id.
+    branch: Option<u64>,
+    /// The caller canceled: answered already, the branch only needs cleaning up.
+    caller_canceled: bool,
+    /// Hops taken, to bound a CallControl that never stops.
+    hops: u32,
+}
+
+/// One attempt: a client INVITE transaction toward a target.
+struct Branch {
+    /// The call it belongs to.
+    call: u64,
+    /// The target's id.
+    target: i64,
+    /// Where it goes.
+    to: Peer,
+    /// Where the call's responses go (2xx retransmissions outlive the call).
+    upstream: Peer,
+    /// The INVITE as sent (retransmissions, ACK and CANCEL are built from it).
+    request: Bytes,
+    /// Transaction state.
+    state: ClientState,
+    /// Timer A's current interval.
+    a_interval: Duration,
+    /// Why it is being canceled, if it is.
+    cancel: Option<CancelWhy>,
+    /// The CANCEL, once sent (retransmitted until answered).
+    cancel_sent: Option<Bytes>,
+    /// A response to the CANCEL came.
+    cancel_answered: bool,
+    /// Timer E's interval for the CANCEL.
+    e_interval: Duration,
+    /// The ACK for a non-2xx final, re-sent when the final is retransmitted.
+    ack: Option<Bytes>,
+}
+
+/// A relayed request (in dialog: BYE, re-INVITE, INFO, ...): a server and a client transaction.
+struct Relay {
+    /// Where responses go.
+    upstream: Peer,
+    /// The request as received, to write a 408 from; dropped once complete.
+    request: Option<Message>,
+    /// Its key in `relay_keys`.
+    server_key: (String, String),
+    /// Where the request went.
+    to: Peer,
+    /// The request as sent; dropped once complete.
+    forwarded: Option<Bytes>,
+    /// A final response has come (or 408 was sent).
+    done: bool,
+    /// The last response relayed, for retransmitted requests.
+    last: Option<Bytes>,
+    /// Retransmission interval (E, or A for INVITE).
+    interval: Duration,
+    /// INVITE semantics: ACK non-2xx finals hop by hop, no interval cap.
+    invite: bool,
+    /// The Call-ID of a BYE, to forget the dialog when it completes.
+    bye_call_id: Option<String>,
+}
+
+/// A confirmed dialog, so that BYE ends the call exactly once.
+struct Dialog {
+    /// The CallControl's key.
+    key: Option<u64>,
+    /// From tag of the INVITE: a BYE with this From tag comes from the caller.
+    caller_tag: String,
+    /// A BYE was seen.
+    ended: bool,
+}
+
+/// An OPTIONS probe in flight.
+struct Probe {
+    /// The target probed.
+    target: i64,
+    /// Where it went.
+    to: Peer,
+    /// The OPTIONS, for retransmissions.
+    request: Bytes,
+    /// Timer E's interval.
+    interval: Duration,
+    /// Answered or timed out.
+    done: bool,
+}
+
+/// A target's probing record.
+#[derive(Default)]
+struct Health {
+    /// Marked down.
+    down: bool,
+    /// Failures in a row.
+    failures: u32,
+    /// Successes in a row.
+    successes: u32,
+}
+
+/// What a timer is for; each handler checks that the state it was set for still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Timer A: retransmit the INVITE.
+    A(u64),
+    /// Timer B: the target never answered.
+    B(u64),
+    /// The ring timeout.
+    Ring(u64),
+    /// Retransmit the CANCEL.
+    CancelE(u64),
+    /// Give up on a canceled branch that never sent a final.
+    CancelGuard(u64),
+    /// Timer D: forget a completed branch.
+    D(u64),
+    /// Timer G: retransmit our final upstream.
+    G(u64),
+    /// Timer H: the caller never ACKed.
+    H(u64),
+    /// Timer I: forget a confirmed call.
+    I(u64),
+    /// Forget an accepted INVITE's branch key.
+    Accepted(u64),
+    /// Timer E (or A) of a relay.
+    RelayE(u64),
+    /// Timer F (or B) of a relay.
+    RelayF(u64),
+    /// Timer J/K: forget a completed relay.
+    RelayDone(u64),
+    /// Timer E of a probe.
+    ProbeE(u64),
+    /// Timer F of a probe.
+    ProbeF(u64),
+    /// Time to probe every target.
+    ProbeAll,
+}
+
+const MAX_HOPS: u32 = 32;
+const ALLOW: &str = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
+const KNOWN_METHODS: [&str; 10] = [
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "MESSAGE",
+    "REFER",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
+    "PING",
+];
+
+/// The proxy. One task owns it; nothing in it locks.
+pub struct Core {
+    /// Settings.
+    config: CoreConfig,
+    /// The binary's routing and records.
+    control: Arc<dyn CallControl>,
+    /// `z9hG4bK` + this process's random prefix: branches we made start with it.
+    branch_prefix: String,
+    /// Ids for calls, branches, relays and probes; never reused.
+    next_id: u64,
+    /// Calls by id.
+    calls: HashMap<u64, Call>,
+    /// Server INVITE transactions: caller's branch → call id (or `None` once accepted, kept to
+    /// absorb retransmissions).
+    server_invites: HashMap<String, Option<u64>>,
+    /// Accepted calls' branch keys by call id, until Timer::Accepted forgets them.
+    accepted: HashMap<u64, String>,
+    /// Branches by id.
+    branches: HashMap<u64, Branch>,
+    /// Relays by id.
+    relays: HashMap<u64, Relay>,
+    /// Relays by (caller's branch, method).
+    relay_keys: HashMap<(String, String), u64>,
+    /// Dialogs by Call-ID.
+    dialogs: HashMap<String, Dialog>,
+    /// Probes by id.
+    probes: HashMap<u64, Probe>,
+    /// Probing records by target.
+    health: HashMap<i64, Health>,
+    /// Timers: (deadline, sequence) order.
+    timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
+}
+
+impl Core {
+    /// A core with nothing in flight; probing (when on) starts one interval from `now`.
+    pub fn new(config: CoreConfig, control: Arc<dyn CallControl>, now: Instant) -> Self {
+        let prefix: u32 = rand::random();
+        let mut core = Self {
+            branch_prefix: format!("z9hG4bK{prefix:08x}"),
+            config,
+            control,
+            next_id: 1,
+            calls: HashMap::new(),
+            server_invites: HashMap::new(),
+            accepted: HashMap::new(),
+            branches: HashMap::new(),
+            relays: HashMap::new(),
+            relay_keys: HashMap::new(),
+            dialogs: HashMap::new(),
+            probes: HashMap::new(),
+            health: HashMap::new(),
+            timers: BinaryHeap::new(),
+        };
+        if let Some(every) = core.config.probing.interval {
+            core.set(now + every, Timer::ProbeAll);
+        }
+        core
+    }
+
+    /// The earliest timer deadline, for the driver's sleep.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Calls and dialogs in memory (for tests and metrics).
+    pub fn live(&self) -> (usize, usize) {
+        (self.calls.len(), self.dialogs.len())
+    }
+
+    /// Handles one input; sends go to `out`.
+    pub fn handle(&mut self, input: Input, now: Instant, out: &mut Vec<Output>) {
+        match input {
+            Input::Message { data, from } => {
+                let framing = match from.transport {
+                    Transport::Udp => Framing::Datagram,
+                    Transport::Tcp => Framing::Stream,
+                };
+                match Message::parse(data, framing) {
+                    Ok(msg) if msg.status().is_some() => self.on_response(msg, now, out),
+                    Ok(msg) => self.on_request(msg, from, now, out),
+                    Err(e) => tracing::debug!(%e, from = %from.addr, "unparseable message dropped"),
+                }
+            }
+            Input::Unreachable { to } => self.on_unreachable(to, now, out),
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn poll_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.on_timer(timer, now, out);
+        }
+    }
+
+    fn set(&mut self, at: Instant, timer: Timer) {
+        let seq = self.next_id;
+        self.next_id += 1;
+        self.timers.push(Reverse((at, seq, timer)));
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn t64(&self) -> Duration {
+        self.config.timers.t1 * 64
+    }
+
+    fn our_addr(&self, transport: Transport) -> SocketAddr {
+        match transport {
+            Transport::Tcp => self.config.tcp.unwrap_or(self.config.udp),
+            Transport::Udp => self.config.udp,
+        }
+    }
+
+    fn via(&self, transport: Transport, kind: char, id: u64) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={}{kind}{id}",
+            transport.as_str(),
+            self.our_addr(transport),
+            self.branch_prefix
+        )
+    }
+
+    fn record_route(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("<sip:{};lr>", self.config.udp),
+            Transport::Tcp => format!("<sip:{};transport=tcp;lr>", self.our_addr(transport)),
+        }
+    }
+
+    /// Decodes a branch we made: (kind, id).
+    fn our_branch(&self, branch: &str) -> Option<(char, u64)> {
+        let rest = branch.strip_prefix(self.branch_prefix.as_str())?;
+        let kind = rest.chars().next()?;
+        Some((kind, rest[1..].parse().ok()?))
+    }
+
+    fn is_us(&self, peer: Peer) -> bool {
+        let same = |a: SocketAddr| a == peer.addr;
+        same(self.config.udp) || self.config.tcp.is_some_and(same)
+    }
+
+    fn respond(&self, to: Peer, req: &Message, status: u16, reason: &str, out: &mut Vec<Output>) {
+        self.respond_extra(to, req, status, reason, "", out);
+    }
+
+    fn respond_extra(
+        &self,
+        to: Peer,
+        req: &Message,
+        status: u16,
+        reason: &str,
+        extra: &str,
+        out: &mut Vec<Output>,
+    ) {
+        let tag = format!("{}x", &self.branch_prefix[7..]);
+        let data = edit::response(req, status, reason, Some(&tag), extra);
+        out.push(Output { to, data });
+    }
+
+    // ---- requests -------------------------------------------------------------------------
+
+    fn on_request(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        if !edit::can_respond(&msg) {
+            tracing::debug!(from = %from.addr, "request without Via/From/To/Call-ID/CSeq dropped");
+            return;
+        }
+        let method = msg.method().unwrap_or_default().to_string();
+        if !msg.version_ok() {
+            return self.respond(from, &msg, 505, "Version Not Supported", out);
+        }
+        let cseq_ok = msg
+            .cseq()
+            .is_some_and(|(_, m)| m == method || (method == "ACK" && m == "ACK"));
+        let branch_ok = msg.top_via().and_then(|v| v.branch).is_some();
+        if !cseq_ok || !branch_ok {
+            if method != "ACK" {
+                self.respond(from, &msg, 400, "Bad Request", out);
+            }
+            return;
+        }
+        match msg.max_forwards() {
+            Some(Err(())) if method != "ACK" => {
+                return self.respond(from, &msg, 400, "Bad Max-Forwards", out)
+            }
+            Some(Ok(0)) if method != "ACK" => {
+                return self.respond(from, &msg, 483, "Too Many Hops", out)
+            }
+            Some(Ok(0)) | Some(Err(())) => return,
+            _ => {}
+        }
+        match method.as_str() {
+            "ACK" => self.on_ack(msg, from, now, out),
+            "CANCEL" => self.on_cancel(msg, from, now, out),
+            _ if msg.to_tag().is_some() => self.on_in_dialog(msg, from, &method, now, out),
+            "INVITE" => self.on_invite(msg, from, now, out),
+            "OPTIONS" => self.respond_extra(from, &msg, 200, "OK", ALLOW, out),
+            "BYE" => self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out),
+            m if KNOWN_METHODS.contains(&m) => {
+                self.respond_extra(from, &msg, 405, "Method Not Allowed", ALLOW, out)
+            }
+            _ => self.respond(from, &msg, 501, "Not Implemented", out),
+        }
+    }
+
+    fn on_invite(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        if let Some(entry) = self.server_invites.get(branch) {
+            // A retransmission: repeat what we last said.
+            if let Some(call) = entry.and_then(|id| self.calls.get(&id)) {
+                if let Some(last) = &call.last {
+                    out.push(Output {
+                        to: call.upstream,
+                        data: last.clone(),
+                    });
+                }
+            }
+            return;
+        }
+        let id = self.id();
+        let to_tag = format!("{}c{id}", &self.branch_prefix[7..]);
+        let trying = edit::response(&msg, 100, "Trying", None, "");
+        out.push(Output {
+            to: from,
+            data: trying.clone(),
+        });
+        let uri = msg.uri().unwrap_or_default();
+        let called = parse::uri_user(uri)
+            .or_else(|| {
+                msg.value(HeaderName::To)
+                    .and_then(|t| parse::uri_user(parse::addr_uri(t)))
+            })
+            .unwrap_or_default();
+        let caller = msg
+            .value(HeaderName::From)
+            .and_then(|f| parse::uri_user(parse::addr_uri(f)))
+            .unwrap_or_default();
+        let (key, hop) = self.control.call_started(&InboundCall {
+            call_id: msg.call_id().unwrap_or_default(),
+            called,
+            caller,
+            source: from.addr,
+            transport: from.transport,
+        });
+        let server_branch = branch.to_string();
+        self.server_invites.insert(server_branch.clone(), Some(id));
+        self.calls.insert(
+            id,
+            Call {
+                key,
+                upstream: from,
+                invite: msg,
+                server_branch,
+                to_tag,
+                state: ServerState::Proceeding,
+                last: Some(trying),
+                g_interval: self.config.timers.t1,
+                branch: None,
+                caller_canceled: false,
+                hops: 0,
+            },
+        );
+        self.apply_hop(id, hop, now, out);
+    }
+
+    /// Follows a hop: start a branch, or answer the caller.
+    fn apply_hop(&mut self, call_id: u64, mut hop: Hop, now: Instant, out: &mut Vec<Output>) {
+        loop {
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                return;
+            };
+            call.hops += 1;
+            if call.hops > MAX_HOPS {
+                hop = Hop::Reject {
+                    status: 500,
+                    reason: "Too Many Attempts".into(),
+                };
+            }
+            let key = call.key;
+            match hop {
+                Hop::Reject { status, reason } => {
+                    let status = if (300..=699).contains(&status) {
+                        status
+                    } else {
+                        500
+                    };
+                    self.final_upstream(call_id, status, &reason, now, out);
+                    if let Some(key) = key {
+                        self.control.call_ended(key, HungUpBy::System, false);
+                    }
+                    return;
+                }
+                Hop::Target {
+                    target,
+                    uri,
+                    ring_timeout,
+                } => match self.start_branch(call_id, target, &uri, ring_timeout, now, out) {
+                    Ok(()) => return,
+                    Err(()) => {
+                        tracing::debug!(target, uri = %uri, "target unreachable (address)");
+                        match key {
+                            Some(key) => {
+                                hop = self.control.attempt_failed(
+                                    key,
+                                    target,
+                                    AttemptOutcome::Unreachable,
+                                    None,
+                                )
+                            }
+                            None => {
+                                hop = Hop::Reject {
+                                    status: 480,
+                                    reason: "Temporarily Unavailable".into(),
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends a final response we wrote to the caller and completes the server transaction.
+    fn final_upstream(
+        &mut self,
+        call_id: u64,
+        status: u16,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.state != ServerState::Proceeding {
+            return;
+        }
+        let data = edit::response(&call.invite, status, reason, Some(&call.to_tag), "");
+        self.send_final(call_id, data, now, out);
+    }
+
+    /// Sends a non-2xx final upstream (ours or relayed) and starts Timers G and H.
+    fn send_final(&mut self, call_id: u64, data: Bytes, now: Instant, out: &mut Vec<Output>) {
+        let t1 = self.config.timers.t1;
+        let t64 = self.t64();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        call.state = ServerState::Completed;
+        call.last = Some(data.clone());
+        out.push(Output {
+            to: call.upstream,
+            data,
+        });
+        if call.upstream.transport == Transport::Udp {
+            call.g_interval = t1;
+            self.set(now + t1, Timer::G(call_id));
+        }
+        self.set(now + t64, Timer::H(call_id));
+    }
+
+    fn start_branch(
+        &mut self,
+        call_id: u64,
+        target: i64,
+        uri: &callopt_domain::SipUri,
+        ring_timeout: Duration,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ()> {
+        let to = uri_peer(uri.as_str()).ok_or(())?;
+        if self.is_us(to) {
+            return Err(());
+        }
+        let id = self.id();
+        let via = self.via(to.transport, 'i', id);
+        let upstream_transport = self.calls.get(&call_id).ok_or(())?.upstream.transport;
+        let rr = self.record_route(upstream_transport);
+        let call = self.calls.get_mut(&call_id).ok_or(())?;
+        let pop_route = top_route_is_us(&call.invite, &self.config);
+        let request = edit::forward_request(
+            &call.invite,
+            &Forward {
+                uri: Some(uri.as_str()),
+                via: &via,
+                record_route: Some(&rr),
+                pop_route,
+            },
+        );
+        call.branch = Some(id);
+        let upstream = call.upstream;
+        out.push(Output {
+            to,
+            data: request.clone(),
+        });
+        let t1 = self.config.timers.t1;
+        self.branches.insert(
+            id,
+            Branch {
+                call: call_id,
+                target,
+                to,
+                upstream,
+                request,
+                state: ClientState::Calling,
+                a_interval: t1,
+                cancel: None,
+                cancel_sent: None,
+                cancel_answered: false,
+                e_interval: t1,
+                ack: None,
+            },
+        );
+        if to.transport == Transport::Udp {
+            self.set(now + t1, Timer::A(id));
+        }
+        self.set(now + self.t64(), Timer::B(id));
+        self.set(now + ring_timeout, Timer::Ring(id));
+        Ok(())
+    }
+
+    fn on_ack(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        if let Some(entry) = self.server_invites.get(branch) {
+            // ACK for our non-2xx final: absorb it.
+            if let Some(id) = *entry {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    if call.state == ServerState::Completed {
+                        call.state = ServerState::Confirmed;
+                        let wait = match call.upstream.transport {
+                            Transport::Udp => self.config.timers.t4,
+                            Transport::Tcp => Duration::ZERO,
+                        };
+                        self.set(now + wait, Timer::I(id));
+                    }
+                }
+            }
+            return;
+        }
+        // ACK for a 2xx: end to end, statelessly along the route.
+        let Some(to) = self.next_hop(&msg) else {
+            return;
+        };
+        let id = self.id();
+        let via = self.via(to.transport, 'a', id);
+        let data = edit::forward_request(
+            &msg,
+            &Forward {
+                via: &via,
+                pop_route: top_route_is_us(&msg, &self.config),
+                ..Forward::default()
+            },
+        );
+        let _ = from;
+        out.push(Output { to, data });
+    }
+
+    /// Where an in-dialog request goes: the next Route after ours, else the Request-URI.
+    fn next_hop(&self, msg: &Message) -> Option<Peer> {
+        let mut routes = msg.values(HeaderName::Route);
+        let first = routes.next();
+        let route = match first {
+            Some(_) if top_route_is_us(msg, &self.config) => routes.next(),
+            other => other,
+        };
+        let uri = match route {
+            Some(r) => parse::addr_uri(msg.text(r)),
+            None => msg.uri()?,
+        };
+        uri_peer(uri).filter(|p| !self.is_us(*p))
+    }
+
+    fn on_cancel(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let Some(&Some(call_id)) = self.server_invites.get(branch) else {
+            return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
+        };
+        let tag = call.to_tag.clone();
+        out.push(Output {
+            to: from,
+            data: edit::response(&msg, 200, "OK", Some(&tag), ""),
+        });
+        if call.state != ServerState::Proceeding {
+            return;
+        }
+        call.caller_canceled = true;
+        let key = call.key;
+        let branch = call.branch;
+        self.final_upstream(call_id, 487, "Request Terminated", now, out);
+        if let Some(key) = key {
+            self.control.call_ended(key, HungUpBy::Caller, false);
+        }
+        if let Some(b) = branch {
+            self.cancel_branch(b, CancelWhy::Caller, now, out);
+        }
+    }
+
+    /// Cancels a branch: CANCEL now if it has sent a provisional, else when it does.
+    fn cancel_branch(&mut self, id: u64, why: CancelWhy, now: Instant, out: &mut Vec<Output>) {
+        let t1 = self.config.timers.t1;
+        let t64 = self.t64();
+        let Some(b) = self.branches.get_mut(&id) else {
+            return;
+        };
+        if b.cancel.is_none() {
+            b.cancel = Some(why);
+        }
+        if b.state != ClientState::Proceeding || b.cancel_sent.is_some() {
+            return;
+        }
+        let invite = match Message::parse(b.request.clone(), Framing::Datagram) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        let cancel = edit::cancel_for(&invite);
+        b.cancel_sent = Some(cancel.clone());
+        out.push(Output {
+            to: b.to,
+            data: cancel,
+        });
+        if b.to.transport == Transport::Udp {
+            b.e_interval = t1;
+            self.set(now + t1, Timer::CancelE(id));
+        }
+        self.set(now + t64, Timer::CancelGuard(id));
+    }
+
+    fn on_in_dialog(
+        &mut self,
+        msg: Message,
+        from: Peer,
+        method: &str,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let server_key = (branch.to_string(), method.to_string());
+        if let Some(id) = self.relay_keys.get(&server_key) {
+            if let Some(relay) = self.relays.get(id) {
+                if let Some(last) = &relay.last {
+                    out.push(Output {
+                        to: relay.upstream,
+                        data: last.clone(),
+                    });
+                }
+            }
+            return;
+        }
+        let Some(to) = self.next_hop(&msg) else {
+            return self.respond(from, &msg, 404, "Not Found", out);
+        };
+        let call_id = msg.call_id().unwrap_or_default().to_string();
+        let mut bye_call_id = None;
+        if method == "BYE" {
+            if let Some(d) = self.dialogs.get_mut(&call_id) {
+                if !d.ended {
+                    d.ended = true;
+                    let by = if msg.from_tag() == Some(d.caller_tag.as_str()) {
+                        HungUpBy::Caller
+                    } else {
+                        HungUpBy::Target
+                    };
+                    if let Some(key) = d.key {
+                        self.control.call_ended(key, by, true);
+                    }
+                }
+                bye_call_id = Some(call_id);
+            }
+        }
+        let id = self.id();
+        let via = self.via(to.transport, 'n', id);
+        let forwarded = edit::forward_request(
+            &msg,
+            &Forward {
+                via: &via,
+                pop_route: top_route_is_us(&msg, &self.config),
+                ..Forward::default()
+            },
+        );
+        out.push(Output {
+            to,
+            data: forwarded.clone(),
+        });
+        let t1 = self.config.timers.t1;
+        self.relay_keys.insert(server_key.clone(), id);
+        self.relays.insert(
+            id,
+            Relay {
+                upstream: from,
+                request: Some(msg),
+                server_key,
+                to,
+                forwarded: Some(forwarded),
+                done: false,
+                last: None,
+                interval: t1,
+                invite: method == "INVITE",
+                bye_call_id,
+            },
+        );
+        if to.transport == Transport::Udp {
+            self.set(now + t1, Timer::RelayE(id));
+        }
+        self.set(now + self.t64(), Timer::RelayF(id));
+    }
+
+    // ---- responses ------------------------------------------------------------------------
+
+    fn on_response(&mut self, msg: Message, now: Instant, out: &mut Vec<Output>) {
+        let Some(via) = msg.top_via() else {
+            return;
+        };
+        let Some((kind, id)) = via.branch.and_then(|b| self.our_branch(b)) else {
+            tracing::debug!("response not for us dropped");
+            return;
+        };
+        match kind {
+            'i' if self.branches.contains_key(&id) => self.on_branch_response(id, msg, now, out),
+            'n' if self.relays.contains_key(&id) => self.on_relay_response(id, msg, now, out),
+            'p' => self.on_probe_response(id, &msg),
+            _ => self.forward_stateless(&msg, out),
+        }
+    }
+
+    /// Relays a response whose transaction is gone (2xx retransmissions) along its next Via.
+    fn forward_stateless(&self, msg: &Message, out: &mut Vec<Output>) {
+        if !msg.status().is_some_and(|s| (200..300).contains(&s)) {
+            return;
+        }
+        let Some(next) = msg.values(HeaderName::Via).nth(1) else {
+            return;
+        };
+        let Some(via) = parse::Via::parse(msg.text(next)) else {
+            return;
+        };
+        let transport = if via.transport.eq_ignore_ascii_case("TCP") {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let host = via.received.unwrap_or(via.host);
+        let port = via.rport.or(via.port).unwrap_or(5060);
+        let Some(ip) = parse_ip(host) else {
+            return;
+        };
+        out.push(Output {
+            to: Peer {
+                addr: SocketAddr::new(ip, port),
+                transport,
+            },
+            data: edit::strip_top_via(msg),
+        });
+    }
+
+    fn on_branch_response(&mut self, id: u64, msg: Message, now: Instant, out: &mut Vec<Output>) {
+        let status = msg.status().unwrap_or(500);
+        if msg.cseq().is_some_and(|(_, m)| m == "CANCEL") {
+            if let Some(b) = self.branches.get_mut(&id) {
+                b.cancel_answered = true;
+            }
+            return;
+        }
+        let t64 = self.t64();
+        let Some(b) = self.branches.get_mut(&id) else {
+            return;
+        };
+        let call_id = b.call;
+        let target = b.target;
+        match status {
+            100..=199 => {
+                if b.state == ClientState::Calling {
+                    b.state = ClientState::Proceeding;
+                }
+                if b.state != ClientState::Proceeding {
+                    return;
+                }
+                if b.cancel.is_some() {
+                    let why = b.cancel.unwrap_or(CancelWhy::NoAnswer);
+                    self.cancel_branch(id, why, now, out);
+                    return;
+                }
+                if status > 100 {
+                    if let Some(call) = self.calls.get_mut(&call_id) {
+                        if call.state == ServerState::Proceeding && call.branch == Some(id) {
+                            let data = edit::strip_top_via(&msg);
+                            call.last = Some(data.clone());
+                            out.push(Output {
+                                to: call.upstream,
+                                data,
+                            });
+                        }
+                    }
+                }
+            }
+            200..=299 => {
+                let first = matches!(b.state, ClientState::Calling | ClientState::Proceeding);
+                b.state = ClientState::Terminated;
+                b.request = Bytes::new();
+                out.push(Output {
+                    to: b.upstream,
+                    data: edit::strip_top_via(&msg),
+                });
+                if !first {
+                    return;
+                }
+                self.set(now + t64, Timer::D(id));
+                let Some(call) = self.calls.remove(&call_id) else {
+                    return;
+                };
+                self.server_invites.insert(call.server_branch.clone(), None);
+                self.accepted.insert(call_id, call.server_branch.clone());
+                self.set(now + t64, Timer::Accepted(call_id));
+                if call.caller_canceled {
+                    tracing::warn!(
+                        call_id = msg.call_id(),
+                        "target answered after the caller canceled"
+                    );
+                    return;
+                }
+                if let Some(call_id) = msg.call_id() {
+                    self.dialogs.insert(
+                        call_id.to_string(),
+                        Dialog {
+                            key: call.key,
+                            caller_tag: call.invite.from_tag().unwrap_or_default().to_string(),
+                            ended: false,
+                        },
+                    );
+                }
+                if let Some(key) = call.key {
+                    self.control.call_answered(key, target, status);
+                }
+            }
+            _ => {
+                if b.state == ClientState::Completed {
+                    if let Some(ack) = &b.ack {
+                        out.push(Output {
+                            to: b.to,
+                            data: ack.clone(),
+                        });
+                    }
+                    return;
+                }
+                if b.state == ClientState::Terminated {
+                    return;
+                }
+                b.state = ClientState::Completed;
+                if let Ok(invite) = Message::parse(b.request.clone(), Framing::Datagram) {
+                    let ack = edit::ack_for(&invite, &msg);
+                    out.push(Output {
+                        to: b.to,
+                        data: ack.clone(),
+                    });
+                    b.ack = Some(ack);
+                }
+                b.request = Bytes::new();
+                let wait = match b.to.transport {
+                    Transport::Udp => Duration::from_secs(32).min(t64),
+                    Transport::Tcp => Duration::ZERO,
+                };
+                let outcome = match (b.cancel, status) {
+                    (Some(CancelWhy::NoAnswer), _) => AttemptOutcome::NoAnswer,
+                    (_, 486 | 600) => AttemptOutcome::Busy,
+                    _ => AttemptOutcome::Failed,
+                };
+                self.set(now + wait, Timer::D(id));
+                self.attempt_ended(call_id, target, outcome, Some(status), Some(&msg), now, out);
+            }
+        }
+    }
+
+    /// An attempt ended unanswered: ask for the next hop (or relay the final when there is no
+    /// call record).
+    #[allow(clippy::too_many_arguments)]
+    fn attempt_ended(
+        &mut self,
+        call_id: u64,
+        target: i64,
+        outcome: AttemptOutcome,
+        status: Option<u16>,
+        response: Option<&Message>,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        call.branch = None;
+        if call.caller_canceled || call.state != ServerState::Proceeding {
+            return;
+        }
+        let hop = match call.key {
+            Some(key) => self.control.attempt_failed(key, target, outcome, status),
+            None => {
+                match response {
+                    Some(r) => self.send_final(call_id, edit::strip_top_via(r), now, out),
+                    None => self.final_upstream(call_id, 408, "Request Timeout", now, out),
+                }
+                return;
+            }
+        };
+        self.apply_hop(call_id, hop, now, out);
+    }
+
+    fn on_relay_response(&mut self, id: u64, msg: Message, now: Instant, out: &mut Vec<Output>) {
+        let status = msg.status().unwrap_or(500);
+        let t64 = self.t64();
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
+        if r.done {
+            if status >= 200 && r.invite && status < 300 {
+                self.forward_stateless(&msg, out);
+            }
+            return;
+        }
+        let data = edit::strip_top_via(&msg);
+        out.push(Output {
+            to: r.upstream,
+            data: data.clone(),
+        });
+        if status < 200 {
+            r.interval = Duration::MAX; // provisional: stop retransmitting
+            return;
+        }
+        r.done = true;
+        r.last = Some(data);
+        if r.invite && status >= 300 {
+            if let Some(fwd) = r.forwarded.clone() {
+                if let Ok(inv) = Message::parse(fwd, Framing::Datagram) {
+                    out.push(Output {
+                        to: r.to,
+                        data: edit::ack_for(&inv, &msg),
+                    });
+                }
+            }
+        }
+        r.request = None;
+        r.forwarded = None;
+        if let Some(cid) = r.bye_call_id.take() {
+            self.dialogs.remove(&cid);
+        }
+        let wait = match r.upstream.transport {
+            Transport::Udp => t64,
+            Transport::Tcp => Duration::ZERO,
+        };
+        self.set(now + wait, Timer::RelayDone(id));
+    }
+
+    fn on_probe_response(&mut self, id: u64, msg: &Message) {
+        let status = msg.status().unwrap_or(500);
+        if status < 200 {
+            return;
+        }
+        let Some(p) = self.probes.get_mut(&id) else {
+            return;
+        };
+        if p.done {
+            return;
+        }
+        p.done = true;
+        let target = p.target;
+        self.probes.remove(&id);
+        // Any answer but a server failure shows the target is up and speaks SIP.
+        self.probe_result(target, status < 500 && status != 408);
+    }
+
+    fn probe_result(&mut self, target: i64, ok: bool) {
+        let probing = self.config.probing;
+        let h = self.health.entry(target).or_default();
+        if ok {
+            h.failures = 0;
+            h.successes += 1;
+            if h.down && h.successes >= probing.successes.max(1) {
+                h.down = false;
+                self.control.target_health(target, true);
+            }
+        } else {
+            h.successes = 0;
+            h.failures += 1;
+            if !h.down && h.failures >= probing.failures.max(1) {
+                h.down = true;
+                self.control.target_health(target, false);
+            }
+        }
+    }
+
+    fn on_unreachable(&mut self, to: Peer, now: Instant, out: &mut Vec<Output>) {
+        let stuck: Vec<u64> = self
+            .branches
+            .iter()
+            .filter(|(_, b)| b.to == to && b.state == ClientState::Calling)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stuck {
+            self.branch_unreachable(id, now, out);
+        }
+        let probes: Vec<u64> = self
+            .probes
+            .iter()
+            .filter(|(_, p)| p.to == to && !p.done)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in probes {
+            if let Some(p) = self.probes.remove(&id) {
+                self.probe_result(p.target, false);
+            }
+        }
+        let relays: Vec<u64> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.to == to && !r.done)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in relays {
+            self.relay_timeout(id, now, out);
+        }
+    }
+
+    fn branch_unreachable(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
+        let Some(b) = self.branches.remove(&id) else {
+            return;
+        };
+        if b.cancel == Some(CancelWhy::Caller) {
+            return;
+        }
+        let outcome = if b.cancel == Some(CancelWhy::NoAnswer) {
+            AttemptOutcome::NoAnswer
+        } else {
+            AttemptOutcome::Unreachable
+        };
+        self.attempt_ended(b.call, b.target, outcome, None, None, now, out);
+    }
+
+    fn relay_timeout(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
+        let t64 = self.t64();
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
+        if r.done {
+            return;
+        }
+        r.done = true;
+        if let Some(req) = r.request.take() {
+            let data = edit::response(&req, 408, "Request Timeout", None, "");
+            r.last = Some(data.clone());
+            out.push(Output {
+                to: r.upstream,
+                data,
+            });
+        }
+        r.forwarded = None;
+        if let Some(cid) = r.bye_call_id.take() {
+            self.dialogs.remove(&cid);
+        }
+        self.set(now + t64, Timer::RelayDone(id));
+    }
+
+    // ---- timers ---------------------------------------------------------------------------
+
+    fn on_timer(&mut self, timer: Timer, now: Instant, out: &mut Vec<Output>) {
+        let t2 = self.config.timers.t2;
+        match timer {
+            Timer::A(id) => {
+                if let Some(b) = self.branches.get_mut(&id) {
+                    if b.state == ClientState::Calling {
+                        out.push(Output {
+                            to: b.to,
+                            data: b.request.clone(),
+                        });
+                        b.a_interval *= 2;
+                        let next = now + b.a_interval;
+                        self.set(next, Timer::A(id));
+                    }
+                }
+            }
+            Timer::B(id) => {
+                if self
+                    .branches
+                    .get(&id)
+                    .is_some_and(|b| b.state == ClientState::Calling)
+                {
+                    self.branch_unreachable(id, now, out);
+                }
+            }
+            Timer::Ring(id) => {
+                let Some(b) = self.branches.get(&id) else {
+                    return;
+                };
+                match b.state {
+                    ClientState::Calling => self.branch_unreachable(id, now, out),
+                    ClientState::Proceeding => {
+                        self.cancel_branch(id, CancelWhy::NoAnswer, now, out)
+                    }
+                    _ => {}
+                }
+            }
+            Timer::CancelE(id) => {
+                if let Some(b) = self.branches.get_mut(&id) {
+                    if b.state == ClientState::Proceeding && !b.cancel_answered {
+                        if let Some(c) = &b.cancel_sent {
+                            out.push(Output {
+                                to: b.to,
+                                data: c.clone(),
+                            });
+                        }
+                        b.e_interval = (b.e_interval * 2).min(t2);
+                        let next = now + b.e_interval;
+                        self.set(next, Timer::CancelE(id));
+                    }
+                }
+            }
+            Timer::CancelGuard(id) => {
+                if self
+                    .branches
+                    .get(&id)
+                    .is_some_and(|b| b.state == ClientState::Proceeding)
+                {
+                    self.branch_unreachable(id, now, out);
+                }
+            }
+            Timer::D(id) => {
+                self.branches.remove(&id);
+            }
+            Timer::G(id) => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    if call.state == ServerState::Completed {
+                        if let Some(last) = &call.last {
+                            out.push(Output {
+                                to: call.upstream,
+                                data: last.clone(),
+                            });
+                        }
+                        call.g_interval = (call.g_interval * 2).min(t2);
+                        let next = now + call.g_interval;
+                        self.set(next, Timer::G(id));
+                    }
+                }
+            }
+            Timer::H(id) | Timer::I(id) => {
+                if self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state != ServerState::Proceeding)
+                {
+                    self.remove_call(id);
+                }
+            }
+            Timer::Accepted(id) => {
+                if let Some(branch) = self.accepted.remove(&id) {
+                    self.server_invites.remove(&branch);
+                }
+            }
+            Timer::RelayE(id) => self.relay_retransmit(id, now, out),
+            Timer::RelayF(id) => self.relay_timeout(id, now, out),
+            Timer::RelayDone(id) => {
+                if let Some(r) = self.relays.remove(&id) {
+                    self.relay_keys.remove(&r.server_key);
+                }
+            }
+            Timer::ProbeAll => self.probe_all(now, out),
+            Timer::ProbeE(id) => {
+                if let Some(p) = self.probes.get_mut(&id) {
+                    if !p.done {
+                        out.push(Output {
+                            to: p.to,
+                            data: p.request.clone(),
+                        });
+                        p.interval = (p.interval * 2).min(t2);
+                        let next = now + p.interval;
+                        self.set(next, Timer::ProbeE(id));
+                    }
+                }
+            }
+            Timer::ProbeF(id) => {
+                if let Some(p) = self.probes.remove(&id) {
+                    if !p.done {
+                        self.probe_result(p.target, false);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_call(&mut self, id: u64) {
+        if let Some(call) = self.calls.remove(&id) {
+            self.server_invites.remove(&call.server_branch);
+        }
+    }
+
+    fn relay_retransmit(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
+        let t2 = self.config.timers.t2;
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
+        if r.done || r.interval == Duration::MAX {
+            return;
+        }
+        if let Some(f) = &r.forwarded {
+            out.push(Output {
+                to: r.to,
+                data: f.clone(),
+            });
+        }
+        r.interval = if r.invite {
+            r.interval * 2
+        } else {
+            (r.interval * 2).min(t2)
+        };
+        let next = now + r.interval;
+        self.set(next, Timer::RelayE(id));
+    }
+
+    fn probe_all(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if let Some(every) = self.config.probing.interval {
+            self.set(now + every, Timer::ProbeAll);
+        }
+        let t1 = self.config.timers.t1;
+        let t64 = self
+            .t64()
+            .min(self.config.probing.interval.unwrap_or(Duration::MAX));
+        for (target, uri) in self.control.probe_targets() {
+            // A probe still out when the next is due has failed.
+            let stale: Vec<u64> = self
+                .probes
+                .iter()
+                .filter(|(_, p)| p.target == target)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in stale {
+                self.probes.remove(&id);
+                self.probe_result(target, false);
+            }
+            let Some(to) = uri_peer(uri.as_str()) else {
+                self.probe_result(target, false);
+                continue;
+            };
+            let id = self.id();
+            let via = self.via(to.transport, 'p', id);
+            let host = self.our_addr(to.transport);
+            let call_id = format!("{}-{id}", &self.branch_prefix[7..]);
+            let request = edit::options(uri.as_str(), &via, &host.to_string(), &call_id, "probe");
+            out.push(Output {
+                to,
+                data: request.clone(),
+            });
+            self.probes.insert(
+                id,
+                Probe {
+                    target,
+                    to,
+                    request,
+                    interval: t1,
+                    done: false,
+                },
+            );
+            if to.transport == Transport::Udp {
+                self.set(now + t1, Timer::ProbeE(id));
+            }
+            self.set(now + t64, Timer::ProbeF(id));
+        }
+    }
+}
+
+/// Whether the top Route names us (loose routing: we remove it before forwarding).
+fn top_route_is_us(msg: &Message, config: &CoreConfig) -> bool {
+    let Some(r) = msg.first_value(HeaderName::Route) else {
+        return false;
+    };
+    let Some(peer) = uri_peer(parse::addr_uri(msg.text(r))) else {
+        return false;
+    };
+    peer.addr == config.udp || config.tcp == Some(peer.addr)
+}
+
+/// The address a SIP URI names, when its host is an IP address (port 5060 by default;
+/// `;transport=tcp` picks TCP).
+pub fn uri_peer(uri: &str) -> Option<Peer> {
+    let (scheme, rest) = uri.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return None;
+    }
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let hostpart = match rest.find('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    let (hostport, params) = match hostpart.find(';') {
+        Some(i) => (&hostpart[..i], &hostpart[i..]),
+        None => (hostpart, ""),
+    };
+    let (host, port) = parse::split_host_port(hostport)?;
+    let ip = parse_ip(host)?;
+    let tcp = parse::param(params, "transport").is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
+    Some(Peer {
+        addr: SocketAddr::new(ip, port.unwrap_or(5060)),
+        transport: if tcp { Transport::Tcp } else { Transport::Udp },
+    })
+}
+
+fn parse_ip(host: &str) -> Option<IpAddr> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::from([127, 0, 0, 1]));
+    }
+    host.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

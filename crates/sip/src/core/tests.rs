@@ -1,0 +1,454 @@
+//! State machine tests of the core, driven with a fake clock: no sockets, no sleeping.
+
+use super::*;
+use std::sync::Mutex;
+
+const PROXY: &str = "127.0.0.1:5060";
+const CALLER: &str = "127.0.0.1:6000";
+const T1: &str = "127.0.0.1:7001";
+const T2: &str = "127.0.0.1:7002";
+
+/// What the control was told, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Started(String),
+    Failed(i64, AttemptOutcome, Option<u16>),
+    Answered(i64, u16),
+    Ended(HungUpBy, bool),
+    Health(i64, bool),
+}
+
+/// Sends attempts through `targets` in order, then rejects with 480.
+struct Control {
+    targets: Vec<String>,
+    ring: Duration,
+    events: Mutex<Vec<Event>>,
+    next: Mutex<usize>,
+}
+
+impl Control {
+    fn new(targets: &[&str]) -> Arc<Self> {
+        Arc::new(Self {
+            targets: targets.iter().map(|t| format!("sip:agent@{t}")).collect(),
+            ring: Duration::from_secs(20),
+            events: Mutex::new(Vec::new()),
+            next: Mutex::new(0),
+        })
+    }
+
+    fn hop(&self) -> Hop {
+        let mut next = self.next.lock().unwrap();
+        let i = *next;
+        *next += 1;
+        match self.targets.get(i) {
+            Some(t) => Hop::Target {
+                target: i as i64 + 1,
+                uri: callopt_domain::SipUri::parse("t", t).unwrap(),
+                ring_timeout: self.ring,
+            },
+            None => Hop::Reject {
+                status: 480,
+                reason: "Temporarily Unavailable".into(),
+            },
+        }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    fn push(&self, e: Event) {
+        self.events.lock().unwrap().push(e);
+    }
+}
+
+impl CallControl for Control {
+    fn call_started(&self, call: &InboundCall<'_>) -> (Option<u64>, Hop) {
+        self.push(Event::Started(call.called.to_string()));
+        (Some(1), self.hop())
+    }
+    fn attempt_failed(&self, _: u64, target: i64, o: AttemptOutcome, s: Option<u16>) -> Hop {
+        self.push(Event::Failed(target, o, s));
+        self.hop()
+    }
+    fn call_answered(&self, _: u64, target: i64, status: u16) {
+        self.push(Event::Answered(target, status));
+    }
+    fn call_ended(&self, _: u64, by: HungUpBy, answered: bool) {
+        self.push(Event::Ended(by, answered));
+    }
+    fn probe_targets(&self) -> Vec<(i64, callopt_domain::SipUri)> {
+        vec![(
+            9,
+            callopt_domain::SipUri::parse("t", "sip:127.0.0.1:7009").unwrap(),
+        )]
+    }
+    fn target_health(&self, target: i64, up: bool) {
+        self.push(Event::Health(target, up));
+    }
+}
+
+/// A core, its control and a fake clock.
+struct Rig {
+    core: Core,
+    control: Arc<Control>,
+    now: Instant,
+    out: Vec<Output>,
+}
+
+impl Rig {
+    fn new(targets: &[&str]) -> Self {
+        Self::with(
+            targets,
+            Probing {
+                interval: None,
+                ..Probing::default()
+            },
+        )
+    }
+
+    fn with(targets: &[&str], probing: Probing) -> Self {
+        let control = Control::new(targets);
+        let now = Instant::now();
+        let config = CoreConfig {
+            udp: PROXY.parse().unwrap(),
+            tcp: None,
+            timers: Timers::default(),
+            probing,
+        };
+        Self {
+            core: Core::new(config, control.clone(), now),
+            control,
+            now,
+            out: Vec::new(),
+        }
+    }
+
+    /// Feeds a message from `from`; returns what was sent, as (to, parsed message).
+    fn feed(&mut self, from: &str, text: &str) -> Vec<(String, Message)> {
+        let input = Input::Message {
+            data: Bytes::copy_from_slice(text.as_bytes()),
+            from: Peer {
+                addr: from.parse().unwrap(),
+                transport: Transport::Udp,
+            },
+        };
+        self.core.handle(input, self.now, &mut self.out);
+        self.drain()
+    }
+
+    /// Moves the clock and fires due timers.
+    fn advance(&mut self, by: Duration) -> Vec<(String, Message)> {
+        self.now += by;
+        self.core.poll_timers(self.now, &mut self.out);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<(String, Message)> {
+        self.out
+            .drain(..)
+            .map(|o| {
+                let m = Message::parse(o.data, Framing::Datagram).expect("we send valid SIP");
+                (o.to.addr.to_string(), m)
+            })
+            .collect()
+    }
+}
+
+fn invite(branch: &str) -> String {
+    format!(
+        "INVITE sip:+15551230000@{PROXY} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {CALLER};branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+To: <sip:+15551230000@{PROXY}>\r\n\
+Call-ID: call-1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:c@{CALLER}>\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// A response from a target to a request we sent (copies its Via, From, To, Call-ID, CSeq).
+fn answer(req: &Message, status: u16, to_tag: &str) -> String {
+    let mut s = format!("SIP/2.0 {status} Reason\r\n");
+    for h in &req.headers {
+        let line = req.text(h.line.clone());
+        match h.name {
+            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                s.push_str(line)
+            }
+            HeaderName::RecordRoute => s.push_str(line),
+            HeaderName::To => {
+                s.push_str(line.trim_end());
+                if req.to_tag().is_none() && status > 100 {
+                    s.push_str(&format!(";tag={to_tag}"));
+                }
+                s.push_str("\r\n");
+            }
+            _ => {}
+        }
+    }
+    s.push_str("Contact: <sip:agent@127.0.0.1:7002>\r\nContent-Length: 0\r\n\r\n");
+    s
+}
+
+fn only<'a>(sent: &'a [(String, Message)], to: &str, what: &str) -> &'a Message {
+    let found: Vec<_> = sent
+        .iter()
+        .filter(|(t, m)| {
+            t == to
+                && (m.method() == Some(what)
+                    || m.status().map(|s| s.to_string()).as_deref() == Some(what))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one {what} to {to} in {sent:#?}");
+    &found[0].1
+}
+
+#[test]
+fn busy_then_answered_then_bye_from_the_caller() {
+    let mut rig = Rig::new(&[T1, T2]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc1"));
+    only(&sent, CALLER, "100");
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    assert_eq!(inv1.uri(), Some("sip:agent@127.0.0.1:7001"));
+    assert_eq!(inv1.max_forwards(), Some(Ok(69)));
+    assert_eq!(inv1.values(HeaderName::Via).count(), 2);
+    assert!(inv1.value(HeaderName::RecordRoute).unwrap().contains(";lr"));
+
+    let sent = rig.feed(T1, &answer(&inv1, 486, "t1"));
+    let ack = only(&sent, T1, "ACK");
+    assert_eq!(ack.to_tag(), Some("t1"));
+    assert_eq!(
+        ack.top_via().unwrap().branch,
+        inv1.top_via().unwrap().branch
+    );
+    let inv2 = only(&sent, T2, "INVITE").clone();
+    assert_ne!(
+        inv2.top_via().unwrap().branch,
+        inv1.top_via().unwrap().branch
+    );
+
+    let sent = rig.feed(T2, &answer(&inv2, 180, "t2"));
+    let ringing = only(&sent, CALLER, "180");
+    assert_eq!(
+        ringing.values(HeaderName::Via).count(),
+        1,
+        "our Via is stripped"
+    );
+    let sent = rig.feed(T2, &answer(&inv2, 200, "t2"));
+    let ok = only(&sent, CALLER, "200");
+    assert_eq!(ok.to_tag(), Some("t2"));
+
+    // A retransmitted 2xx is relayed too.
+    let sent = rig.feed(T2, &answer(&inv2, 200, "t2"));
+    only(&sent, CALLER, "200");
+
+    let bye = format!(
+        "BYE sip:agent@{T2} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKbye\r\n\
+Route: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sent = rig.feed(CALLER, &bye);
+    let fwd = only(&sent, T2, "BYE").clone();
+    assert!(
+        fwd.header(HeaderName::Route).is_none(),
+        "our Route is popped"
+    );
+    let sent = rig.feed(T2, &answer(&fwd, 200, "t2"));
+    only(&sent, CALLER, "200");
+    // A retransmitted BYE is answered from the transaction, and ends nothing twice.
+    let sent = rig.feed(CALLER, &bye);
+    only(&sent, CALLER, "200");
+
+    assert_eq!(
+        rig.control.events(),
+        [
+            Event::Started("+15551230000".into()),
+            Event::Failed(1, AttemptOutcome::Busy, Some(486)),
+            Event::Answered(2, 200),
+            Event::Ended(HungUpBy::Caller, true),
+        ]
+    );
+    assert_eq!(rig.core.live(), (0, 0));
+}
+
+#[test]
+fn silent_target_is_retransmitted_then_unreachable() {
+    let mut rig = Rig::new(&[T1, T2]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc2"));
+    only(&sent, T1, "INVITE");
+    // Timer A: 0.5 s, then 1 s, 2 s, ... until Timer B at 32 s; the ring timeout (20 s) comes
+    // first and, with no provisional, the target counts as unreachable.
+    let mut retransmits = 0;
+    let mut to_t2 = None;
+    for _ in 0..400 {
+        let sent = rig.advance(Duration::from_millis(100));
+        retransmits += sent.iter().filter(|(t, _)| t == T1).count();
+        if let Some((_, m)) = sent.iter().find(|(t, _)| t == T2) {
+            to_t2 = Some(m.clone());
+            break;
+        }
+    }
+    assert_eq!(retransmits, 5, "Timer A at 0.5, 1.5, 3.5, 7.5, 15.5 s");
+    assert_eq!(to_t2.unwrap().method(), Some("INVITE"));
+    assert_eq!(
+        rig.control.events()[1],
+        Event::Failed(1, AttemptOutcome::Unreachable, None)
+    );
+}
+
+#[test]
+fn ring_timeout_cancels_then_next_target() {
+    let mut rig = Rig::new(&[T1, T2]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc3"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 180, "t1"));
+    let sent = rig.advance(Duration::from_secs(20));
+    let cancel = only(&sent, T1, "CANCEL").clone();
+    assert_eq!(
+        cancel.top_via().unwrap().branch,
+        inv1.top_via().unwrap().branch
+    );
+    assert!(cancel.to_tag().is_none());
+    rig.feed(T1, &answer(&cancel, 200, "t1"));
+    let sent = rig.feed(T1, &answer(&inv1, 487, "t1"));
+    only(&sent, T1, "ACK");
+    only(&sent, T2, "INVITE");
+    assert!(
+        sent.iter().all(|(t, _)| t != CALLER),
+        "nothing final upstream yet"
+    );
+    assert_eq!(
+        rig.control.events()[1],
+        Event::Failed(1, AttemptOutcome::NoAnswer, Some(487))
+    );
+}
+
+#[test]
+fn caller_cancel_while_ringing() {
+    let mut rig = Rig::new(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc4"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 180, "t1"));
+    let cancel = invite("z9hG4bKc4")
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    let sent = rig.feed(CALLER, &cancel);
+    let ok = only(&sent, CALLER, "200");
+    assert_eq!(ok.cseq(), Some((1, "CANCEL")));
+    let term = only(&sent, CALLER, "487").clone();
+    only(&sent, T1, "CANCEL");
+    let sent = rig.feed(T1, &answer(&inv1, 487, "t1"));
+    only(&sent, T1, "ACK");
+    assert!(sent.iter().all(|(t, _)| t != CALLER));
+    // Timer G retransmits the 487 until the caller's ACK.
+    let sent = rig.advance(Duration::from_millis(500));
+    only(&sent, CALLER, "487");
+    let ack = format!(
+        "ACK sip:+15551230000@{PROXY} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKc4\r\n\
+Max-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\nTo: {}\r\nCall-ID: call-1\r\n\
+CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        term.value(HeaderName::To).unwrap()
+    );
+    assert!(rig.feed(CALLER, &ack).is_empty());
+    assert!(rig.advance(Duration::from_secs(10)).is_empty());
+    assert_eq!(
+        rig.control.events()[1..],
+        [Event::Ended(HungUpBy::Caller, false)]
+    );
+    assert_eq!(rig.core.live(), (0, 0));
+}
+
+#[test]
+fn no_more_targets_rejects_and_retransmits_until_ack_or_timer_h() {
+    let mut rig = Rig::new(&[]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc5"));
+    only(&sent, CALLER, "480");
+    // An INVITE retransmission gets the final again.
+    let sent = rig.feed(CALLER, &invite("z9hG4bKc5"));
+    only(&sent, CALLER, "480");
+    let mut finals = 0;
+    for _ in 0..40 {
+        finals += rig.advance(Duration::from_secs(1)).len();
+    }
+    assert!(
+        (5..=12).contains(&finals),
+        "{finals} Timer G retransmissions"
+    );
+    assert_eq!(rig.core.live(), (0, 0), "Timer H forgot the call");
+    assert_eq!(
+        rig.control.events()[1],
+        Event::Ended(HungUpBy::System, false)
+    );
+}
+
+#[test]
+fn bad_and_unwanted_requests() {
+    let mut rig = Rig::new(&[T1]);
+    let mf0 = invite("z9hG4bKm").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    only(&rig.feed(CALLER, &mf0), CALLER, "483");
+    let bad_cseq = invite("z9hG4bKb").replace("CSeq: 1 INVITE", "CSeq: x INVITE");
+    only(&rig.feed(CALLER, &bad_cseq), CALLER, "400");
+    let mismatch = invite("z9hG4bKb2").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    only(&rig.feed(CALLER, &mismatch), CALLER, "400");
+    let no_call_id = invite("z9hG4bKb3").replace("Call-ID: call-1\r\n", "");
+    assert!(
+        rig.feed(CALLER, &no_call_id).is_empty(),
+        "silence when no response can be built"
+    );
+    assert!(rig.feed(CALLER, "garbage\r\n\r\n").is_empty());
+    let unknown = invite("z9hG4bKu")
+        .replacen("INVITE sip", "FOO sip", 1)
+        .replace("1 INVITE", "1 FOO");
+    only(&rig.feed(CALLER, &unknown), CALLER, "501");
+    let register = invite("z9hG4bKr")
+        .replacen("INVITE sip", "REGISTER sip", 1)
+        .replace("1 INVITE", "1 REGISTER");
+    let r = rig.feed(CALLER, &register);
+    assert!(only(&r, CALLER, "405").header(HeaderName::Other).is_some());
+    let options = invite("z9hG4bKo")
+        .replacen("INVITE sip", "OPTIONS sip", 1)
+        .replace("1 INVITE", "1 OPTIONS");
+    only(&rig.feed(CALLER, &options), CALLER, "200");
+    let version = invite("z9hG4bKv").replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia");
+    only(&rig.feed(CALLER, &version), CALLER, "505");
+    assert!(rig.control.events().is_empty());
+}
+
+#[test]
+fn probing_marks_down_then_up() {
+    let mut rig = Rig::with(
+        &[],
+        Probing {
+            interval: Some(Duration::from_secs(10)),
+            failures: 3,
+            successes: 2,
+        },
+    );
+    let mut last = None;
+    let mut step = |rig: &mut Rig, secs: u32| {
+        for _ in 0..secs {
+            for (to, m) in rig.advance(Duration::from_secs(1)) {
+                assert_eq!(to, "127.0.0.1:7009");
+                if m.method() == Some("OPTIONS") {
+                    last = Some(m);
+                }
+            }
+        }
+        last.clone().expect("an OPTIONS went out")
+    };
+    // Probes at 10, 20, 30, 40 s, none answered: the third failure (at 40 s) marks it down.
+    step(&mut rig, 40);
+    assert_eq!(rig.control.events(), [Event::Health(9, false)]);
+    let opt = step(&mut rig, 0);
+    rig.feed("127.0.0.1:7009", &answer(&opt, 200, "p"));
+    assert_eq!(rig.control.events().len(), 1, "one success is not enough");
+    let opt = step(&mut rig, 10);
+    rig.feed("127.0.0.1:7009", &answer(&opt, 200, "p"));
+    assert_eq!(
+        rig.control.events(),
+        [Event::Health(9, false), Event::Health(9, true)]
+    );
+}

@@ -1,0 +1,161 @@
+//! Callopt's SIP router: a stateful RFC 3261 proxy on UDP and TCP that asks the binary where
+//! each call goes ([`CallControl`]), forks serially through the targets it names, and reports
+//! every attempt and how the call ended.
+//!
+//! # Layout
+//! - [`parse`]: the sans-IO message parser (start line and header spans over `Bytes`), framing.
+//! - [`edit`]: the proxy's edits to forwarded messages, and the messages it writes itself.
+//! - [`core`]: the transaction and call state machine, sans-IO: messages and time in, sends out.
+//! - [`driver`]: the tokio drivers (one task owns the core; UDP socket, TCP listener and
+//!   connections) and [`serve`].
+//!
+//! # Decisions
+//! - The parser is written here rather than taken from `rsip`, `ezk-sip-types`, `rsipstack` or
+//!   `sipx-sip`: a proxy forwards messages nearly byte for byte and reads a handful of fields,
+//!   so an index of spans over the received `Bytes` is all it needs, and it costs one small
+//!   `Vec` per message instead of a typed tree of owned strings.
+//! - Ring timeout counts from the moment the INVITE goes to the target (as Kamailio's
+//!   `fr_inv_timer` counts from the first provisional when one arrives quickly, the two agree
+//!   within a round trip). A target that has not answered anything when it fires is
+//!   `Unreachable`.
+//! - When the caller cancels, the proxy answers 487 upstream at once (rather than relaying the
+//!   target's 487) and cancels the branch; the call ends with `HungUpBy::Caller`.
+//! - Target URIs must name an IP address (`sip:agent@10.0.0.5:5070`): the single core task does
+//!   not block on DNS. A host name makes the attempt `Unreachable`.
+//! - Every call that ends without an answer and without the caller canceling (a `Reject` hop)
+//!   is reported through `call_ended(key, HungUpBy::System, false)`.
+
+pub mod core;
+pub mod driver;
+pub mod edit;
+pub mod parse;
+
+pub use callopt_domain::AttemptOutcome;
+pub use driver::{serve, SipConfig};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The transport a message came in on or goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Datagrams: retransmission timers apply.
+    Udp,
+    /// Streams framed by Content-Length: the transport is reliable, timers only time out.
+    Tcp,
+}
+
+impl Transport {
+    /// The Via spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+        }
+    }
+}
+
+/// What the proxy knows of a new inbound call (an out-of-dialog INVITE).
+#[derive(Debug, Clone)]
+pub struct InboundCall<'a> {
+    /// The Call-ID, for correlating logs and records with the carrier's.
+    pub call_id: &'a str,
+    /// The user part of the Request-URI, else of To: the tracking number dialed.
+    pub called: &'a str,
+    /// The user part of From: the caller's number.
+    pub caller: &'a str,
+    /// Where the INVITE came from (the carrier's address).
+    pub source: SocketAddr,
+    /// The transport it came on.
+    pub transport: Transport,
+}
+
+/// Where the next attempt goes, or the final answer.
+#[derive(Debug, Clone)]
+pub enum Hop {
+    /// Send the INVITE to this target.
+    Target {
+        /// The target's id, reported back in `attempt_failed` and `call_answered`.
+        target: i64,
+        /// Where to send it (must name an IP address).
+        uri: callopt_domain::SipUri,
+        /// How long it may ring before the proxy cancels it and asks again.
+        ring_timeout: Duration,
+    },
+    /// Answer the caller with this final status.
+    Reject {
+        /// A final status, 300 to 699.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+}
+
+/// The binary's side of the router: routing decisions and call records. Calls are synchronous
+/// and must not block (state in memory, database writes queued).
+pub trait CallControl: Send + Sync + 'static {
+    /// A new call: the first hop. `None` for the key means no call record (e.g. unknown number
+    /// rejected).
+    fn call_started(&self, call: &InboundCall<'_>) -> (Option<u64>, Hop);
+    /// An attempt ended without being answered (not Canceled): the next hop (another target, or
+    /// the final answer to send upstream).
+    fn attempt_failed(
+        &self,
+        call: u64,
+        target: i64,
+        outcome: AttemptOutcome,
+        sip_status: Option<u16>,
+    ) -> Hop;
+    /// The current attempt was answered (2xx forwarded upstream).
+    fn call_answered(&self, call: u64, target: i64, sip_status: u16);
+    /// The call is over: `Caller`/`Target` hung up (BYE) after answer, or the caller canceled
+    /// while ringing (`HungUpBy::Caller` with `answered=false`), or the proxy gave up (`System`).
+    fn call_ended(&self, call: u64, by: callopt_domain::HungUpBy, answered: bool);
+    /// SIP targets to probe with OPTIONS (asked periodically).
+    fn probe_targets(&self) -> Vec<(i64, callopt_domain::SipUri)>;
+    /// A probed target changed state (down after N failures in a row, up after M successes), as
+    /// Kamailio's dispatcher does.
+    fn target_health(&self, target: i64, up: bool);
+}
+
+/// RFC 3261 timer bases. Tests shorten them; production keeps the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// Round-trip estimate: first retransmission interval; transactions time out at 64×T1.
+    pub t1: Duration,
+    /// Cap on non-INVITE and response retransmission intervals.
+    pub t2: Duration,
+    /// How long the network may hold a message: wait states after completion.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// OPTIONS probing of targets, as Kamailio's dispatcher does.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing {
+    /// How often every probe target gets an OPTIONS; `None` turns probing off.
+    pub interval: Option<Duration>,
+    /// Failures in a row that mark a target down.
+    pub failures: u32,
+    /// Successes in a row that mark a down target up again.
+    pub successes: u32,
+}
+
+impl Default for Probing {
+    fn default() -> Self {
+        Self {
+            interval: Some(Duration::from_secs(10)),
+            failures: 3,
+            successes: 2,
+        }
+    }
+}
