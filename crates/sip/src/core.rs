@@ -329,14 +329,28 @@ impl Core {
                     Transport::Udp => Framing::Datagram,
                     Transport::Tcp => Framing::Stream,
                 };
+                let data_for_400 = data.clone();
                 match Message::parse(data, framing) {
                     Ok(msg) if msg.status().is_some() => self.on_response(msg, now, out),
                     Ok(msg) => self.on_request(msg, from, now, out),
-                    Err(e) => tracing::debug!(%e, from = %from.addr, "unparseable message dropped"),
+                    Err(e) => self.on_unparseable(e, data_for_400, from, out),
                 }
             }
             Input::Unreachable { to } => self.on_unreachable(to, now, out),
         }
+    }
+
+    /// Answers 400 to a request whose framing is broken but whose headers allow a response;
+    /// anything else is dropped.
+    fn on_unparseable(&self, e: parse::ParseError, data: Bytes, from: Peer, out: &mut Vec<Output>) {
+        if e == parse::ParseError::ContentLength {
+            if let Ok(msg) = Message::parse_head(data) {
+                if msg.method().is_some_and(|m| m != "ACK") && edit::can_respond(&msg) {
+                    return self.respond(from, &msg, 400, "Bad Content-Length", out);
+                }
+            }
+        }
+        tracing::debug!(%e, from = %from.addr, "unparseable message dropped");
     }
 
     /// Fires every timer due at `now`.

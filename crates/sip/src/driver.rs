@@ -119,8 +119,9 @@ impl Driver {
                 biased;
                 _ = &mut shutdown => return Ok(()),
                 r = self.udp.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
-                        self.input_udp(&buf[..n], from);
+                    match r {
+                        Ok((n, from)) => self.input_udp(&buf[..n], from),
+                        Err(e) => tracing::debug!(%e, "UDP receive failed"),
                     }
                     // Drain what else is queued before looking at timers.
                     for _ in 0..64 {
@@ -146,6 +147,7 @@ impl Driver {
     }
 
     fn input_udp(&mut self, data: &[u8], from: SocketAddr) {
+        tracing::trace!(%from, first = ?data.get(..40), "received");
         let now = tokio::time::Instant::now().into_std();
         let input = Input::Message {
             data: Bytes::copy_from_slice(data),
@@ -185,6 +187,7 @@ impl Driver {
     async fn flush(&mut self) {
         let mut out = std::mem::take(&mut self.out);
         for o in out.drain(..) {
+            tracing::trace!(to = %o.to.addr, first = ?o.data.get(..40), "send");
             match o.to.transport {
                 Transport::Udp => match self.udp.try_send_to(&o.data, o.to.addr) {
                     Ok(_) => {}

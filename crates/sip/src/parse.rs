@@ -254,6 +254,16 @@ impl Message {
     /// Parses one message. Datagram framing takes the whole buffer; stream framing expects the
     /// buffer [`frame`] delimited.
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Self, ParseError> {
+        Self::parse_inner(buf, framing, true)
+    }
+
+    /// Parses the start line and headers only, ignoring a bad Content-Length: enough to answer
+    /// 400 to a request whose body framing is broken.
+    pub fn parse_head(buf: Bytes) -> Result<Self, ParseError> {
+        Self::parse_inner(buf, Framing::Datagram, false)
+    }
+
+    fn parse_inner(buf: Bytes, framing: Framing, check_length: bool) -> Result<Self, ParseError> {
         let skip = buf
             .iter()
             .position(|b| *b != b'\r' && *b != b'\n')
@@ -273,7 +283,7 @@ impl Message {
         let mut length = None;
         for h in headers
             .iter()
-            .filter(|h| h.name == HeaderName::ContentLength)
+            .filter(|h| check_length && h.name == HeaderName::ContentLength)
         {
             let n = parse_length(trim(&buf[h.value.clone()]))?;
             if length.is_some_and(|l| l != n) {

@@ -399,6 +399,8 @@ fn bad_and_unwanted_requests() {
         "silence when no response can be built"
     );
     assert!(rig.feed(CALLER, "garbage\r\n\r\n").is_empty());
+    let short_body = invite("z9hG4bKl").replace("Content-Length: 0", "Content-Length: 99");
+    only(&rig.feed(CALLER, &short_body), CALLER, "400");
     let unknown = invite("z9hG4bKu")
         .replacen("INVITE sip", "FOO sip", 1)
         .replace("1 INVITE", "1 FOO");

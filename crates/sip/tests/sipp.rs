@@ -1,0 +1,589 @@
+//! End-to-end tests on loopback: real sipp processes as the caller and as targets, the router
+//! between them, and a static CallControl that records what the router told it.
+
+use callopt_domain::{HungUpBy, SipUri};
+use callopt_sip::{AttemptOutcome, CallControl, Hop, InboundCall, Probing, SipConfig, Timers};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CALLED: &str = "+15551230000";
+
+/// What the control was told.
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Started,
+    Failed(i64, AttemptOutcome, Option<u16>),
+    Answered(i64, u16),
+    Ended(HungUpBy, bool),
+    Health(i64, bool),
+}
+
+/// One call's place in the target list.
+#[derive(Default)]
+struct CallState {
+    /// Index of the next target to try.
+    next: usize,
+    /// The target ringing or talking, counted in `live`.
+    current: Option<i64>,
+}
+
+#[derive(Default)]
+struct State {
+    calls: HashMap<u64, CallState>,
+    live: HashMap<i64, usize>,
+    max_live: HashMap<i64, usize>,
+    events: Vec<Event>,
+    next_key: u64,
+}
+
+/// Tries targets in order, skipping those at their cap; rejects with 480 when none is left.
+struct TestControl {
+    /// (id, URI, ring timeout).
+    targets: Vec<(i64, SipUri, Duration)>,
+    /// Live calls allowed per target.
+    cap: usize,
+    state: Mutex<State>,
+}
+
+impl TestControl {
+    fn new(targets: &[(u16, Duration)], cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            targets: targets
+                .iter()
+                .enumerate()
+                .map(|(i, (port, ring))| {
+                    let uri = SipUri::parse("t", &format!("sip:agent@127.0.0.1:{port}")).unwrap();
+                    (i as i64 + 1, uri, *ring)
+                })
+                .collect(),
+            cap,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn next_hop(&self, s: &mut State, key: u64) -> Hop {
+        let call = s.calls.entry(key).or_default();
+        while let Some((id, uri, ring)) = self.targets.get(call.next) {
+            call.next += 1;
+            let live = s.live.entry(*id).or_default();
+            if *live < self.cap {
+                *live += 1;
+                let max = s.max_live.entry(*id).or_default();
+                *max = (*max).max(*live);
+                call.current = Some(*id);
+                return Hop::Target {
+                    target: *id,
+                    uri: uri.clone(),
+                    ring_timeout: *ring,
+                };
+            }
+        }
+        call.current = None;
+        Hop::Reject {
+            status: 480,
+            reason: "Temporarily Unavailable".into(),
+        }
+    }
+
+    fn release(s: &mut State, key: u64) {
+        if let Some(t) = s.calls.get_mut(&key).and_then(|c| c.current.take()) {
+            *s.live.entry(t).or_default() -= 1;
+        }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    /// Polls until `pred` holds for the events, or panics at the deadline.
+    fn wait_for(&self, what: &str, pred: impl Fn(&[Event]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !pred(&self.events()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl CallControl for TestControl {
+    fn call_started(&self, call: &InboundCall<'_>) -> (Option<u64>, Hop) {
+        assert_eq!(call.called, CALLED);
+        let mut s = self.state.lock().unwrap();
+        s.next_key += 1;
+        let key = s.next_key;
+        s.events.push(Event::Started);
+        let hop = self.next_hop(&mut s, key);
+        (Some(key), hop)
+    }
+
+    fn attempt_failed(&self, key: u64, target: i64, o: AttemptOutcome, st: Option<u16>) -> Hop {
+        let mut s = self.state.lock().unwrap();
+        s.events.push(Event::Failed(target, o, st));
+        Self::release(&mut s, key);
+        self.next_hop(&mut s, key)
+    }
+
+    fn call_answered(&self, _: u64, target: i64, status: u16) {
+        self.state
+            .lock()
+            .unwrap()
+            .events
+            .push(Event::Answered(target, status));
+    }
+
+    fn call_ended(&self, key: u64, by: HungUpBy, answered: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.events.push(Event::Ended(by, answered));
+        Self::release(&mut s, key);
+    }
+
+    fn probe_targets(&self) -> Vec<(i64, SipUri)> {
+        self.targets
+            .iter()
+            .map(|(id, uri, _)| (*id, uri.clone()))
+            .collect()
+    }
+
+    fn target_health(&self, target: i64, up: bool) {
+        self.state
+            .lock()
+            .unwrap()
+            .events
+            .push(Event::Health(target, up));
+    }
+}
+
+/// The router on 127.0.0.1, in its own thread and runtime.
+struct Proxy {
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(control: Arc<TestControl>, probing: Probing) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_addr = udp.local_addr().unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_addr = tcp.local_addr().unwrap();
+        udp.set_nonblocking(true).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut config = SipConfig::new(tokio::net::UdpSocket::from_std(udp).unwrap());
+                config.tcp = Some(tokio::net::TcpListener::from_std(tcp).unwrap());
+                config.timers = Timers {
+                    t1: Duration::from_millis(50),
+                    t2: Duration::from_millis(400),
+                    t4: Duration::from_millis(500),
+                };
+                config.probing = probing;
+                callopt_sip::serve(config, control, stopped).await.unwrap();
+            });
+        });
+        Self {
+            udp: udp_addr,
+            tcp: tcp_addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn no_probing() -> Probing {
+    Probing {
+        interval: None,
+        ..Probing::default()
+    }
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/sip")
+        .join(name)
+}
+
+/// A port no one listens on right now (UDP and TCP).
+fn free_port() -> u16 {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running sipp process, killed when dropped.
+struct Sipp {
+    child: Child,
+    port: u16,
+    name: String,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// Starts sipp on a free port and waits until it holds the port (retrying on collision).
+    fn start(dir: &Path, scenario_file: &str, args: &[&str]) -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            let sipp = Self::spawn(dir, scenario_file, port, args);
+            if let Some(s) = sipp.wait_bound() {
+                return s;
+            }
+        }
+        panic!("sipp could not bind a port");
+    }
+
+    fn spawn(dir: &Path, scenario_file: &str, port: u16, args: &[&str]) -> Self {
+        let name = format!("{}-{port}", scenario_file.trim_end_matches(".xml"));
+        let port_s = port.to_string();
+        let err_file = dir.join(format!("{name}.errors.log"));
+        let mut cmd = Command::new("sipp");
+        cmd.current_dir(dir)
+            .arg("-sf")
+            .arg(scenario(scenario_file))
+            .args(["-i", "127.0.0.1", "-p", &port_s, "-nostdin", "-trace_err"])
+            .arg("-error_file")
+            .arg(&err_file)
+            .args(["-timeout", "25s", "-timeout_error"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join(format!("{name}.out"))).unwrap())
+            .stderr(std::fs::File::create(dir.join(format!("{name}.err"))).unwrap());
+        Self {
+            child: cmd
+                .spawn()
+                .expect("sipp (Debian package sip-tester) is installed"),
+            port,
+            name,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Waits until the UDP port is taken by sipp; `None` if sipp exited first (port collision).
+    fn wait_bound(mut self) -> Option<Self> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            if UdpSocket::bind(("127.0.0.1", self.port)).is_err() {
+                return Some(self);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Waits for sipp to exit; its exit code.
+    fn wait(mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits and asserts a clean exit (every call succeeded), showing sipp's logs otherwise.
+    fn expect_success(self) {
+        let (dir, name) = (self.dir.clone(), self.name.clone());
+        let code = self.wait();
+        if code != 0 {
+            let read = |ext: &str| {
+                std::fs::read_to_string(dir.join(format!("{name}.{ext}"))).unwrap_or_default()
+            };
+            let out = read("out");
+            let tail: String = out
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            panic!(
+                "{name} exited {code}\nerrors:\n{}\nstderr:\n{}\nstdout tail:\n{tail}",
+                read("errors.log"),
+                read("err")
+            );
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the caller scenario against the proxy.
+fn caller(dir: &Path, proxy: SocketAddr, scenario_file: &str, args: &[&str]) -> Sipp {
+    let target = proxy.to_string();
+    let mut all = vec![target.as_str(), "-s", CALLED];
+    all.extend_from_slice(args);
+    // The caller needs no readiness check: it starts the exchange.
+    Sipp::spawn(dir, scenario_file, free_port(), &all)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn answered_call_with_ack_and_bye_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(target.port, secs(5))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    target.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn answered_call_from_a_tcp_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(target.port, secs(5))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.tcp, "uac.xml", &["-m", "1", "-t", "t1"]).expect_success();
+    target.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn busy_target_then_the_next_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = Sipp::start(dir.path(), "uas_busy.xml", &["-m", "1"]);
+    let answers = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(busy.port, secs(5)), (answers.port, secs(5))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    busy.expect_success();
+    answers.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 4);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Failed(1, AttemptOutcome::Busy, Some(486)),
+            Event::Answered(2, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn ring_timeout_cancels_and_the_next_target_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rings = Sipp::start(dir.path(), "uas_noanswer.xml", &["-m", "1"]);
+    let answers = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
+    let ring = Duration::from_millis(700);
+    let control = TestControl::new(&[(rings.port, ring), (answers.port, secs(5))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    rings.expect_success();
+    answers.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 4);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Failed(1, AttemptOutcome::NoAnswer, Some(487)),
+            Event::Answered(2, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rings = Sipp::start(dir.path(), "uas_noanswer.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(rings.port, secs(10))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac_cancel.xml", &["-m", "1"]).expect_success();
+    rings.expect_success();
+    assert_eq!(
+        control.events(),
+        [Event::Started, Event::Ended(HungUpBy::Caller, false)]
+    );
+}
+
+#[test]
+fn unreachable_target_is_skipped_marked_down_and_back_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead_port = free_port();
+    // No `-m`: sipp counts each probe as a call; these instances are killed at the end.
+    let answers = Sipp::start(dir.path(), "uas.xml", &["-aa"]);
+    let control = TestControl::new(
+        &[
+            (dead_port, Duration::from_millis(500)),
+            (answers.port, secs(5)),
+        ],
+        10,
+    );
+    let probing = Probing {
+        interval: Some(Duration::from_millis(200)),
+        failures: 3,
+        successes: 2,
+    };
+    let proxy = Proxy::start(control.clone(), probing);
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    control.wait_for("target 1 down", |e| e.contains(&Event::Health(1, false)));
+    let events = control.events();
+    assert!(
+        events.contains(&Event::Failed(1, AttemptOutcome::Unreachable, None)),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::Answered(2, 200)), "{events:?}");
+    // A target starts listening there: probing brings it back.
+    let revived = Sipp::spawn(dir.path(), "uas.xml", dead_port, &["-aa"]);
+    control.wait_for("target 1 up", |e| e.contains(&Event::Health(1, true)));
+    assert!(
+        !control.events().contains(&Event::Health(2, false)),
+        "target 2 answered probes"
+    );
+    drop((revived, answers));
+}
+
+#[test]
+fn malformed_requests_get_400_or_silence() {
+    let control = TestControl::new(&[], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let request = |method: &str, cseq: &str, extra: &str| {
+        format!(
+            "{method} sip:{CALLED}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{method}{cseq}\r\n\
+From: <sip:a@{me}>;tag=1\r\nTo: <sip:{CALLED}@{}>\r\nCall-ID: bad-{method}\r\nCSeq: {cseq}\r\n{extra}\
+Content-Length: 0\r\n\r\n",
+            proxy.udp, proxy.udp
+        )
+    };
+    let exchange = |msg: &str| -> String {
+        sock.send_to(msg.as_bytes(), proxy.udp).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // Silence first: nothing can be answered to these; the next answer belongs to what follows.
+    sock.send_to(b"\x00\x01garbage\r\n\r\n", proxy.udp).unwrap();
+    sock.send_to(b"INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n", proxy.udp)
+        .unwrap();
+    assert_eq!(
+        exchange(&request("INVITE", "x INVITE", "")),
+        "SIP/2.0 400 Bad Request"
+    );
+    assert_eq!(
+        exchange(&request("INVITE", "1 BYE", "")),
+        "SIP/2.0 400 Bad Request"
+    );
+    assert_eq!(
+        exchange(&request("INVITE", "2 INVITE", "Max-Forwards: 0\r\n")),
+        "SIP/2.0 483 Too Many Hops"
+    );
+    assert_eq!(
+        exchange(&request("INVITE", "3 INVITE", "Content-Length: 99\r\n")),
+        "SIP/2.0 400 Bad Content-Length"
+    );
+    assert_eq!(
+        exchange(&request("FROB", "4 FROB", "")),
+        "SIP/2.0 501 Not Implemented"
+    );
+    assert_eq!(
+        exchange(&request("OPTIONS", "5 OPTIONS", "")),
+        "SIP/2.0 200 OK"
+    );
+    assert!(control.events().is_empty());
+}
+
+#[test]
+fn burst_of_parallel_calls_never_exceeds_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = 60;
+    let m = calls.to_string();
+    let t1 = Sipp::start(dir.path(), "uas.xml", &["-m", &m]);
+    let t2 = Sipp::start(dir.path(), "uas.xml", &["-m", &m]);
+    let cap = 3;
+    let control = TestControl::new(&[(t1.port, secs(5)), (t2.port, secs(5))], cap);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(
+        dir.path(),
+        proxy.udp,
+        "uac.xml",
+        &["-m", &m, "-r", "200", "-l", "6"],
+    )
+    .expect_success();
+    control.wait_for("every call to end", |e| {
+        e.iter().filter(|e| matches!(e, Event::Ended(..))).count() == calls
+    });
+    let s = control.state.lock().unwrap();
+    for t in [1, 2] {
+        let max = s.max_live.get(&t).copied().unwrap_or(0);
+        assert!(max <= cap, "target {t} had {max} live calls");
+    }
+    let answered = s
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Answered(..)))
+        .count();
+    assert_eq!(answered, calls);
+    assert!(s.live.values().all(|l| *l == 0), "{:?}", s.live);
+    drop(s);
+    drop((t1, t2));
+}
