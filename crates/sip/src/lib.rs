@@ -6,6 +6,8 @@
 //! - [`parse`]: the sans-IO message parser (start line and header spans over `Bytes`), framing.
 //! - [`edit`]: the proxy's edits to forwarded messages, and the messages it writes itself.
 //! - [`core`]: the transaction and call state machine, sans-IO: messages and time in, sends out.
+//! - [`fuzzing`]: harnesses that feed arbitrary bytes to the parser and the core (fuzz targets,
+//!   corpus and property tests).
 //! - [`driver`]: the tokio drivers (one task owns the core; UDP socket, TCP listener and
 //!   connections) and [`serve`].
 //!
@@ -28,6 +30,8 @@
 pub mod core;
 pub mod driver;
 pub mod edit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 
 pub use callopt_domain::AttemptOutcome;

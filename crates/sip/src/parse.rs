@@ -448,7 +448,8 @@ fn parse_start_line(buf: &[u8], end: usize) -> Result<StartLine, ParseError> {
     let uri = sp1 + 1..sp2;
     let version = sp2 + 1..end;
     let uri_ok = line[uri.clone()].iter().all(|b| *b > b' ' && *b != 0x7f)
-        && memchr::memchr(b':', &line[uri.clone()]).is_some();
+        && memchr::memchr(b':', &line[uri.clone()]).is_some()
+        && line[uri.start].is_ascii_alphabetic();
     let version_ok = line[version.clone()].len() >= 5
         && line[version.start..version.start + 4].eq_ignore_ascii_case(b"SIP/");
     if !uri_ok || !version_ok {
