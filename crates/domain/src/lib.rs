@@ -30,7 +30,7 @@ pub use campaign::{AssignmentMode, Campaign, CampaignKey, SourceMatch, SourceRul
 pub use domain_name::{DomainHost, VerificationToken};
 pub use error::ValidationError;
 pub use number::{NumberKind, NumberStatus, TrackingNumber};
-pub use phone::E164;
+pub use phone::{NumberFormats, E164};
 pub use plan::{
     AttemptOutcome, DuplicateAction, DuplicateCaller, Filters, NoTargetAnswer, Reroute,
     RoutingPlan, Strategy,

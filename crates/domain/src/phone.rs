@@ -98,13 +98,40 @@ impl E164 {
     /// The display form for a visitor in `visitor_country`: national form when the visitor is in
     /// the number's country, international form otherwise (or when the country is unknown).
     pub fn display_for(&self, visitor_country: Option<&str>) -> String {
+        self.formats().for_visitor(visitor_country).to_string()
+    }
+
+    /// The number's country and both written forms, computed once (formatting goes through the
+    /// numbering plan, which is too slow to repeat on every request).
+    pub fn formats(&self) -> NumberFormats {
         let number = self.parsed();
-        let home = number.country().id().map(|id| id.as_ref().to_string());
-        let mode = match (visitor_country, home) {
-            (Some(v), Some(h)) if v.eq_ignore_ascii_case(&h) => Mode::National,
-            _ => Mode::International,
-        };
-        number.format().mode(mode).to_string()
+        NumberFormats {
+            country: number.country().id().map(|id| id.as_ref().to_string()),
+            national: number.format().mode(Mode::National).to_string(),
+            international: number.format().mode(Mode::International).to_string(),
+        }
+    }
+}
+
+/// A number's country and written forms, for showing it to visitors of any country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberFormats {
+    /// ISO 3166-1 alpha-2 country of the number, when its plan names one.
+    pub country: Option<String>,
+    /// National form, for visitors in the number's country (`(415) 555-2671`).
+    pub national: String,
+    /// International form, for everyone else (`+1 415-555-2671`).
+    pub international: String,
+}
+
+impl NumberFormats {
+    /// The form for a visitor in `visitor_country`: national at home, international elsewhere
+    /// or when the visitor's country is unknown.
+    pub fn for_visitor(&self, visitor_country: Option<&str>) -> &str {
+        match (visitor_country, &self.country) {
+            (Some(v), Some(h)) if v.eq_ignore_ascii_case(h) => &self.national,
+            _ => &self.international,
+        }
     }
 }
 

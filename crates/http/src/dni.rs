@@ -10,7 +10,9 @@
 use crate::problem::ApiError;
 use arc_swap::ArcSwap;
 use callopt_dni::{Pool, PoolNumber};
-use callopt_domain::{AccountId, Campaign, DomainHost, NumberStatus, VisitorId, E164};
+use callopt_domain::{
+    AccountId, Campaign, DomainHost, NumberFormats, NumberStatus, VisitorId, E164,
+};
 use callopt_store::{PageRequest, SessionRecord, Store};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -38,13 +40,27 @@ impl ReplaceDto {
     }
 }
 
-/// A pool's lease state, with the session id of each lease.
+/// A pool's lease state, with the session of each lease.
 pub struct PoolState {
     /// Assignment state.
     pub pool: Pool,
     /// The session each visitor's current lease belongs to.
-    pub session_of: HashMap<VisitorId, String>,
+    pub session_of: HashMap<VisitorId, LeaseSession>,
 }
+
+/// The visitor session a lease belongs to, and how far the store knows the lease to run.
+pub struct LeaseSession {
+    /// Session id.
+    pub id: String,
+    /// The end of the lease as last written to the store.
+    pub written_until: i64,
+}
+
+/// A renewal is written to the store only when it moves the stored end of the lease by at least
+/// this much (ms): a visitor clicking through pages renews many times a minute, and writing each
+/// renewal would make page views, not visitors, the unit of database work. Leases restored after
+/// a restart get this much extra, so that no visitor loses its number early.
+pub const RENEWAL_WRITE_INTERVAL_MS: i64 = 60_000;
 
 /// Per-source visitor sessions of one campaign: visitor → (session id, end of lease).
 pub type SourceSessions = Mutex<HashMap<VisitorId, (String, i64)>>;
@@ -63,6 +79,9 @@ pub struct CampaignEntry {
     pub pool: Option<Arc<Mutex<PoolState>>>,
     /// Per-source sessions (used in per-source mode).
     pub source_sessions: Arc<SourceSessions>,
+    /// The country of the default number: whose conventions numbers are written in when the
+    /// visitor's country is unknown (the page was written for its readers).
+    pub default_country: Option<String>,
 }
 
 impl CampaignEntry {
@@ -83,6 +102,9 @@ pub struct Dni {
     sources: Mutex<HashMap<i64, Arc<SourceSessions>>>,
     /// Serialises refreshes so two changes cannot interleave their rebuilds.
     refreshing: tokio::sync::Mutex<()>,
+    /// Written forms of the numbers served so far: formatting through the numbering plan costs
+    /// more than the rest of a DNI request, so each number is formatted once.
+    formats: Mutex<HashMap<E164, Arc<NumberFormats>>>,
 }
 
 fn pool_number(r: callopt_store::NumberRecord) -> Option<PoolNumber> {
@@ -115,6 +137,19 @@ impl Dni {
     /// The campaign with this public key.
     pub fn campaign(&self, key: &str) -> Option<Arc<CampaignEntry>> {
         self.campaigns.load().get(key).cloned()
+    }
+
+    /// The written forms of a number, formatted on first use.
+    pub fn formats(&self, number: &E164) -> Arc<NumberFormats> {
+        if let Some(f) = self.formats.lock().expect("formats lock").get(number) {
+            return f.clone();
+        }
+        let f = Arc::new(number.formats());
+        self.formats
+            .lock()
+            .expect("formats lock")
+            .insert(number.clone(), f.clone());
+        f
     }
 
     /// Loads every account's campaigns and restores the leases that are still live.
@@ -162,11 +197,15 @@ impl Dni {
             visitor.clone(),
             number_id,
             s.first_seen,
-            s.lease_expires_at,
+            s.lease_expires_at + RENEWAL_WRITE_INTERVAL_MS,
             now,
         );
         if state.pool.lease_of(&visitor, now).map(|(n, _)| n) == Some(number_id) {
-            state.session_of.insert(visitor, s.id);
+            let session = LeaseSession {
+                id: s.id,
+                written_until: s.lease_expires_at,
+            };
+            state.session_of.insert(visitor, session);
         }
     }
 
@@ -223,6 +262,7 @@ impl Dni {
                     .cloned()
                     .collect(),
                 replace: Arc::new(replace),
+                default_country: c.default_number.country(),
                 pool,
                 source_sessions,
                 campaign: c,

@@ -2,7 +2,7 @@
 //! No API key: a request is served only when its `Origin` (or `Referer`) is a verified domain of
 //! the campaign, and refused — with the refusal recorded — otherwise (fail closed).
 
-use crate::dni::{CampaignEntry, PoolState, ReplaceDto};
+use crate::dni::{CampaignEntry, LeaseSession, PoolState, ReplaceDto, RENEWAL_WRITE_INTERVAL_MS};
 use crate::problem::ApiError;
 use crate::problem::{Path, Query};
 use crate::AppState;
@@ -154,6 +154,7 @@ async fn serve_session(
     let language = crate::geo::preferred_language(headers);
     let now = crate::now_ms();
     let visit = Visit {
+        dni: &state.dni,
         entry: &entry,
         visitor,
         attribution,
@@ -169,13 +170,14 @@ async fn serve_session(
         AssignmentMode::PerVisitor => per_visitor(&visit),
         AssignmentMode::PerSource => per_source(&visit),
     };
-    if let Some(write) = write {
-        state
-            .writer
-            .write(write)
-            .await
-            .map_err(|e| ApiError::Unexpected(e.into()))?;
-    }
+    // A new session is committed before the visitor is told its number (it must survive a
+    // crash); a renewal only extends a committed lease, so it is queued and not waited for.
+    let written = match write {
+        Some(w @ SessionWrite::Renew { .. }) => state.writer.queue(w).await,
+        Some(w) => state.writer.write(w).await,
+        None => Ok(()),
+    };
+    written.map_err(|e| ApiError::Unexpected(e.into()))?;
     Ok(answer)
 }
 
@@ -221,6 +223,7 @@ fn check_origin(
 
 /// One DNI request, validated.
 struct Visit<'a> {
+    dni: &'a crate::dni::Dni,
     entry: &'a CampaignEntry,
     visitor: VisitorId,
     attribution: Attribution,
@@ -243,7 +246,11 @@ impl Visit<'_> {
             swap: true,
             session,
             number: number.to_string(),
-            display: number.display_for(self.display_country().as_deref()),
+            display: self
+                .dni
+                .formats(number)
+                .for_visitor(self.display_country())
+                .to_string(),
             replace: self.entry.replace.clone(),
             expires_at: expires_at.map(crate::api::timestamp),
             lease_seconds: lease,
@@ -254,10 +261,10 @@ impl Visit<'_> {
 
     /// The country whose conventions the number is written in: the visitor's, or when unknown,
     /// that of the campaign's default number (the page was written for its readers).
-    fn display_country(&self) -> Option<String> {
+    fn display_country(&self) -> Option<&str> {
         self.country
-            .clone()
-            .or_else(|| self.entry.campaign.default_number.country())
+            .as_deref()
+            .or(self.entry.default_country.as_deref())
     }
 
     fn not_triggered(&self) -> SessionAnswer {
@@ -328,14 +335,20 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
                 .expect("leased number is in the pool")
                 .e164
                 .clone();
-            let id = session_of.get(&v.visitor).cloned();
+            let session = session_of.get_mut(&v.visitor);
+            let id = session.as_ref().map(|s| s.id.clone());
+            let write = session
+                .filter(|s| expires_at - s.written_until >= RENEWAL_WRITE_INTERVAL_MS)
+                .map(|s| {
+                    s.written_until = expires_at;
+                    SessionWrite::Renew {
+                        id: s.id.clone(),
+                        last_seen: v.now,
+                        lease_expires_at: expires_at,
+                    }
+                });
             drop(guard);
             metrics::counter!("callopt_dni_requests_total", "outcome" => "renewed").increment(1);
-            let write = id.clone().map(|id| SessionWrite::Renew {
-                id,
-                last_seen: v.now,
-                lease_expires_at: expires_at,
-            });
             (v.answer(&number, id, Some(expires_at), true), write)
         }
         Assignment::New {
@@ -349,7 +362,11 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
                 .e164
                 .clone();
             let id = new_session_id();
-            session_of.insert(v.visitor.clone(), id.clone());
+            let session = LeaseSession {
+                id: id.clone(),
+                written_until: expires_at,
+            };
+            session_of.insert(v.visitor.clone(), session);
             drop(guard);
             metrics::counter!("callopt_dni_requests_total", "outcome" => "new").increment(1);
             let write = v.record(&id, Some(number_id), &number, true, expires_at);
@@ -485,7 +502,11 @@ pub async fn feed(
     let answer = FeedAnswer {
         campaign: key,
         number: number.to_string(),
-        display: number.display_for(country.as_deref()),
+        display: state
+            .dni
+            .formats(number)
+            .for_visitor(country.as_deref())
+            .to_string(),
         source: attribution.source(),
         attributed: rule.is_some(),
     };

@@ -20,8 +20,16 @@ const QUEUE: usize = 16 * 1024;
 struct Pending {
     /// The write.
     write: SessionWrite,
-    /// Where to say that it committed (or failed).
-    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    /// Where to say that it committed (or failed); `None` for a write nobody waits for.
+    done: Option<oneshot::Sender<Result<(), Arc<StoreError>>>>,
+}
+
+impl Pending {
+    fn finish(self, outcome: Result<(), Arc<StoreError>>) {
+        if let Some(done) = self.done {
+            let _ = done.send(outcome);
+        }
+    }
 }
 
 /// A cloneable handle that queues session writes for the group-commit task.
@@ -48,13 +56,29 @@ impl SessionWriter {
     /// Queues a write and waits until it is committed.
     pub async fn write(&self, write: SessionWrite) -> Result<(), WriteFailed> {
         let (done, committed) = oneshot::channel();
-        let closed = || WriteFailed(Arc::new(StoreError::Unexpected(sqlx::Error::PoolClosed)));
         self.tx
-            .send(Pending { write, done })
+            .send(Pending {
+                write,
+                done: Some(done),
+            })
             .await
             .map_err(|_| closed())?;
         committed.await.map_err(|_| closed())?.map_err(WriteFailed)
     }
+
+    /// Queues a write for the next batch without waiting for its commit (it waits only for
+    /// room in the queue). For renewals: losing one to a crash only leaves the lease ending
+    /// at the time the last committed write said, and the tag renews it again.
+    pub async fn queue(&self, write: SessionWrite) -> Result<(), WriteFailed> {
+        self.tx
+            .send(Pending { write, done: None })
+            .await
+            .map_err(|_| closed())
+    }
+}
+
+fn closed() -> WriteFailed {
+    WriteFailed(Arc::new(StoreError::Unexpected(sqlx::Error::PoolClosed)))
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
@@ -65,7 +89,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
         match store.write_sessions(&batch).await {
             Ok(()) => {
                 for p in pending.drain(..) {
-                    let _ = p.done.send(Ok(()));
+                    p.finish(Ok(()));
                 }
             }
             // One bad write (its campaign deleted meanwhile, say) must not fail its neighbours:
@@ -80,7 +104,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
                     if let Err(e) = &outcome {
                         tracing::error!(error = %e, "visitor session write failed");
                     }
-                    let _ = p.done.send(outcome);
+                    p.finish(outcome);
                 }
             }
         }
