@@ -90,6 +90,7 @@ async fn create(store: &Arc<dyn Store>, host: &DomainHost) -> anyhow::Result<Dem
         domains: vec![host.clone()],
         source_rules: Vec::new(),
         pool_id: Some(pool.id),
+        routing_plan_id: None,
     };
     let key_str = format!(
         "{}{}",

@@ -232,6 +232,8 @@ pub struct Campaign {
     pub source_rules: Vec<SourceRule>,
     /// The pool the campaign draws numbers from.
     pub pool_id: Option<i64>,
+    /// The routing plan for calls on the campaign's numbers.
+    pub routing_plan_id: Option<i64>,
 }
 
 /// Bounds of the lease idle timeout, in seconds.

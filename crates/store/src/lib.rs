@@ -19,7 +19,7 @@ pub use sqlite::SqliteStore;
 pub use writer::SessionWriter;
 
 use async_trait::async_trait;
-use callopt_domain::{AccountId, ApiKeyHash};
+use callopt_domain::{AccountId, ApiKeyHash, RoutingPlan, Target};
 
 /// What can go wrong in the store, classified for the callers that map it to answers.
 #[derive(Debug, thiserror::Error)]
@@ -170,4 +170,71 @@ pub trait Store: Send + Sync + 'static {
     async fn record_refusal(&self, r: &Refusal) -> Result<()>;
     /// A page of refusals.
     async fn refusals(&self, account: AccountId, page: PageRequest) -> Result<Page<RefusalRecord>>;
+    /// The attributed session that held `number` at `at` (its lease live then), if any.
+    async fn session_holding(
+        &self,
+        account: AccountId,
+        number: &str,
+        at: i64,
+    ) -> Result<Option<SessionRecord>>;
+
+    /// Creates a target.
+    async fn create_target(&self, account: AccountId, t: &Target, now: i64)
+        -> Result<TargetRecord>;
+    /// One target.
+    async fn target(&self, account: AccountId, id: i64) -> Result<TargetRecord>;
+    /// A page of targets.
+    async fn targets(&self, account: AccountId, page: PageRequest) -> Result<Page<TargetRecord>>;
+    /// Every target of every account (for building the routing table).
+    async fn all_targets(&self) -> Result<Vec<TargetRecord>>;
+    /// Replaces a target's fields.
+    async fn update_target(
+        &self,
+        account: AccountId,
+        id: i64,
+        t: &Target,
+        now: i64,
+    ) -> Result<TargetRecord>;
+    /// Deletes a target (plans that name it drop it).
+    async fn delete_target(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Creates a routing plan; its targets must belong to the account.
+    async fn create_plan(
+        &self,
+        account: AccountId,
+        p: &RoutingPlan,
+        now: i64,
+    ) -> Result<PlanRecord>;
+    /// One routing plan.
+    async fn plan(&self, account: AccountId, id: i64) -> Result<PlanRecord>;
+    /// A page of routing plans.
+    async fn plans(&self, account: AccountId, page: PageRequest) -> Result<Page<PlanRecord>>;
+    /// Every routing plan of every account (for building the routing table).
+    async fn all_plans(&self) -> Result<Vec<PlanRecord>>;
+    /// Replaces a routing plan's fields.
+    async fn update_plan(
+        &self,
+        account: AccountId,
+        id: i64,
+        p: &RoutingPlan,
+        now: i64,
+    ) -> Result<PlanRecord>;
+    /// Deletes a routing plan (campaigns that use it keep no plan).
+    async fn delete_plan(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Writes call records (new or replacing earlier records of the same calls) in one
+    /// transaction.
+    async fn write_calls(&self, calls: &[CallRecord]) -> Result<()>;
+    /// One call with its attempts.
+    async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord>;
+    /// A page of calls matching a filter, in id (arrival) order.
+    async fn calls(
+        &self,
+        account: AccountId,
+        filter: &CallFilter,
+        page: PageRequest,
+    ) -> Result<Page<CallRecord>>;
+    /// Closes every call still in progress as interrupted at `now` (the service stopped while
+    /// they were up), with their open attempts; returns how many. Called at start.
+    async fn interrupt_calls(&self, now: i64) -> Result<u64>;
 }

@@ -1,6 +1,9 @@
 //! The rows of the store in domain types: what callers pass in and get back.
 
-use callopt_domain::{AccountId, Attribution, Campaign, NumberKind, NumberStatus, TrackingNumber};
+use callopt_domain::{
+    AccountId, AttemptOutcome, Attribution, CallOutcome, Campaign, HungUpBy, NumberKind,
+    NumberStatus, RoutingPlan, Target, TrackingNumber,
+};
 
 /// A pool as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,4 +163,108 @@ pub struct RefusalRecord {
     pub id: i64,
     /// The refusal.
     pub refusal: Refusal,
+}
+
+/// A target as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRecord {
+    /// Owner.
+    pub account: AccountId,
+    /// The target (its `id` is the store's).
+    pub target: Target,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at: i64,
+}
+
+/// A routing plan as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    /// Owner.
+    pub account: AccountId,
+    /// The plan (its `id` is the store's).
+    pub plan: RoutingPlan,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at: i64,
+}
+
+/// One attempt of a call: one target tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// Order within the call, from 1.
+    pub seq: u32,
+    /// The target tried (None when it was deleted since).
+    pub target_id: Option<i64>,
+    /// Where the attempt was sent (SIP URI or number).
+    pub destination: String,
+    /// How it ended; None while it rings or is connected.
+    pub outcome: Option<AttemptOutcome>,
+    /// The SIP final status (or the carrier's equivalent), when one came.
+    pub sip_status: Option<u16>,
+    /// When it was sent, ms since the epoch.
+    pub started_at: i64,
+    /// When it was answered.
+    pub answered_at: Option<i64>,
+    /// When it ended (failure, or hang-up of the connected call).
+    pub ended_at: Option<i64>,
+}
+
+/// A call with its attempts: what the record of a call holds at one moment. Writing a later
+/// record of the same call replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// Store id (assigned by the call handler, increasing with time).
+    pub id: i64,
+    /// Owner.
+    pub account: AccountId,
+    /// The campaign the tracking number belongs to.
+    pub campaign_id: Option<i64>,
+    /// The routing plan that routed it.
+    pub routing_plan_id: Option<i64>,
+    /// The number called, E.164 (or as dialled when it did not parse).
+    pub tracking_number: String,
+    /// The caller id as presented.
+    pub caller: String,
+    /// The visitor session that held the number when the call came (attribution).
+    pub session_id: Option<String>,
+    /// `sip`, or the carrier of a webhook call.
+    pub channel: String,
+    /// The call's id on its channel (SIP Call-ID, carrier call sid).
+    pub external_id: String,
+    /// Final outcome (or in progress).
+    pub outcome: CallOutcome,
+    /// Why the call was rejected or failed, in words.
+    pub reason: Option<String>,
+    /// Who ended the connected call.
+    pub hung_up_by: Option<HungUpBy>,
+    /// When the call arrived, ms since the epoch.
+    pub started_at: i64,
+    /// When a target answered.
+    pub answered_at: Option<i64>,
+    /// When the call ended.
+    pub ended_at: Option<i64>,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// Which calls a listing returns; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    /// Of this campaign.
+    pub campaign_id: Option<i64>,
+    /// With this final outcome.
+    pub outcome: Option<CallOutcome>,
+    /// On this tracking number (E.164).
+    pub tracking_number: Option<String>,
+    /// From this caller.
+    pub caller: Option<String>,
+    /// With an attempt on this target.
+    pub target_id: Option<i64>,
+    /// Started at or after, ms since the epoch.
+    pub from: Option<i64>,
+    /// Started before, ms since the epoch.
+    pub to: Option<i64>,
 }

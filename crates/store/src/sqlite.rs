@@ -1,15 +1,18 @@
 //! The SQLite store: the embedded default. One file in WAL mode, migrations run at open.
 
+mod routing;
+
 use crate::*;
 use callopt_domain::{
     AssignmentMode, Attribution, Campaign, CampaignKey, DomainHost, NumberKind, NumberStatus,
-    SourceRule, TrackingNumber, Trigger, E164,
+    RoutingPlan, SourceRule, Target, TrackingNumber, Trigger, E164,
 };
 use serde_json::{json, Value};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,11 +24,18 @@ pub struct SqliteStore {
 }
 
 /// The SQLite migrations, embedded in the binary, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "routing",
+        include_str!("../migrations/sqlite/0002_routing.sql"),
+    ),
+];
 
 fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType};
@@ -63,7 +73,15 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // The DNI write path touches index pages all over the sessions table: keep them in
+            // memory (64 MiB page cache, reads through mmap) rather than read them again.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            // Statement journals of multi-row writes stay in memory.
+            .pragma("temp_store", "memory")
+            // Checkpoint less often: a page written many times is copied back once.
+            .pragma("wal_autocheckpoint", "8192");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -79,6 +97,21 @@ impl SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    async fn check_plan(&self, account: AccountId, plan: Option<i64>) -> Result<()> {
+        if let Some(id) = plan {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM routing_plans WHERE id = ? AND account_id = ?")
+                    .bind(id)
+                    .bind(account.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::BadReference("routing_plan_id".into()));
+            }
+        }
+        Ok(())
     }
 
     async fn check_pool(&self, account: AccountId, pool: Option<i64>) -> Result<()> {
@@ -165,7 +198,7 @@ fn split_languages(s: &str) -> Vec<String> {
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, key, name, default_number, swap_numbers, \
      trigger_parameter, assignment, idle_timeout_secs, domains, source_rules, pool_id, \
-     created_at, updated_at";
+     routing_plan_id, created_at, updated_at";
 
 fn campaign_json(c: &Campaign) -> (String, String, String) {
     let swap: Vec<&str> = c.swap_numbers.iter().map(E164::as_str).collect();
@@ -229,6 +262,7 @@ fn campaign_row(r: SqliteRow) -> Result<CampaignRecord> {
             domains,
             source_rules,
             pool_id: r.get("pool_id"),
+            routing_plan_id: r.get("routing_plan_id"),
         },
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
@@ -245,6 +279,9 @@ fn domain_row(r: SqliteRow) -> DomainRecord {
         created_at: r.get("created_at"),
     }
 }
+
+/// Rows per multi-row statement: 23 bound columns each stays under SQLite's 32,766 variables.
+const SESSION_ROWS_PER_STATEMENT: usize = 1000;
 
 const SESSION_COLUMNS: &str = "id, account_id, campaign_id, visitor, number_id, number_e164, \
      attributed, landing_url, referrer, utm_source, utm_medium, utm_campaign, utm_term, \
@@ -286,6 +323,101 @@ fn not_found_if_zero(rows: u64) -> Result<()> {
     if rows == 0 {
         Err(StoreError::NotFound)
     } else {
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    async fn write_session_batch(&self, batch: &[SessionWrite]) -> Result<()> {
+        // Two statements per batch whatever its size (each statement is a round trip to the
+        // connection's thread): one multi-row INSERT, one UPDATE … FROM (VALUES …).
+        let mut inserts = Vec::new();
+        let mut renewals: HashMap<&str, (i64, i64)> = HashMap::new();
+        for w in batch {
+            match w {
+                SessionWrite::Insert(s) => inserts.push(&**s),
+                SessionWrite::Renew {
+                    id,
+                    last_seen,
+                    lease_expires_at,
+                } => {
+                    // The last renewal of a session in the batch wins.
+                    renewals.insert(id, (*last_seen, *lease_expires_at));
+                }
+            }
+        }
+        let renewals: Vec<(&str, (i64, i64))> = renewals.into_iter().collect();
+        let statements = inserts.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
+            + renewals.len().div_ceil(SESSION_ROWS_PER_STATEMENT);
+        // One statement is atomic on its own: no BEGIN and COMMIT round trips for it.
+        let mut conn = self.pool.acquire().await?;
+        if statements > 1 {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+        }
+        let written = self
+            .write_session_rows(&mut conn, &inserts, &renewals)
+            .await;
+        if statements > 1 {
+            let end = if written.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            sqlx::query(end).execute(&mut *conn).await?;
+        }
+        written
+    }
+
+    async fn write_session_rows(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        inserts: &[&SessionRecord],
+        renewals: &[(&str, (i64, i64))],
+    ) -> Result<()> {
+        for chunk in inserts.chunks(SESSION_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO visitor_sessions ({SESSION_COLUMNS}) "
+            ));
+            q.push_values(chunk, |mut b, s| {
+                let a = &s.attribution;
+                b.push_bind(&s.id)
+                    .push_bind(s.account.0)
+                    .push_bind(s.campaign_id)
+                    .push_bind(&s.visitor)
+                    .push_bind(s.number_id)
+                    .push_bind(&s.number_e164)
+                    .push_bind(s.attributed)
+                    .push_bind(&a.landing_url)
+                    .push_bind(&a.referrer)
+                    .push_bind(&a.utm_source)
+                    .push_bind(&a.utm_medium)
+                    .push_bind(&a.utm_campaign)
+                    .push_bind(&a.utm_term)
+                    .push_bind(&a.utm_content)
+                    .push_bind(&a.gclid)
+                    .push_bind(&a.fbclid)
+                    .push_bind(&a.msclkid)
+                    .push_bind(&s.country)
+                    .push_bind(&s.language)
+                    .push_bind(&s.user_agent)
+                    .push_bind(s.first_seen)
+                    .push_bind(s.last_seen)
+                    .push_bind(s.lease_expires_at);
+            });
+            // Each batch size makes another statement text: do not fill the statement cache.
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
+        for chunk in renewals.chunks(SESSION_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "UPDATE visitor_sessions SET last_seen = v.column2, lease_expires_at = v.column3 \
+                 FROM (",
+            );
+            q.push_values(chunk, |mut b, (id, (seen, expires))| {
+                b.push_bind(*id).push_bind(*seen).push_bind(*expires);
+            });
+            q.push(") AS v WHERE visitor_sessions.id = v.column1");
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
         Ok(())
     }
 }
@@ -519,11 +651,13 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<CampaignRecord> {
         self.check_pool(account, c.pool_id).await?;
+        self.check_plan(account, c.routing_plan_id).await?;
         let (swap, domains, rules) = campaign_json(c);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (account_id, key, name, default_number, swap_numbers, \
              trigger_parameter, assignment, idle_timeout_secs, domains, source_rules, pool_id, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             routing_plan_id, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(account.0)
         .bind(key)
@@ -536,6 +670,7 @@ impl Store for SqliteStore {
         .bind(domains)
         .bind(rules)
         .bind(c.pool_id)
+        .bind(c.routing_plan_id)
         .bind(now)
         .bind(now)
         .fetch_one(&self.pool)
@@ -585,11 +720,13 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<CampaignRecord> {
         self.check_pool(account, c.pool_id).await?;
+        self.check_plan(account, c.routing_plan_id).await?;
         let (swap, domains, rules) = campaign_json(c);
         let done = sqlx::query(
             "UPDATE campaigns SET name = ?, default_number = ?, swap_numbers = ?, \
              trigger_parameter = ?, assignment = ?, idle_timeout_secs = ?, domains = ?, \
-             source_rules = ?, pool_id = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+             source_rules = ?, pool_id = ?, routing_plan_id = ?, updated_at = ? \
+             WHERE id = ? AND account_id = ?",
         )
         .bind(&c.name)
         .bind(c.default_number.as_str())
@@ -600,6 +737,7 @@ impl Store for SqliteStore {
         .bind(domains)
         .bind(rules)
         .bind(c.pool_id)
+        .bind(c.routing_plan_id)
         .bind(now)
         .bind(id)
         .bind(account.0)
@@ -706,60 +844,7 @@ impl Store for SqliteStore {
     }
 
     async fn write_sessions(&self, batch: &[SessionWrite]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let insert = format!(
-            "INSERT INTO visitor_sessions ({SESSION_COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        for w in batch {
-            match w {
-                SessionWrite::Insert(s) => {
-                    let a = &s.attribution;
-                    sqlx::query(&insert)
-                        .bind(&s.id)
-                        .bind(s.account.0)
-                        .bind(s.campaign_id)
-                        .bind(&s.visitor)
-                        .bind(s.number_id)
-                        .bind(&s.number_e164)
-                        .bind(s.attributed)
-                        .bind(&a.landing_url)
-                        .bind(&a.referrer)
-                        .bind(&a.utm_source)
-                        .bind(&a.utm_medium)
-                        .bind(&a.utm_campaign)
-                        .bind(&a.utm_term)
-                        .bind(&a.utm_content)
-                        .bind(&a.gclid)
-                        .bind(&a.fbclid)
-                        .bind(&a.msclkid)
-                        .bind(&s.country)
-                        .bind(&s.language)
-                        .bind(&s.user_agent)
-                        .bind(s.first_seen)
-                        .bind(s.last_seen)
-                        .bind(s.lease_expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                SessionWrite::Renew {
-                    id,
-                    last_seen,
-                    lease_expires_at,
-                } => {
-                    sqlx::query(
-                        "UPDATE visitor_sessions SET last_seen = ?, lease_expires_at = ? WHERE id = ?",
-                    )
-                    .bind(last_seen)
-                    .bind(lease_expires_at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write_session_batch(batch).await
     }
 
     async fn live_sessions(&self, now: i64) -> Result<Vec<SessionRecord>> {
@@ -825,5 +910,195 @@ impl Store for SqliteStore {
             })
             .collect();
         Ok(page(items, p.limit, |r| r.id))
+    }
+
+    async fn session_holding(
+        &self,
+        account: AccountId,
+        number: &str,
+        at: i64,
+    ) -> Result<Option<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM visitor_sessions WHERE account_id = ? \
+             AND number_e164 = ? AND attributed = 1 AND first_seen <= ? \
+             AND lease_expires_at >= ? ORDER BY last_seen DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(number)
+            .bind(at)
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(session_row))
+    }
+
+    async fn create_target(
+        &self,
+        account: AccountId,
+        t: &Target,
+        now: i64,
+    ) -> Result<TargetRecord> {
+        let id = routing::create_target(&self.pool, account, t, now).await?;
+        self.target(account, id).await
+    }
+
+    async fn target(&self, account: AccountId, id: i64) -> Result<TargetRecord> {
+        let sql = format!(
+            "SELECT {} FROM targets WHERE id = ? AND account_id = ?",
+            routing::TARGET_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        routing::target_row(row)
+    }
+
+    async fn targets(&self, account: AccountId, p: PageRequest) -> Result<Page<TargetRecord>> {
+        let sql = format!(
+            "SELECT {} FROM targets WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            routing::TARGET_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(p.after.unwrap_or(0))
+            .bind(i64::from(p.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(routing::target_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(items, p.limit, |t| t.target.id))
+    }
+
+    async fn all_targets(&self) -> Result<Vec<TargetRecord>> {
+        let sql = format!(
+            "SELECT {} FROM targets ORDER BY id",
+            routing::TARGET_COLUMNS
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(routing::target_row).collect()
+    }
+
+    async fn update_target(
+        &self,
+        account: AccountId,
+        id: i64,
+        t: &Target,
+        now: i64,
+    ) -> Result<TargetRecord> {
+        routing::update_target(&self.pool, account, id, t, now).await?;
+        self.target(account, id).await
+    }
+
+    async fn delete_target(&self, account: AccountId, id: i64) -> Result<()> {
+        routing::delete_target(&self.pool, account, id).await
+    }
+
+    async fn create_plan(
+        &self,
+        account: AccountId,
+        p: &RoutingPlan,
+        now: i64,
+    ) -> Result<PlanRecord> {
+        let id = routing::create_plan(&self.pool, account, p, now).await?;
+        self.plan(account, id).await
+    }
+
+    async fn plan(&self, account: AccountId, id: i64) -> Result<PlanRecord> {
+        let sql = format!(
+            "SELECT {} FROM routing_plans WHERE id = ? AND account_id = ?",
+            routing::PLAN_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        routing::plan_row(row)
+    }
+
+    async fn plans(&self, account: AccountId, p: PageRequest) -> Result<Page<PlanRecord>> {
+        let sql = format!(
+            "SELECT {} FROM routing_plans WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            routing::PLAN_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .bind(p.after.unwrap_or(0))
+            .bind(i64::from(p.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(routing::plan_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(items, p.limit, |r| r.plan.id))
+    }
+
+    async fn all_plans(&self) -> Result<Vec<PlanRecord>> {
+        let sql = format!(
+            "SELECT {} FROM routing_plans ORDER BY id",
+            routing::PLAN_COLUMNS
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(routing::plan_row).collect()
+    }
+
+    async fn update_plan(
+        &self,
+        account: AccountId,
+        id: i64,
+        p: &RoutingPlan,
+        now: i64,
+    ) -> Result<PlanRecord> {
+        routing::update_plan(&self.pool, account, id, p, now).await?;
+        self.plan(account, id).await
+    }
+
+    async fn delete_plan(&self, account: AccountId, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM routing_plans WHERE id = ? AND account_id = ?")
+            .bind(id)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_zero(done.rows_affected())
+    }
+
+    async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
+        routing::write_calls(&self.pool, calls).await
+    }
+
+    async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord> {
+        let page = routing::calls(
+            &self.pool,
+            account,
+            &CallFilter::default(),
+            Some(id),
+            PageRequest {
+                after: None,
+                limit: 1,
+            },
+        )
+        .await?;
+        page.items.into_iter().next().ok_or(StoreError::NotFound)
+    }
+
+    async fn calls(
+        &self,
+        account: AccountId,
+        filter: &CallFilter,
+        p: PageRequest,
+    ) -> Result<Page<CallRecord>> {
+        routing::calls(&self.pool, account, filter, None, p).await
+    }
+
+    async fn interrupt_calls(&self, now: i64) -> Result<u64> {
+        routing::interrupt_calls(&self.pool, now).await
     }
 }

@@ -26,6 +26,7 @@ async fn account_with_campaign(store: &Arc<dyn Store>, name: &str) -> (AccountId
         domains: vec![],
         source_rules: vec![],
         pool_id: None,
+        routing_plan_id: None,
     };
     let key = format!("cmp_{name}");
     let c = store
@@ -108,6 +109,44 @@ async fn a_bad_write_fails_alone() {
     assert_eq!(outcomes.iter().filter(|ok| !**ok).count(), 1);
     assert!(!outcomes[3]);
     assert_eq!(store.live_sessions(5_000).await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn renewals_in_one_batch_keep_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (account, campaign) = account_with_campaign(&store, "a").await;
+    let renew = |i: usize, seen: i64| SessionWrite::Renew {
+        id: format!("ses_{campaign}_{i}"),
+        last_seen: seen,
+        lease_expires_at: seen + 50_000,
+    };
+    // Inserts and renewals of the same sessions in one batch: the inserts land first, and of
+    // two renewals of one session the later one wins.
+    let mut batch: Vec<SessionWrite> = (0..3).map(|i| session(account, campaign, i)).collect();
+    batch.extend([renew(0, 2_000), renew(1, 3_000), renew(0, 4_000)]);
+    store.write_sessions(&batch).await.unwrap();
+    let s0 = store
+        .session(account, &format!("ses_{campaign}_0"))
+        .await
+        .unwrap();
+    assert_eq!((s0.last_seen, s0.lease_expires_at), (4_000, 54_000));
+    let s2 = store
+        .session(account, &format!("ses_{campaign}_2"))
+        .await
+        .unwrap();
+    assert_eq!((s2.last_seen, s2.lease_expires_at), (1_000, 10_000));
+
+    // A queued renewal is committed without anyone waiting for it; a waited write queued
+    // after it commits in the same or a later batch, so once it returns the renewal is in.
+    let writer = SessionWriter::spawn(store.clone());
+    writer.queue(renew(2, 9_000)).await.unwrap();
+    writer.write(session(account, campaign, 3)).await.unwrap();
+    let s2 = store
+        .session(account, &format!("ses_{campaign}_2"))
+        .await
+        .unwrap();
+    assert_eq!(s2.lease_expires_at, 59_000);
 }
 
 async fn futures_ok(

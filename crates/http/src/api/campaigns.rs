@@ -55,6 +55,8 @@ pub struct CampaignDto {
     pub source_rules: Vec<SourceRuleDto>,
     /// The pool numbers come from.
     pub pool_id: Option<i64>,
+    /// The routing plan for calls on the campaign's numbers.
+    pub routing_plan_id: Option<i64>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -87,6 +89,7 @@ impl From<CampaignRecord> for CampaignDto {
                 })
                 .collect(),
             pool_id: c.pool_id,
+            routing_plan_id: c.routing_plan_id,
             created_at: timestamp(r.created_at),
             updated_at: timestamp(r.updated_at),
         }
@@ -120,6 +123,10 @@ pub struct CampaignInput {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub pool_id: Option<Option<i64>>,
+    /// The routing plan for calls; `null` for none.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub routing_plan_id: Option<Option<i64>>,
 }
 
 /// Applies the input on top of `base`, validating every field it sets.
@@ -189,6 +196,9 @@ fn apply(mut c: Campaign, input: CampaignInput) -> Result<Campaign, ValidationEr
     if let Some(pool) = input.pool_id {
         c.pool_id = pool;
     }
+    if let Some(plan) = input.routing_plan_id {
+        c.routing_plan_id = plan;
+    }
     Ok(c)
 }
 
@@ -231,6 +241,7 @@ pub async fn create(
         domains: Vec::new(),
         source_rules: Vec::new(),
         pool_id: None,
+        routing_plan_id: None,
     };
     let campaign = apply(base, input)?;
     let record = state

@@ -1,0 +1,535 @@
+//! SQLite rows of call routing: targets, routing plans and call records.
+
+use crate::*;
+use callopt_domain::{
+    AttemptOutcome, BusinessHours, CallOutcome, Caps, Destination, DuplicateAction,
+    DuplicateCaller, Filters, HungUpBy, NoTargetAnswer, OpenInterval, Region, Reroute, RoutingPlan,
+    Strategy, Target,
+};
+use serde_json::{json, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::collections::HashMap;
+
+use super::{corrupt, not_found_if_zero, page, split_languages};
+
+pub(super) const TARGET_COLUMNS: &str = "id, account_id, name, destination, languages, regions, \
+     hours, cap_concurrent, cap_hourly, cap_daily, cap_monthly, priority, weight, \
+     ring_timeout_secs, enabled, created_at, updated_at";
+
+fn hours_json(h: &BusinessHours) -> String {
+    let days: Vec<Vec<[u16; 2]>> = h
+        .days
+        .iter()
+        .map(|d| d.iter().map(|i| [i.start, i.end]).collect())
+        .collect();
+    json!({"time_zone": h.time_zone.name(), "days": days}).to_string()
+}
+
+fn hours_from(raw: &str) -> Result<BusinessHours> {
+    let v: Value = serde_json::from_str(raw).map_err(|_| corrupt("hours"))?;
+    let time_zone = v["time_zone"]
+        .as_str()
+        .and_then(|z| z.parse().ok())
+        .ok_or_else(|| corrupt("time zone"))?;
+    let mut days: [Vec<OpenInterval>; 7] = Default::default();
+    let stored = v["days"].as_array().ok_or_else(|| corrupt("hours"))?;
+    for (day, intervals) in days.iter_mut().zip(stored) {
+        for i in intervals.as_array().ok_or_else(|| corrupt("hours"))? {
+            let (start, end) = (i[0].as_u64(), i[1].as_u64());
+            match (start, end) {
+                (Some(s), Some(e)) if s < e && e <= 1440 => day.push(OpenInterval {
+                    start: s as u16,
+                    end: e as u16,
+                }),
+                _ => return Err(corrupt("hours")),
+            }
+        }
+    }
+    Ok(BusinessHours { time_zone, days })
+}
+
+fn cap(r: &SqliteRow, col: &str) -> Option<u32> {
+    r.get::<Option<i64>, _>(col).map(|v| v as u32)
+}
+
+pub(super) fn target_row(r: SqliteRow) -> Result<TargetRecord> {
+    let destination: String = r.get("destination");
+    let regions: Vec<String> =
+        serde_json::from_str(r.get::<&str, _>("regions")).map_err(|_| corrupt("regions"))?;
+    Ok(TargetRecord {
+        account: AccountId(r.get("account_id")),
+        target: Target {
+            id: r.get("id"),
+            name: r.get("name"),
+            destination: Destination::parse("destination", &destination)
+                .map_err(|_| corrupt("destination"))?,
+            languages: split_languages(r.get("languages")),
+            regions: regions
+                .iter()
+                .map(|g| Region::parse("regions", g).map_err(|_| corrupt("region")))
+                .collect::<Result<_>>()?,
+            hours: r
+                .get::<Option<&str>, _>("hours")
+                .map(hours_from)
+                .transpose()?,
+            caps: Caps {
+                concurrent: cap(&r, "cap_concurrent"),
+                hourly: cap(&r, "cap_hourly"),
+                daily: cap(&r, "cap_daily"),
+                monthly: cap(&r, "cap_monthly"),
+            },
+            priority: r.get::<i64, _>("priority") as u32,
+            weight: r.get::<i64, _>("weight") as u32,
+            ring_timeout_secs: cap(&r, "ring_timeout_secs"),
+            enabled: r.get("enabled"),
+        },
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+/// Binds a target's fields in the order of the INSERT and UPDATE statements below.
+fn bind_target<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    t: &'q Target,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let regions: Vec<String> = t.regions.iter().map(ToString::to_string).collect();
+    q.bind(&t.name)
+        .bind(t.destination.as_str())
+        .bind(t.languages.join(","))
+        .bind(json!(regions).to_string())
+        .bind(t.hours.as_ref().map(hours_json))
+        .bind(t.caps.concurrent.map(i64::from))
+        .bind(t.caps.hourly.map(i64::from))
+        .bind(t.caps.daily.map(i64::from))
+        .bind(t.caps.monthly.map(i64::from))
+        .bind(i64::from(t.priority))
+        .bind(i64::from(t.weight))
+        .bind(t.ring_timeout_secs.map(i64::from))
+        .bind(t.enabled)
+}
+
+pub(super) async fn create_target(
+    db: &SqlitePool,
+    account: AccountId,
+    t: &Target,
+    now: i64,
+) -> Result<i64> {
+    let q = sqlx::query(
+        "INSERT INTO targets (name, destination, languages, regions, hours, cap_concurrent, \
+         cap_hourly, cap_daily, cap_monthly, priority, weight, ring_timeout_secs, enabled, \
+         account_id, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    );
+    let row = bind_target(q, t)
+        .bind(account.0)
+        .bind(now)
+        .bind(now)
+        .fetch_one(db)
+        .await?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn update_target(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    t: &Target,
+    now: i64,
+) -> Result<()> {
+    let q = sqlx::query(
+        "UPDATE targets SET name = ?, destination = ?, languages = ?, regions = ?, hours = ?, \
+         cap_concurrent = ?, cap_hourly = ?, cap_daily = ?, cap_monthly = ?, priority = ?, \
+         weight = ?, ring_timeout_secs = ?, enabled = ?, updated_at = ? \
+         WHERE id = ? AND account_id = ?",
+    );
+    let done = bind_target(q, t)
+        .bind(now)
+        .bind(id)
+        .bind(account.0)
+        .execute(db)
+        .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+/// Removes a deleted target from the account's plans (their target lists are JSON).
+pub(super) async fn delete_target(db: &SqlitePool, account: AccountId, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query("DELETE FROM targets WHERE id = ? AND account_id = ?")
+        .bind(id)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await?;
+    not_found_if_zero(done.rows_affected())?;
+    let plans: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, targets FROM routing_plans WHERE account_id = ?")
+            .bind(account.0)
+            .fetch_all(&mut *tx)
+            .await?;
+    for (plan, targets) in plans {
+        let ids: Vec<i64> = serde_json::from_str(&targets).map_err(|_| corrupt("targets"))?;
+        if ids.contains(&id) {
+            let kept: Vec<i64> = ids.into_iter().filter(|t| *t != id).collect();
+            sqlx::query("UPDATE routing_plans SET targets = ? WHERE id = ? AND account_id = ?")
+                .bind(json!(kept).to_string())
+                .bind(plan)
+                .bind(account.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) const PLAN_COLUMNS: &str = "id, account_id, name, targets, strategy, filters, \
+     duplicate_hours, duplicate_action, ring_timeout_secs, reroute_on, max_attempts, \
+     overflow_target_id, no_target_status, no_target_reason, created_at, updated_at";
+
+pub(super) fn plan_row(r: SqliteRow) -> Result<PlanRecord> {
+    let filters: Value =
+        serde_json::from_str(r.get::<&str, _>("filters")).map_err(|_| corrupt("filters"))?;
+    let flag = |name: &str| filters[name].as_bool().unwrap_or(false);
+    let reroute: Vec<String> =
+        serde_json::from_str(r.get::<&str, _>("reroute_on")).map_err(|_| corrupt("reroute"))?;
+    let duplicate = match (
+        r.get::<Option<i64>, _>("duplicate_hours"),
+        r.get::<Option<&str>, _>("duplicate_action"),
+    ) {
+        (Some(h), Some(a)) => Some(DuplicateCaller {
+            window_hours: h as u32,
+            action: DuplicateAction::parse("duplicate_action", a)
+                .map_err(|_| corrupt("duplicate action"))?,
+        }),
+        _ => None,
+    };
+    Ok(PlanRecord {
+        account: AccountId(r.get("account_id")),
+        plan: RoutingPlan {
+            id: r.get("id"),
+            name: r.get("name"),
+            targets: serde_json::from_str(r.get::<&str, _>("targets"))
+                .map_err(|_| corrupt("targets"))?,
+            strategy: Strategy::parse("strategy", r.get("strategy"))
+                .map_err(|_| corrupt("strategy"))?,
+            filters: Filters {
+                open_now: flag("open_now"),
+                geography: flag("geography"),
+                language: flag("language"),
+            },
+            duplicate_caller: duplicate,
+            ring_timeout_secs: r.get::<i64, _>("ring_timeout_secs") as u32,
+            reroute: Reroute::parse("reroute_on", &reroute).map_err(|_| corrupt("reroute"))?,
+            max_attempts: r.get::<i64, _>("max_attempts") as u32,
+            overflow_target: r.get("overflow_target_id"),
+            no_target: NoTargetAnswer {
+                status: r.get::<i64, _>("no_target_status") as u16,
+                reason: r.get("no_target_reason"),
+            },
+        },
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+/// Refuses a plan that names targets of another account (or none at all).
+pub(super) async fn check_plan_targets(
+    db: &SqlitePool,
+    account: AccountId,
+    p: &RoutingPlan,
+) -> Result<()> {
+    let named = p
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("targets[{i}]"), *t))
+        .chain(
+            p.overflow_target
+                .map(|t| ("overflow_target_id".to_string(), t)),
+        );
+    for (field, id) in named {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM targets WHERE id = ? AND account_id = ?")
+                .bind(id)
+                .bind(account.0)
+                .fetch_optional(db)
+                .await?;
+        if found.is_none() {
+            return Err(StoreError::BadReference(field));
+        }
+    }
+    Ok(())
+}
+
+fn bind_plan<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    p: &'q RoutingPlan,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let f = &p.filters;
+    q.bind(&p.name)
+        .bind(json!(p.targets).to_string())
+        .bind(p.strategy.as_str())
+        .bind(
+            json!({"open_now": f.open_now, "geography": f.geography, "language": f.language})
+                .to_string(),
+        )
+        .bind(p.duplicate_caller.map(|d| i64::from(d.window_hours)))
+        .bind(p.duplicate_caller.map(|d| d.action.as_str()))
+        .bind(i64::from(p.ring_timeout_secs))
+        .bind(json!(p.reroute.names()).to_string())
+        .bind(i64::from(p.max_attempts))
+        .bind(p.overflow_target)
+        .bind(i64::from(p.no_target.status))
+        .bind(&p.no_target.reason)
+}
+
+pub(super) async fn create_plan(
+    db: &SqlitePool,
+    account: AccountId,
+    p: &RoutingPlan,
+    now: i64,
+) -> Result<i64> {
+    check_plan_targets(db, account, p).await?;
+    let q = sqlx::query(
+        "INSERT INTO routing_plans (name, targets, strategy, filters, duplicate_hours, \
+         duplicate_action, ring_timeout_secs, reroute_on, max_attempts, overflow_target_id, \
+         no_target_status, no_target_reason, account_id, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    );
+    let row = bind_plan(q, p)
+        .bind(account.0)
+        .bind(now)
+        .bind(now)
+        .fetch_one(db)
+        .await?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn update_plan(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    p: &RoutingPlan,
+    now: i64,
+) -> Result<()> {
+    check_plan_targets(db, account, p).await?;
+    let q = sqlx::query(
+        "UPDATE routing_plans SET name = ?, targets = ?, strategy = ?, filters = ?, \
+         duplicate_hours = ?, duplicate_action = ?, ring_timeout_secs = ?, reroute_on = ?, \
+         max_attempts = ?, overflow_target_id = ?, no_target_status = ?, no_target_reason = ?, \
+         updated_at = ? WHERE id = ? AND account_id = ?",
+    );
+    let done = bind_plan(q, p)
+        .bind(now)
+        .bind(id)
+        .bind(account.0)
+        .execute(db)
+        .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+/// Calls per multi-row statement (15 columns) and attempts per statement (9 columns).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+const CALL_COLUMNS: &str = "id, account_id, campaign_id, routing_plan_id, tracking_number, \
+     caller, session_id, channel, external_id, outcome, reason, hung_up_by, started_at, \
+     answered_at, ended_at";
+
+const ATTEMPT_COLUMNS: &str =
+    "call_id, seq, target_id, destination, outcome, sip_status, started_at, answered_at, ended_at";
+
+pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result<()> {
+    // The latest record of each call wins; earlier ones in the batch are dropped.
+    let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
+    for (i, c) in calls.iter().enumerate() {
+        latest.insert(c.id, i);
+    }
+    let mut order: Vec<usize> = latest.into_values().collect();
+    order.sort_unstable();
+    let calls: Vec<&CallRecord> = order.iter().map(|i| &calls[*i]).collect();
+    let attempts: Vec<(i64, &AttemptRecord)> = calls
+        .iter()
+        .flat_map(|c| c.attempts.iter().map(move |a| (c.id, a)))
+        .collect();
+    let mut tx = db.begin().await?;
+    for chunk in calls.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO calls ({CALL_COLUMNS}) "));
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.id)
+                .push_bind(c.account.0)
+                .push_bind(c.campaign_id)
+                .push_bind(c.routing_plan_id)
+                .push_bind(&c.tracking_number)
+                .push_bind(&c.caller)
+                .push_bind(&c.session_id)
+                .push_bind(&c.channel)
+                .push_bind(&c.external_id)
+                .push_bind(c.outcome.as_str())
+                .push_bind(&c.reason)
+                .push_bind(c.hung_up_by.map(HungUpBy::as_str))
+                .push_bind(c.started_at)
+                .push_bind(c.answered_at)
+                .push_bind(c.ended_at);
+        });
+        q.push(
+            " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
+             reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
+             session_id = excluded.session_id, answered_at = excluded.answered_at, \
+             ended_at = excluded.ended_at",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO call_attempts ({ATTEMPT_COLUMNS}) "));
+        q.push_values(chunk, |mut b, (call, a)| {
+            b.push_bind(*call)
+                .push_bind(i64::from(a.seq))
+                .push_bind(a.target_id)
+                .push_bind(&a.destination)
+                .push_bind(a.outcome.map(AttemptOutcome::as_str))
+                .push_bind(a.sip_status.map(i64::from))
+                .push_bind(a.started_at)
+                .push_bind(a.answered_at)
+                .push_bind(a.ended_at);
+        });
+        q.push(
+            " ON CONFLICT (call_id, seq) DO UPDATE SET outcome = excluded.outcome, \
+             sip_status = excluded.sip_status, answered_at = excluded.answered_at, \
+             ended_at = excluded.ended_at",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn call_row(r: &SqliteRow) -> Result<CallRecord> {
+    Ok(CallRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        campaign_id: r.get("campaign_id"),
+        routing_plan_id: r.get("routing_plan_id"),
+        tracking_number: r.get("tracking_number"),
+        caller: r.get("caller"),
+        session_id: r.get("session_id"),
+        channel: r.get("channel"),
+        external_id: r.get("external_id"),
+        outcome: CallOutcome::parse("outcome", r.get("outcome")).map_err(|_| corrupt("outcome"))?,
+        reason: r.get("reason"),
+        hung_up_by: r
+            .get::<Option<&str>, _>("hung_up_by")
+            .map(|h| HungUpBy::parse("hung_up_by", h).map_err(|_| corrupt("hung up by")))
+            .transpose()?,
+        started_at: r.get("started_at"),
+        answered_at: r.get("answered_at"),
+        ended_at: r.get("ended_at"),
+        attempts: Vec::new(),
+    })
+}
+
+fn attempt_row(r: &SqliteRow) -> Result<(i64, AttemptRecord)> {
+    Ok((
+        r.get("call_id"),
+        AttemptRecord {
+            seq: r.get::<i64, _>("seq") as u32,
+            target_id: r.get("target_id"),
+            destination: r.get("destination"),
+            outcome: r
+                .get::<Option<&str>, _>("outcome")
+                .map(|o| AttemptOutcome::parse("outcome", o).map_err(|_| corrupt("attempt")))
+                .transpose()?,
+            sip_status: r.get::<Option<i64>, _>("sip_status").map(|s| s as u16),
+            started_at: r.get("started_at"),
+            answered_at: r.get("answered_at"),
+            ended_at: r.get("ended_at"),
+        },
+    ))
+}
+
+/// Calls of one account matching `filter`, with their attempts.
+pub(super) async fn calls(
+    db: &SqlitePool,
+    account: AccountId,
+    filter: &CallFilter,
+    only: Option<i64>,
+    p: PageRequest,
+) -> Result<Page<CallRecord>> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE account_id = "
+    ));
+    q.push_bind(account.0);
+    if let Some(id) = only {
+        q.push(" AND id = ").push_bind(id);
+    }
+    if let Some(after) = p.after {
+        q.push(" AND id > ").push_bind(after);
+    }
+    if let Some(c) = filter.campaign_id {
+        q.push(" AND campaign_id = ").push_bind(c);
+    }
+    if let Some(o) = filter.outcome {
+        q.push(" AND outcome = ").push_bind(o.as_str());
+    }
+    if let Some(n) = &filter.tracking_number {
+        q.push(" AND tracking_number = ").push_bind(n.clone());
+    }
+    if let Some(c) = &filter.caller {
+        q.push(" AND caller = ").push_bind(c.clone());
+    }
+    if let Some(t) = filter.target_id {
+        q.push(" AND id IN (SELECT call_id FROM call_attempts WHERE target_id = ")
+            .push_bind(t)
+            .push(")");
+    }
+    if let Some(from) = filter.from {
+        q.push(" AND started_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(" AND started_at < ").push_bind(to);
+    }
+    q.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(p.limit) + 1);
+    let rows = q.build().fetch_all(db).await?;
+    let mut items: Vec<CallRecord> = rows.iter().map(call_row).collect::<Result<_>>()?;
+    if !items.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE call_id IN ("
+        ));
+        let mut ids = q.separated(", ");
+        for c in &items {
+            ids.push_bind(c.id);
+        }
+        q.push(") ORDER BY call_id, seq");
+        let mut by_call: HashMap<i64, Vec<AttemptRecord>> = HashMap::new();
+        for r in q.build().fetch_all(db).await? {
+            let (call, a) = attempt_row(&r)?;
+            by_call.entry(call).or_default().push(a);
+        }
+        for c in &mut items {
+            c.attempts = by_call.remove(&c.id).unwrap_or_default();
+        }
+    }
+    Ok(page(items, p.limit, |c| c.id))
+}
+
+pub(super) async fn interrupt_calls(db: &SqlitePool, now: i64) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE call_attempts SET ended_at = ? WHERE ended_at IS NULL \
+         AND call_id IN (SELECT id FROM calls WHERE outcome = 'in_progress')",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query(
+        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = ?, \
+         reason = 'the service stopped during the call' WHERE outcome = 'in_progress'",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
