@@ -178,6 +178,15 @@ async fn serve_session(
         None => Ok(()),
     };
     written.map_err(|e| ApiError::Unexpected(e.into()))?;
+    // Calls on the number while the lease lives are attributed to this session.
+    if let (true, Some(session)) = (answer.attributed, &answer.session) {
+        state.switchboard.hold(
+            &answer.number,
+            session,
+            visit.language.as_deref(),
+            visit.now + visit.idle_ms(),
+        );
+    }
     Ok(answer)
 }
 

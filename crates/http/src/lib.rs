@@ -60,6 +60,8 @@ pub struct AppState {
     pub geo: Arc<geo::GeoConfig>,
     /// Extra pages.
     pub pages: Arc<ExtraPages>,
+    /// Call handling: the routing table the management API keeps current, and attribution.
+    pub switchboard: Arc<callopt_calls::Switchboard>,
 }
 
 impl AppState {
@@ -71,13 +73,30 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let dni = Arc::new(dni::Dni::default());
         dni.load(&store, now_ms()).await?;
+        let switchboard = callopt_calls::Switchboard::start(store.clone()).await?;
         Ok(Self {
+            switchboard,
             writer: SessionWriter::spawn(store.clone()),
             store,
             dni,
             geo: Arc::new(geo),
             pages: Arc::new(pages),
         })
+    }
+}
+
+impl AppState {
+    /// Brings the in-memory state (DNI campaigns and pools, the routing table) in step with the
+    /// store after a change to one account's objects.
+    pub async fn refresh(
+        &self,
+        account: callopt_domain::AccountId,
+    ) -> Result<(), problem::ApiError> {
+        self.dni.refresh_account(&self.store, account).await?;
+        self.switchboard
+            .refresh()
+            .await
+            .map_err(|e| problem::ApiError::Unexpected(e.into()))
     }
 }
 

@@ -249,7 +249,7 @@ pub async fn create(
         .create_campaign(account, &campaign, &new_key(), crate::now_ms())
         .await
         .map_err(ApiError::store("campaign"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
@@ -307,7 +307,7 @@ pub async fn update(
         .update_campaign(account, id, &campaign, crate::now_ms())
         .await
         .map_err(ApiError::store("campaign"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(axum::Json(record.into()))
 }
 
@@ -325,6 +325,6 @@ pub async fn delete(
         .delete_campaign(account, id)
         .await
         .map_err(ApiError::store("campaign"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }

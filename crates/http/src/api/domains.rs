@@ -141,7 +141,7 @@ pub async fn verify(
         .await
         .map_err(ApiError::store("domain"))?;
     tracing::info!(account = account.0, host = %d.host, "domain verified");
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(axum::Json(d.into()))
 }
 
@@ -159,6 +159,6 @@ pub async fn delete(
         .delete_domain(account, id)
         .await
         .map_err(ApiError::store("domain"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }

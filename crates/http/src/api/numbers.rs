@@ -109,7 +109,7 @@ pub async fn create(
         .pop()
         .expect("one row in, one out")
         .map_err(ApiError::store("number"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
@@ -204,7 +204,7 @@ pub async fn update(
         .update_number(account, id, &change)
         .await
         .map_err(ApiError::store("number"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(axum::Json(n.into()))
 }
 
@@ -222,7 +222,7 @@ pub async fn delete(
         .delete_number(account, id)
         .await
         .map_err(ApiError::store("number"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -347,7 +347,7 @@ pub async fn import(
         }
     }
     failed.sort_by_key(|f| f.row);
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(axum::Json(ImportResult { imported, failed }))
 }
 

@@ -137,6 +137,6 @@ pub async fn delete(
         .delete_pool(account, id)
         .await
         .map_err(ApiError::store("pool"))?;
-    state.dni.refresh_account(&state.store, account).await?;
+    state.refresh(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }

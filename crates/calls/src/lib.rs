@@ -1,0 +1,20 @@
+//! Call handling shared by the SIP router and the carrier webhooks: which campaign and routing
+//! plan a tracking number belongs to, the live counters every routing decision reads, the visitor
+//! session a call is attributed to, and the durable record of every call.
+//!
+//! # Layout
+//! - [`switchboard`]: [`Switchboard`], the one object both call paths ask (start a call, next
+//!   target, answered, ended), with the routing table swapped atomically on every change.
+//! - [`table`]: the routing table built from the store: number → campaign and compiled plan.
+//! - [`writer`]: [`CallWriter`], which writes call records in batches without making the call
+//!   path wait, and never drops one.
+//!
+//! Every method the call paths use is synchronous and takes no lock longer than one routing
+//! decision: the SIP core calls them from its single task.
+
+pub mod switchboard;
+pub mod table;
+pub mod writer;
+
+pub use switchboard::{Next, Switchboard};
+pub use writer::CallWriter;

@@ -1,0 +1,463 @@
+//! The switchboard: every call, from the SIP router or a carrier webhook, is started, routed,
+//! answered and ended through it, against the routing table and the live counters.
+
+use crate::table::Table;
+use crate::writer::CallWriter;
+use arc_swap::ArcSwap;
+use callopt_domain::{AttemptOutcome, CallOutcome, Destination, HungUpBy, SipUri, E164};
+use callopt_routing::{CallFacts, CompiledPlan, Decision, Live};
+use callopt_store::{AttemptRecord, CallRecord, Store, StoreError};
+use rand::{rngs::StdRng, SeedableRng};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where a call goes next, or how it is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Try this target.
+    Target {
+        /// The target's id.
+        target: i64,
+        /// Where to send the attempt.
+        destination: Destination,
+        /// How long to ring it.
+        ring_timeout: Duration,
+    },
+    /// Answer the caller with this final status and end the call.
+    Reject {
+        /// SIP status (carriers map it to a hang-up).
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+}
+
+/// The visitor session that holds a tracking number now.
+#[derive(Debug, Clone)]
+struct Holder {
+    /// Session id.
+    session: String,
+    /// The visitor's language.
+    language: Option<String>,
+    /// End of the session's lease, ms.
+    until: i64,
+}
+
+/// A call in progress.
+struct LiveCall {
+    /// The record as it will be written.
+    record: CallRecord,
+    /// The plan routing it.
+    plan: Arc<CompiledPlan>,
+    /// What routing knows of it.
+    facts: CallFacts,
+    /// Targets attempted so far.
+    tried: Vec<i64>,
+}
+
+/// The state every call path changes, behind one short lock.
+struct Calls {
+    /// Live counters of every target and plan.
+    live: Live,
+    /// Calls in progress by id.
+    calls: HashMap<u64, LiveCall>,
+    /// The routing decisions' randomness.
+    rng: StdRng,
+    /// The last call id handed out.
+    last_id: i64,
+}
+
+/// Call handling for the whole service.
+pub struct Switchboard {
+    /// The durable store.
+    store: Arc<dyn Store>,
+    /// The routing table, swapped whole on every change.
+    table: ArcSwap<Table>,
+    /// Counters and calls in progress.
+    calls: Mutex<Calls>,
+    /// Which visitor session holds each tracking number (E.164): attribution.
+    holders: Mutex<HashMap<String, Holder>>,
+    /// Where call records go.
+    writer: CallWriter,
+    /// Serialises table rebuilds.
+    refreshing: tokio::sync::Mutex<()>,
+    /// The clock (ms since the epoch); tests may replace it.
+    clock: fn() -> i64,
+}
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Switchboard {
+    /// Closes the calls a previous run left in progress (as interrupted), loads the routing
+    /// table and the live visitor sessions, and starts the call writer.
+    pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let now = system_clock();
+        let interrupted = store.interrupt_calls(now).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "calls in progress at the last stop recorded as interrupted"
+            );
+        }
+        let (writer, _) = CallWriter::spawn(store.clone());
+        let board = Arc::new(Self {
+            table: ArcSwap::from_pointee(Table::load(&store).await?),
+            store: store.clone(),
+            calls: Mutex::new(Calls {
+                live: Live::new(),
+                calls: HashMap::new(),
+                rng: StdRng::from_rng(&mut rand::rng()),
+                last_id: 0,
+            }),
+            holders: Mutex::new(HashMap::new()),
+            writer,
+            refreshing: tokio::sync::Mutex::new(()),
+            clock: system_clock,
+        });
+        for s in store.live_sessions(now).await? {
+            if s.attributed {
+                board.hold(
+                    &s.number_e164,
+                    &s.id,
+                    s.language.as_deref(),
+                    s.lease_expires_at,
+                );
+            }
+        }
+        Ok(board)
+    }
+
+    /// Rebuilds the routing table from the store: call after any change to targets, plans,
+    /// campaigns or tracking numbers. Calls in progress keep the plan they started with.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let _guard = self.refreshing.lock().await;
+        let table = Table::load(&self.store).await?;
+        let known: HashSet<i64> = table.targets.keys().copied().collect();
+        self.table.store(Arc::new(table));
+        let now = (self.clock)();
+        self.lock().live.prune(&known, now);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a visitor session shows `number` until `until` (ms): calls on it meanwhile
+    /// are attributed to that session.
+    pub fn hold(&self, number: &str, session: &str, language: Option<&str>, until: i64) {
+        let mut holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        holders.insert(
+            number.to_string(),
+            Holder {
+                session: session.to_string(),
+                language: language.map(str::to_string),
+                until,
+            },
+        );
+    }
+
+    fn holder(&self, number: &str, now: i64) -> Option<Holder> {
+        let holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        holders.get(number).filter(|h| h.until >= now).cloned()
+    }
+
+    /// Live calls (ringing or connected) on a target.
+    pub fn live_calls(&self, target: i64) -> u32 {
+        self.lock().live.live_calls(target)
+    }
+
+    /// Calls in progress.
+    pub fn calls_in_progress(&self) -> usize {
+        self.lock().calls.len()
+    }
+
+    /// A new inbound call on `called` from `caller`. Returns the call's key (None when no
+    /// record is kept: the number is not a tracking number) and where it goes first.
+    pub fn start_call(
+        &self,
+        channel: &str,
+        external_id: &str,
+        called: &str,
+        caller: &str,
+    ) -> (Option<u64>, Next) {
+        let now = (self.clock)();
+        let table = self.table.load();
+        let Some(route) = table.route(called) else {
+            metrics::counter!("callopt_calls_total", "outcome" => "unknown_number").increment(1);
+            tracing::info!(called, "call on a number that is no tracking number");
+            return (None, reject(404, "Not Found"));
+        };
+        let number = format!("+{}", called.trim_start_matches('+'));
+        let holder = self.holder(&number, now);
+        let language = holder
+            .as_ref()
+            .and_then(|h| h.language.clone())
+            .or_else(|| route.languages.first().cloned());
+        let facts = match E164::parse("caller", caller, None) {
+            Ok(e164) => CallFacts::from_caller(&e164, language),
+            Err(_) => CallFacts {
+                caller: (!caller.is_empty()).then(|| caller.to_string()),
+                language,
+                ..CallFacts::default()
+            },
+        };
+        let mut calls = self.lock();
+        let id = (calls.last_id + 1).max(now * 1000);
+        calls.last_id = id;
+        let record = CallRecord {
+            id,
+            account: route.account,
+            campaign_id: Some(route.campaign_id),
+            routing_plan_id: route.plan.as_ref().map(|p| p.plan().id),
+            tracking_number: number,
+            caller: caller.chars().take(64).collect(),
+            session_id: holder.map(|h| h.session),
+            channel: channel.to_string(),
+            external_id: external_id.chars().take(256).collect(),
+            outcome: CallOutcome::InProgress,
+            reason: None,
+            hung_up_by: None,
+            started_at: now,
+            answered_at: None,
+            ended_at: None,
+            attempts: Vec::new(),
+        };
+        let Some(plan) = route.plan.clone() else {
+            let next = reject(480, "No Routing Plan");
+            self.finish(
+                record,
+                CallOutcome::Rejected,
+                Some("the campaign has no routing plan"),
+                now,
+            );
+            return (None, next);
+        };
+        let call = LiveCall {
+            record,
+            plan,
+            facts,
+            tried: Vec::new(),
+        };
+        let key = id as u64;
+        let next = self.route(&mut calls, call, key, None, now);
+        (next.0, next.1)
+    }
+
+    /// Routes `call` to its next target, or ends it. `failed` is the outcome of the attempt
+    /// that just failed, if any, for the answer when nothing else is tried.
+    fn route(
+        &self,
+        calls: &mut Calls,
+        mut call: LiveCall,
+        key: u64,
+        failed: Option<(AttemptOutcome, Option<u16>)>,
+        now: i64,
+    ) -> (Option<u64>, Next) {
+        let Calls { live, rng, .. } = calls;
+        let decision = live.route(&call.plan, &call.facts, &call.tried, now, rng);
+        match decision {
+            Decision::Target {
+                target,
+                ring_timeout_secs,
+                ..
+            } => {
+                let Some(t) = call.plan.target(target) else {
+                    live.attempt_failed(target, now);
+                    return (Some(key), reject(500, "Server Internal Error"));
+                };
+                let destination = t.destination.clone();
+                call.tried.push(target);
+                call.record.attempts.push(AttemptRecord {
+                    seq: call.record.attempts.len() as u32 + 1,
+                    target_id: Some(target),
+                    destination: destination.as_str().to_string(),
+                    outcome: None,
+                    sip_status: None,
+                    started_at: now,
+                    answered_at: None,
+                    ended_at: None,
+                });
+                self.writer.write(call.record.clone());
+                calls.calls.insert(key, call);
+                let next = Next::Target {
+                    target,
+                    destination,
+                    ring_timeout: Duration::from_secs(u64::from(ring_timeout_secs)),
+                };
+                (Some(key), next)
+            }
+            Decision::Reject { status, reason, .. } => {
+                let (outcome, answer) = match failed {
+                    None => (CallOutcome::Rejected, reject(status, &reason)),
+                    Some((AttemptOutcome::Busy, _)) => {
+                        (CallOutcome::Busy, reject(486, "Busy Here"))
+                    }
+                    Some((AttemptOutcome::NoAnswer, _)) => {
+                        (CallOutcome::NoAnswer, reject(480, "No Answer"))
+                    }
+                    Some(_) => (CallOutcome::Failed, reject(status, &reason)),
+                };
+                let why = (outcome == CallOutcome::Rejected).then_some(reason.as_str());
+                self.finish(call.record, outcome, why, now);
+                (Some(key), answer)
+            }
+        }
+    }
+
+    /// Ends a call record and queues it.
+    fn finish(&self, mut record: CallRecord, outcome: CallOutcome, reason: Option<&str>, now: i64) {
+        record.outcome = outcome;
+        record.reason = reason.map(str::to_string);
+        record.ended_at = Some(now);
+        metrics::counter!("callopt_calls_total", "outcome" => outcome.as_str()).increment(1);
+        self.writer.write(record);
+    }
+
+    /// The attempt on `target` ended unanswered: the next target, or the final answer.
+    pub fn attempt_failed(
+        &self,
+        key: u64,
+        target: i64,
+        outcome: AttemptOutcome,
+        sip_status: Option<u16>,
+    ) -> Next {
+        let now = (self.clock)();
+        let mut calls = self.lock();
+        calls.live.attempt_failed(target, now);
+        let Some(mut call) = calls.calls.remove(&key) else {
+            return reject(481, "Call Does Not Exist");
+        };
+        close_attempt(&mut call.record, target, outcome, sip_status, now);
+        if call.plan.plan().reroute.on(outcome) {
+            return self
+                .route(&mut calls, call, key, Some((outcome, sip_status)), now)
+                .1;
+        }
+        let (final_outcome, answer) = match outcome {
+            AttemptOutcome::Busy => (CallOutcome::Busy, reject(486, "Busy Here")),
+            AttemptOutcome::NoAnswer => (CallOutcome::NoAnswer, reject(480, "No Answer")),
+            _ => (
+                CallOutcome::Failed,
+                reject(
+                    sip_status.filter(|s| (400..700).contains(s)).unwrap_or(503),
+                    "Target Failed",
+                ),
+            ),
+        };
+        self.finish(call.record, final_outcome, None, now);
+        answer
+    }
+
+    /// The attempt on `target` was answered.
+    pub fn answered(&self, key: u64, target: i64, sip_status: u16) {
+        let now = (self.clock)();
+        let mut calls = self.lock();
+        let Calls { live, calls, .. } = &mut *calls;
+        let Some(call) = calls.get_mut(&key) else {
+            return;
+        };
+        live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
+        if let Some(a) = call
+            .record
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.target_id == Some(target))
+        {
+            a.outcome = Some(AttemptOutcome::Answered);
+            a.sip_status = Some(sip_status);
+            a.answered_at = Some(now);
+        }
+        call.record.outcome = CallOutcome::Answered;
+        call.record.answered_at = Some(now);
+        self.writer.write(call.record.clone());
+    }
+
+    /// The call is over: hung up after an answer, canceled by the caller while ringing, or
+    /// given up.
+    pub fn ended(&self, key: u64, by: HungUpBy, answered: bool) {
+        let now = (self.clock)();
+        let mut calls = self.lock();
+        let Some(mut call) = calls.calls.remove(&key) else {
+            return;
+        };
+        let current = call.record.attempts.last().and_then(|a| a.target_id);
+        let open = call
+            .record
+            .attempts
+            .last()
+            .is_some_and(|a| a.ended_at.is_none());
+        if let (Some(target), true) = (current, open) {
+            if answered {
+                calls.live.call_ended(target, now);
+            } else {
+                calls.live.attempt_failed(target, now);
+                let outcome = if by == HungUpBy::Caller {
+                    AttemptOutcome::Canceled
+                } else {
+                    AttemptOutcome::Failed
+                };
+                close_attempt(&mut call.record, target, outcome, Some(487), now);
+            }
+            if let Some(a) = call.record.attempts.last_mut() {
+                a.ended_at.get_or_insert(now);
+            }
+        }
+        drop(calls);
+        call.record.hung_up_by = answered.then_some(by);
+        let outcome = match (answered, by) {
+            (true, _) => CallOutcome::Answered,
+            (false, HungUpBy::Caller) => CallOutcome::Abandoned,
+            (false, _) => CallOutcome::Failed,
+        };
+        self.finish(call.record, outcome, None, now);
+    }
+
+    /// The SIP targets of every plan, for OPTIONS probing.
+    pub fn sip_targets(&self) -> Vec<(i64, SipUri)> {
+        self.table.load().sip_targets.clone()
+    }
+
+    /// A probed target went down or came back.
+    pub fn set_health(&self, target: i64, up: bool) {
+        tracing::info!(target, up, "target health changed");
+        metrics::gauge!("callopt_target_up", "target" => target.to_string()).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+        self.lock().live.set_health(target, up);
+    }
+}
+
+fn reject(status: u16, reason: &str) -> Next {
+    Next::Reject {
+        status,
+        reason: reason.to_string(),
+    }
+}
+
+fn close_attempt(
+    record: &mut CallRecord,
+    target: i64,
+    outcome: AttemptOutcome,
+    sip_status: Option<u16>,
+    now: i64,
+) {
+    if let Some(a) = record
+        .attempts
+        .iter_mut()
+        .rev()
+        .find(|a| a.target_id == Some(target) && a.ended_at.is_none())
+    {
+        a.outcome = Some(outcome);
+        a.sip_status = sip_status;
+        a.ended_at = Some(now);
+    }
+}

@@ -1,0 +1,68 @@
+//! Call records written in batches: the call path hands a record over and goes on; one task
+//! writes whatever is queued in one transaction.
+//!
+//! The queue is unbounded on purpose: the call path cannot wait (the SIP core is one task), and
+//! a record must not be dropped because the database is slow for a moment. A record that cannot
+//! be written is retried, then written alone so that it cannot hold back the others.
+
+use callopt_store::{CallRecord, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// How often a failing batch is tried again before its records are written one by one.
+const RETRIES: u32 = 3;
+
+/// A cloneable handle that queues call records for the writer task.
+#[derive(Clone)]
+pub struct CallWriter {
+    /// The queue into the writer task.
+    tx: mpsc::UnboundedSender<CallRecord>,
+}
+
+impl CallWriter {
+    /// Starts the writer task on the current runtime; it ends when every handle is dropped,
+    /// after writing what was queued. The returned handle resolves then.
+    pub fn spawn(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, tokio::spawn(run(store, rx)))
+    }
+
+    /// Queues a record (a later record of the same call replaces it).
+    pub fn write(&self, record: CallRecord) {
+        if self.tx.send(record).is_err() {
+            tracing::error!("call writer stopped: a call record was not written");
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<CallRecord>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        metrics::histogram!("callopt_call_batch_size").record(batch.len() as f64);
+        let mut written = false;
+        for attempt in 0..RETRIES {
+            match store.write_calls(&batch).await {
+                Ok(()) => {
+                    written = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, records = batch.len(), attempt, "call batch failed");
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        if !written {
+            for record in &batch {
+                if let Err(e) = store.write_calls(std::slice::from_ref(record)).await {
+                    tracing::error!(error = %e, call = record.id, "call record could not be written");
+                }
+            }
+        }
+        batch.clear();
+    }
+}
