@@ -21,6 +21,13 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// Log filter (`info`, `callopt_http=debug`, ...).
     pub log: String,
+    /// Address the SIP router listens on (UDP and TCP); no SIP router when unset.
+    pub sip_listen: Option<String>,
+    /// The IP address carriers and targets reach the SIP router at (Via, Record-Route), when
+    /// `sip_listen` binds all interfaces.
+    pub sip_advertise: Option<std::net::IpAddr>,
+    /// Seconds between OPTIONS probes of each SIP target.
+    pub sip_probe_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -32,6 +39,9 @@ impl Default for Config {
             geoip_database: None,
             client_ip_header: None,
             log: "info".into(),
+            sip_listen: None,
+            sip_advertise: None,
+            sip_probe_interval_secs: 10,
         }
     }
 }
@@ -45,6 +55,9 @@ pub struct Overrides {
     /// `--db`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<String>,
+    /// `--sip-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_listen: Option<String>,
 }
 
 impl Config {
@@ -91,9 +104,11 @@ mod tests {
             let flags = Overrides {
                 listen: Some("127.0.0.1:1".into()),
                 db: None,
+                sip_listen: Some("127.0.0.1:5062".into()),
             };
             let c = Config::load(Some(Path::new("c.toml")), flags).unwrap();
             assert_eq!(c.listen, "127.0.0.1:1");
+            assert_eq!(c.sip_listen.as_deref(), Some("127.0.0.1:5062"));
             assert_eq!(c.db, "env.db");
             Ok(())
         });

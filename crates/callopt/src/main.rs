@@ -5,10 +5,12 @@
 //! - [`config`]: layered configuration.
 //! - [`demo`]: the demo account, campaign, pool and landing page.
 //! - [`import`]: `callopt numbers import`, a client of the management API.
+//! - [`sip`]: the switchboard as the SIP router's `CallControl`.
 
 mod config;
 mod demo;
 mod import;
+mod sip;
 
 use anyhow::Context;
 use callopt_domain::ApiKey;
@@ -40,6 +42,9 @@ struct Common {
     /// Database file or URL (overrides the configuration).
     #[arg(long)]
     db: Option<String>,
+    /// Address for the SIP router, UDP and TCP (overrides the configuration).
+    #[arg(long)]
+    sip_listen: Option<String>,
 }
 
 impl Common {
@@ -49,6 +54,7 @@ impl Common {
             Overrides {
                 listen: self.listen.clone(),
                 db: self.db.clone(),
+                sip_listen: self.sip_listen.clone(),
             },
         )
     }
@@ -166,9 +172,45 @@ async fn serve(common: Common) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, db = %config.db, "serving");
+    let sip = start_sip(&config, &state).await?;
     say(&format!("listening on http://{addr}"));
     callopt_http::serve(listener, state, shutdown_signal()).await?;
+    if let Some(sip) = sip {
+        sip.abort();
+    }
     Ok(())
+}
+
+/// Binds the SIP router's UDP socket and TCP listener on `sip_listen` (the same port for both)
+/// and runs it beside the HTTP server.
+async fn start_sip(
+    config: &Config,
+    state: &AppState,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(listen) = &config.sip_listen else {
+        return Ok(None);
+    };
+    let udp = tokio::net::UdpSocket::bind(listen)
+        .await
+        .with_context(|| format!("binding SIP UDP {listen}"))?;
+    let local = udp.local_addr()?;
+    let tcp = tokio::net::TcpListener::bind(local)
+        .await
+        .with_context(|| format!("binding SIP TCP {local}"))?;
+    let mut sip = callopt_sip::SipConfig::new(udp);
+    sip.tcp = Some(tcp);
+    sip.advertised = config.sip_advertise;
+    sip.probing.interval = Some(std::time::Duration::from_secs(
+        config.sip_probe_interval_secs.max(1),
+    ));
+    let control = Arc::new(sip::SipControl(state.switchboard.clone()));
+    say(&format!("sip on udp:{local} tcp:{local}"));
+    tracing::info!(%local, "SIP router listening");
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = callopt_sip::serve(sip, control, std::future::pending::<()>()).await {
+            tracing::error!(error = %e, "SIP router stopped");
+        }
+    })))
 }
 
 async fn create_account(name: &str, common: Common) -> anyhow::Result<()> {

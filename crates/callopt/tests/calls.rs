@@ -1,0 +1,267 @@
+//! End-to-end call routing through the real binary: sipp callers and targets on loopback, the
+//! SIP router, routing plans set up through the management API, call records read back through
+//! it, and `kill -9` in the middle of a call.
+
+#[path = "../../sip/tests/support/mod.rs"]
+mod sipp;
+
+use serde_json::{json, Value};
+use sipp::Sipp;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_callopt");
+
+/// The tracking number the tests call.
+const TRACKING: &str = "+12015550100";
+
+/// A running `callopt serve` with its HTTP base URL and SIP address.
+struct Service {
+    child: Child,
+    http: String,
+    sip: String,
+}
+
+impl Service {
+    fn start(db: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
+            .args(["--sip-listen", "127.0.0.1:0"])
+            .env("CALLOPT_LOG", "warn")
+            .env("CALLOPT_SIP_PROBE_INTERVAL_SECS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start callopt");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut http, mut sip) = (None, None);
+        while http.is_none() || sip.is_none() {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("callopt printed its addresses within 30 s");
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                http = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("sip on udp:") {
+                sip = rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        Self {
+            child,
+            http: http.unwrap(),
+            sip: sip.unwrap(),
+        }
+    }
+
+    /// `kill -9`.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking API client for one account.
+struct Api {
+    http: reqwest::blocking::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().unwrap();
+        let status = r.status();
+        let body: Value = r.json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    fn post(&self, path: &str, body: Value) -> i64 {
+        self.call("POST", path, Some(body))["id"].as_i64().unwrap()
+    }
+
+    /// Polls the calls listing until `pred` holds for it (the call writer is asynchronous).
+    fn calls_until(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let calls = self.call("GET", "/v1/calls", None)["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if pred(&calls) {
+                return calls;
+            }
+            assert!(Instant::now() < deadline, "{what}: calls are {calls:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn account(db: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["account", "create", "--name", "calls", "--db", db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("api_key:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A campaign whose one tracking number routes through a plan of `targets` (URI, priority).
+fn campaign_with_plan(api: &Api, targets: &[(String, u32)], ring_timeout_secs: u32) -> Vec<i64> {
+    let ids: Vec<i64> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (uri, priority))| {
+            api.post(
+                "/v1/targets",
+                json!({"name": format!("t{i}"), "destination": uri, "priority": priority}),
+            )
+        })
+        .collect();
+    let plan = api.post(
+        "/v1/routing-plans",
+        json!({"name": "failover", "targets": ids, "ring_timeout_secs": ring_timeout_secs,
+               "filters": {"open_now": true, "geography": false, "language": false}}),
+    );
+    let pool = api.post("/v1/pools", json!({"name": "p"}));
+    api.post("/v1/numbers", json!({"e164": TRACKING, "pool_id": pool}));
+    api.post(
+        "/v1/campaigns",
+        json!({"name": "c", "default_number": "+12015550199", "pool_id": pool,
+               "routing_plan_id": plan}),
+    );
+    ids
+}
+
+fn uri(s: &Sipp, user: &str) -> String {
+    format!("sip:{user}@127.0.0.1:{}", s.port)
+}
+
+#[test]
+fn a_busy_target_fails_over_and_the_call_is_recorded_with_both_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    let busy = Sipp::start(dir.path(), "uas_busy.xml", &[]);
+    let answer = Sipp::start(dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(
+        &api,
+        &[(uri(&busy, "busy"), 1), (uri(&answer, "answer"), 2)],
+        20,
+    );
+
+    let called = TRACKING.trim_start_matches('+');
+    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
+    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
+
+    let calls = api.calls_until("one finished call", |c| {
+        c.len() == 1 && !c[0]["ended_at"].is_null()
+    });
+    let call = &calls[0];
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["hung_up_by"], "caller", "{call}");
+    assert_eq!(call["tracking_number"], TRACKING);
+    assert_eq!(call["channel"], "sip");
+    let attempts = call["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{call}");
+    assert_eq!(attempts[0]["target_id"], targets[0]);
+    assert_eq!(attempts[0]["outcome"], "busy");
+    assert_eq!(attempts[0]["sip_status"], 486);
+    assert_eq!(attempts[1]["target_id"], targets[1]);
+    assert_eq!(attempts[1]["outcome"], "answered");
+    assert_eq!(attempts[1]["sip_status"], 200);
+    assert!(!attempts[1]["ended_at"].is_null(), "{call}");
+    let one = api.call("GET", &format!("/v1/calls/{}", call["id"]), None);
+    assert_eq!(one["attempts"], call["attempts"]);
+}
+
+#[test]
+fn a_call_on_an_unknown_number_is_refused_and_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    // The caller expects a 200 and gets a 404: sipp counts a failed call and exits non-zero.
+    let args = [service.sip.as_str(), "-s", "12015550111", "-m", "1"];
+    let code = Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).wait();
+    assert_ne!(code, 0);
+    let calls = api.call("GET", "/v1/calls", None);
+    assert_eq!(calls["items"], json!([]));
+}
+
+#[test]
+fn a_call_ringing_when_the_process_is_killed_is_recorded_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key: key.clone(),
+    };
+    let ringing = Sipp::start(dir.path(), "uas_noanswer.xml", &[]);
+    campaign_with_plan(&api, &[(uri(&ringing, "ring"), 1)], 120);
+    let called = TRACKING.trim_start_matches('+');
+    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
+    let _caller = Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args);
+    api.calls_until("a call in progress", |c| {
+        c.len() == 1 && c[0]["outcome"] == "in_progress" && c[0]["attempts"][0].is_object()
+    });
+    service.kill();
+
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    let calls = api.calls_until("the call closed", |c| c.len() == 1);
+    let call = &calls[0];
+    assert_eq!(call["outcome"], "interrupted", "{call}");
+    assert_eq!(call["hung_up_by"], "system", "{call}");
+    assert!(!call["ended_at"].is_null());
+    assert!(!call["attempts"][0]["ended_at"].is_null(), "{call}");
+}
