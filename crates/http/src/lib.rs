@@ -156,6 +156,28 @@ pub fn router(state: AppState) -> Router {
             get(api::domains::get).delete(api::domains::delete),
         )
         .route("/domains/{id}/verify", post(api::domains::verify))
+        .route(
+            "/targets",
+            get(api::targets::list).post(api::targets::create),
+        )
+        .route(
+            "/targets/{id}",
+            get(api::targets::get)
+                .patch(api::targets::update)
+                .delete(api::targets::delete),
+        )
+        .route(
+            "/routing-plans",
+            get(api::plans::list).post(api::plans::create),
+        )
+        .route(
+            "/routing-plans/{id}",
+            get(api::plans::get)
+                .patch(api::plans::update)
+                .delete(api::plans::delete),
+        )
+        .route("/calls", get(api::calls::list))
+        .route("/calls/{id}", get(api::calls::get))
         .route("/sessions/{id}", get(api::sessions::get))
         .route("/dni/refusals", get(api::sessions::refusals))
         .route(

@@ -36,6 +36,11 @@ impl Modify for BearerKey {
         api::domains::create, api::domains::list, api::domains::get, api::domains::verify,
         api::domains::delete,
         api::sessions::get, api::sessions::refusals,
+        api::targets::create, api::targets::list, api::targets::get, api::targets::update,
+        api::targets::delete,
+        api::plans::create, api::plans::list, api::plans::get, api::plans::update,
+        api::plans::delete,
+        api::calls::list, api::calls::get,
         dni_api::sessions, dni_api::feed,
     ),
     components(schemas(
@@ -45,6 +50,14 @@ impl Modify for BearerKey {
         pagination::Listing<api::numbers::NumberDto>,
         pagination::Listing<api::domains::DomainDto>,
         pagination::Listing<api::sessions::RefusalDto>,
+        pagination::Listing<api::targets::TargetDto>,
+        pagination::Listing<api::plans::PlanDto>,
+        pagination::Listing<api::calls::CallDto>,
+        api::targets::TargetInput, api::targets::HoursInput, api::targets::HoursDto,
+        api::targets::WeeklyDto, api::targets::CapsDto,
+        api::plans::PlanInput, api::plans::FiltersDto, api::plans::FiltersInput,
+        api::plans::DuplicateCallerDto, api::plans::NoTargetDto, api::plans::NoTargetInput,
+        api::calls::CallDetailDto, api::calls::AttemptDto, api::calls::AttributionDto,
     ))
 )]
 pub struct ApiDoc;

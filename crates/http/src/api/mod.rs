@@ -1,12 +1,25 @@
 //! The management API under `/v1`: one module per resource, DTOs beside their handlers.
 
+pub mod calls;
 pub mod campaigns;
 pub mod domains;
 pub mod numbers;
+pub mod plans;
 pub mod pools;
 pub mod sessions;
+pub mod targets;
 
+use callopt_domain::ValidationError;
 use serde::{Deserialize, Deserializer};
+
+/// A trimmed name of 1 to 200 characters, or a validation error naming `name`.
+pub fn valid_name(name: &str) -> Result<String, ValidationError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ValidationError::new("name", "1 to 200 characters"));
+    }
+    Ok(name.to_string())
+}
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, seconds precision).
 pub fn timestamp(ms: i64) -> String {

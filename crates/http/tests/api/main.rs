@@ -5,3 +5,4 @@ mod mmdb;
 
 mod dni;
 mod management;
+mod routing;
