@@ -265,3 +265,127 @@ fn a_call_ringing_when_the_process_is_killed_is_recorded_as_interrupted() {
     assert!(!call["ended_at"].is_null());
     assert!(!call["attempts"][0]["ended_at"].is_null(), "{call}");
 }
+
+#[test]
+fn a_call_outside_business_hours_goes_to_the_overflow_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    let closed = Sipp::start(dir.path(), "uas.xml", &[]);
+    let overflow = Sipp::start(dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&api, &[(uri(&closed, "closed"), 1)], 20);
+    // Closed every day of the week: no weekday has an opening interval.
+    api.call(
+        "PATCH",
+        &format!("/v1/targets/{}", targets[0]),
+        Some(json!({"hours": {"time_zone": "America/New_York", "weekly": {}}})),
+    );
+    let spare = api.post(
+        "/v1/targets",
+        json!({"name": "overflow", "destination": uri(&overflow, "overflow")}),
+    );
+    let plans = api.call("GET", "/v1/routing-plans", None);
+    let plan = plans["items"][0]["id"].as_i64().unwrap();
+    api.call(
+        "PATCH",
+        &format!("/v1/routing-plans/{plan}"),
+        Some(json!({"overflow_target_id": spare})),
+    );
+
+    let called = TRACKING.trim_start_matches('+');
+    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
+    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
+    let calls = api.calls_until("one finished call", |c| {
+        c.len() == 1 && !c[0]["ended_at"].is_null()
+    });
+    let attempts = calls[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{}", calls[0]);
+    assert_eq!(attempts[0]["target_id"], spare);
+    assert_eq!(attempts[0]["outcome"], "answered");
+}
+
+/// The most attempts of one target that overlapped in time, from the call records.
+fn peak_concurrency(calls: &[Value], target: i64) -> usize {
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for a in calls.iter().flat_map(|c| c["attempts"].as_array().unwrap()) {
+        if a["target_id"] == target {
+            let start = a["started_at"].as_str().unwrap().to_string();
+            let end = a["ended_at"].as_str().unwrap().to_string();
+            edges.push((millis(&start), 1));
+            edges.push((millis(&end), -1));
+        }
+    }
+    // Ends before starts at the same millisecond: a freed slot may be taken at once.
+    edges.sort();
+    let (mut live, mut peak) = (0i32, 0i32);
+    for (_, step) in edges {
+        live += step;
+        peak = peak.max(live);
+    }
+    peak as usize
+}
+
+fn millis(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+#[test]
+fn a_burst_of_calls_never_exceeds_a_targets_concurrency_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    let a = Sipp::start(dir.path(), "uas.xml", &[]);
+    let b = Sipp::start(dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&api, &[(uri(&a, "a"), 1), (uri(&b, "b"), 1)], 20);
+    for t in &targets {
+        api.call(
+            "PATCH",
+            &format!("/v1/targets/{t}"),
+            Some(json!({"caps": {"concurrent": 2}})),
+        );
+    }
+    // 40 calls at 200 per second, each held 50 ms, up to 12 at once: more than the 4 slots.
+    let called = TRACKING.trim_start_matches('+');
+    let args = [
+        service.sip.as_str(),
+        "-s",
+        called,
+        "-m",
+        "40",
+        "-r",
+        "200",
+        "-l",
+        "12",
+    ];
+    // Calls refused for want of a slot are failures to sipp: its exit code is not asserted.
+    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).wait();
+    let calls = api.calls_until("40 finished calls", |c| {
+        c.len() == 40 && c.iter().all(|c| !c["ended_at"].is_null())
+    });
+    for t in &targets {
+        let peak = peak_concurrency(&calls, *t);
+        assert!(peak <= 2, "target {t} had {peak} calls at once");
+    }
+    let answered = calls.iter().filter(|c| c["outcome"] == "answered").count();
+    let rejected = calls.iter().filter(|c| c["outcome"] == "rejected").count();
+    assert_eq!(answered + rejected, 40, "{calls:?}");
+    assert!(answered >= 4, "the targets took calls: {answered}");
+    assert!(
+        rejected >= 1,
+        "the burst was larger than the caps: {rejected}"
+    );
+}
