@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sipp::Sipp;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_callopt");
@@ -139,6 +139,16 @@ fn account(db: &str) -> String {
 
 /// A campaign whose one tracking number routes through a plan of `targets` (URI, priority).
 fn campaign_with_plan(api: &Api, targets: &[(String, u32)], ring_timeout_secs: u32) -> Vec<i64> {
+    campaign_on(api, targets, ring_timeout_secs, &[])
+}
+
+/// The same, with the campaign's pages on `domains`.
+fn campaign_on(
+    api: &Api,
+    targets: &[(String, u32)],
+    ring_timeout_secs: u32,
+    domains: &[String],
+) -> Vec<i64> {
     let ids: Vec<i64> = targets
         .iter()
         .enumerate()
@@ -159,7 +169,7 @@ fn campaign_with_plan(api: &Api, targets: &[(String, u32)], ring_timeout_secs: u
     api.post(
         "/v1/campaigns",
         json!({"name": "c", "default_number": "+12015550199", "pool_id": pool,
-               "routing_plan_id": plan}),
+               "routing_plan_id": plan, "domains": domains}),
     );
     ids
 }
@@ -388,4 +398,81 @@ fn a_burst_of_calls_never_exceeds_a_targets_concurrency_cap() {
         rejected >= 1,
         "the burst was larger than the caps: {rejected}"
     );
+}
+
+/// A loopback web server that answers every request with what is in `body` then (the domain
+/// verification file); its `host:port`.
+fn publish(body: Arc<Mutex<String>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = body.lock().unwrap().clone();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    host
+}
+
+#[test]
+fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").display().to_string();
+    let key = account(&db);
+    let service = Service::start(&db);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: service.http.clone(),
+        key,
+    };
+    // The page's domain, proved through its well-known file.
+    let token = Arc::new(Mutex::new(String::new()));
+    let host = publish(token.clone());
+    let domain = api.call("POST", "/v1/domains", Some(json!({"host": host})));
+    *token.lock().unwrap() = domain["token"].as_str().unwrap().to_string();
+    let verified = api.call(
+        "POST",
+        &format!("/v1/domains/{}/verify", domain["id"]),
+        None,
+    );
+    assert_eq!(verified["verified"], true, "{verified}");
+    let answer = Sipp::start(dir.path(), "uas.xml", &[]);
+    campaign_on(&api, &[(uri(&answer, "a"), 1)], 20, &[host.clone()]);
+    let campaigns = api.call("GET", "/v1/campaigns", None);
+    let campaign = campaigns["items"][0]["key"].as_str().unwrap().to_string();
+
+    // A visitor from an ad lands on the page; the tag gets the tracking number.
+    let page = format!("http://{host}/landing?utm_source=news&gclid=abc");
+    let r = api
+        .http
+        .post(format!("{}/v1/dni/sessions", api.base))
+        .header("origin", format!("http://{host}"))
+        .header("accept-language", "de-DE,de;q=0.9")
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(json!({"campaign": campaign, "visitor": "visitor-1", "page_url": page}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let shown: Value = r.json().unwrap();
+    assert_eq!(shown["number"], TRACKING);
+
+    // The visitor calls it.
+    let called = TRACKING.trim_start_matches('+');
+    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
+    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
+    let calls = api.calls_until("one finished call", |c| {
+        c.len() == 1 && !c[0]["ended_at"].is_null()
+    });
+    assert_eq!(calls[0]["session_id"], shown["session"], "{}", calls[0]);
+    let one = api.call("GET", &format!("/v1/calls/{}", calls[0]["id"]), None);
+    assert_eq!(one["attribution"]["utm_source"], "news", "{one}");
+    assert_eq!(one["attribution"]["gclid"], "abc");
+    assert_eq!(one["attribution"]["language"], "de");
 }
