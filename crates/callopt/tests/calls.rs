@@ -444,7 +444,7 @@ fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
     );
     assert_eq!(verified["verified"], true, "{verified}");
     let answer = Sipp::start(dir.path(), "uas.xml", &[]);
-    campaign_on(&api, &[(uri(&answer, "a"), 1)], 20, &[host.clone()]);
+    campaign_on(&api, &[(uri(&answer, "a"), 1)], 20, std::slice::from_ref(&host));
     let campaigns = api.call("GET", "/v1/campaigns", None);
     let campaign = campaigns["items"][0]["key"].as_str().unwrap().to_string();
 
