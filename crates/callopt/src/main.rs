@@ -181,6 +181,25 @@ async fn serve(common: Common) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A UDP socket and a TCP listener on the same address. With port 0 the UDP socket picks the
+/// port, and the TCP port of that number may be taken: then another port is tried.
+async fn bind_sip(
+    listen: &str,
+) -> anyhow::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    let mut tries = 0;
+    loop {
+        let udp = tokio::net::UdpSocket::bind(listen)
+            .await
+            .with_context(|| format!("binding SIP UDP {listen}"))?;
+        let local = udp.local_addr()?;
+        match tokio::net::TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(_) if local.port() != 0 && listen.ends_with(":0") && tries < 20 => tries += 1,
+            Err(e) => return Err(e).with_context(|| format!("binding SIP TCP {local}")),
+        }
+    }
+}
+
 /// Binds the SIP router's UDP socket and TCP listener on `sip_listen` (the same port for both)
 /// and runs it beside the HTTP server.
 async fn start_sip(
@@ -190,13 +209,8 @@ async fn start_sip(
     let Some(listen) = &config.sip_listen else {
         return Ok(None);
     };
-    let udp = tokio::net::UdpSocket::bind(listen)
-        .await
-        .with_context(|| format!("binding SIP UDP {listen}"))?;
+    let (udp, tcp) = bind_sip(listen).await?;
     let local = udp.local_addr()?;
-    let tcp = tokio::net::TcpListener::bind(local)
-        .await
-        .with_context(|| format!("binding SIP TCP {local}"))?;
     let mut sip = callopt_sip::SipConfig::new(udp);
     sip.tcp = Some(tcp);
     sip.advertised = config.sip_advertise;

@@ -32,7 +32,7 @@ impl Service {
             .env("CALLOPT_LOG", "warn")
             .env("CALLOPT_SIP_PROBE_INTERVAL_SECS", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(format!("{db}.stderr")).unwrap())
             .spawn()
             .expect("start callopt");
         let (tx, lines) = mpsc::channel();
@@ -48,7 +48,10 @@ impl Service {
         while http.is_none() || sip.is_none() {
             let line = lines
                 .recv_timeout(Duration::from_secs(30))
-                .expect("callopt printed its addresses within 30 s");
+                .unwrap_or_else(|_| {
+                    let log = std::fs::read_to_string(format!("{db}.stderr")).unwrap_or_default();
+                    panic!("callopt printed no addresses within 30 s: {log}")
+                });
             if let Some(rest) = line.strip_prefix("listening on ") {
                 http = Some(rest.trim().to_string());
             }
@@ -61,12 +64,6 @@ impl Service {
             http: http.unwrap(),
             sip: sip.unwrap(),
         }
-    }
-
-    /// `kill -9`.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
     }
 }
 
@@ -119,6 +116,53 @@ impl Api {
             assert!(Instant::now() < deadline, "{what}: calls are {calls:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// One test's Callopt: a temp dir, a database with one account, the running binary, a client.
+struct Fixture {
+    dir: tempfile::TempDir,
+    db: String,
+    service: Service,
+    api: Api,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db").display().to_string();
+        let key = account(&db);
+        let service = Service::start(&db);
+        let api = Api {
+            http: reqwest::blocking::Client::new(),
+            base: service.http.clone(),
+            key,
+        };
+        Self {
+            dir,
+            db,
+            service,
+            api,
+        }
+    }
+
+    /// `kill -9`, then a new process on the same database.
+    fn restart(&mut self) {
+        self.service.child.kill().unwrap();
+        self.service.child.wait().unwrap();
+        self.service = Service::start(&self.db);
+        self.api.base = self.service.http.clone();
+    }
+
+    /// A sipp caller placing one call (or as `extra` says) to `called` through the router.
+    fn dial(&self, called: &str, extra: &[&str]) -> Sipp {
+        let called = called.trim_start_matches('+');
+        let mut args = vec![self.service.sip.as_str(), "-s", called];
+        if extra.is_empty() {
+            args.extend(["-m", "1"]);
+        }
+        args.extend_from_slice(extra);
+        Sipp::spawn(self.dir.path(), "uac.xml", sipp::free_port(), &args)
     }
 }
 
@@ -180,28 +224,18 @@ fn uri(s: &Sipp, user: &str) -> String {
 
 #[test]
 fn a_busy_target_fails_over_and_the_call_is_recorded_with_both_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
-    let busy = Sipp::start(dir.path(), "uas_busy.xml", &[]);
-    let answer = Sipp::start(dir.path(), "uas.xml", &[]);
+    let f = Fixture::new();
+    let busy = Sipp::start(f.dir.path(), "uas_busy.xml", &[]);
+    let answer = Sipp::start(f.dir.path(), "uas.xml", &[]);
     let targets = campaign_with_plan(
-        &api,
+        &f.api,
         &[(uri(&busy, "busy"), 1), (uri(&answer, "answer"), 2)],
         20,
     );
 
-    let called = TRACKING.trim_start_matches('+');
-    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
-    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
+    f.dial(TRACKING, &[]).expect_success();
 
-    let calls = api.calls_until("one finished call", |c| {
+    let calls = f.api.calls_until("one finished call", |c| {
         c.len() == 1 && !c[0]["ended_at"].is_null()
     });
     let call = &calls[0];
@@ -218,57 +252,33 @@ fn a_busy_target_fails_over_and_the_call_is_recorded_with_both_attempts() {
     assert_eq!(attempts[1]["outcome"], "answered");
     assert_eq!(attempts[1]["sip_status"], 200);
     assert!(!attempts[1]["ended_at"].is_null(), "{call}");
-    let one = api.call("GET", &format!("/v1/calls/{}", call["id"]), None);
+    let one = f
+        .api
+        .call("GET", &format!("/v1/calls/{}", call["id"]), None);
     assert_eq!(one["attempts"], call["attempts"]);
 }
 
 #[test]
 fn a_call_on_an_unknown_number_is_refused_and_not_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
+    let f = Fixture::new();
     // The caller expects a 200 and gets a 404: sipp counts a failed call and exits non-zero.
-    let args = [service.sip.as_str(), "-s", "12015550111", "-m", "1"];
-    let code = Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).wait();
+    let code = f.dial("+12015550111", &[]).wait();
     assert_ne!(code, 0);
-    let calls = api.call("GET", "/v1/calls", None);
+    let calls = f.api.call("GET", "/v1/calls", None);
     assert_eq!(calls["items"], json!([]));
 }
 
 #[test]
 fn a_call_ringing_when_the_process_is_killed_is_recorded_as_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key: key.clone(),
-    };
-    let ringing = Sipp::start(dir.path(), "uas_noanswer.xml", &[]);
-    campaign_with_plan(&api, &[(uri(&ringing, "ring"), 1)], 120);
-    let called = TRACKING.trim_start_matches('+');
-    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
-    let _caller = Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args);
-    api.calls_until("a call in progress", |c| {
+    let mut f = Fixture::new();
+    let ringing = Sipp::start(f.dir.path(), "uas_noanswer.xml", &[]);
+    campaign_with_plan(&f.api, &[(uri(&ringing, "ring"), 1)], 120);
+    let _caller = f.dial(TRACKING, &[]);
+    f.api.calls_until("a call in progress", |c| {
         c.len() == 1 && c[0]["outcome"] == "in_progress" && c[0]["attempts"][0].is_object()
     });
-    service.kill();
-
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
-    let calls = api.calls_until("the call closed", |c| c.len() == 1);
+    f.restart();
+    let calls = f.api.calls_until("the call closed", |c| c.len() == 1);
     let call = &calls[0];
     assert_eq!(call["outcome"], "interrupted", "{call}");
     assert_eq!(call["hung_up_by"], "system", "{call}");
@@ -278,40 +288,30 @@ fn a_call_ringing_when_the_process_is_killed_is_recorded_as_interrupted() {
 
 #[test]
 fn a_call_outside_business_hours_goes_to_the_overflow_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
-    let closed = Sipp::start(dir.path(), "uas.xml", &[]);
-    let overflow = Sipp::start(dir.path(), "uas.xml", &[]);
-    let targets = campaign_with_plan(&api, &[(uri(&closed, "closed"), 1)], 20);
+    let f = Fixture::new();
+    let closed = Sipp::start(f.dir.path(), "uas.xml", &[]);
+    let overflow = Sipp::start(f.dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&f.api, &[(uri(&closed, "closed"), 1)], 20);
     // Closed every day of the week: no weekday has an opening interval.
-    api.call(
+    f.api.call(
         "PATCH",
         &format!("/v1/targets/{}", targets[0]),
         Some(json!({"hours": {"time_zone": "America/New_York", "weekly": {}}})),
     );
-    let spare = api.post(
+    let spare = f.api.post(
         "/v1/targets",
         json!({"name": "overflow", "destination": uri(&overflow, "overflow")}),
     );
-    let plans = api.call("GET", "/v1/routing-plans", None);
+    let plans = f.api.call("GET", "/v1/routing-plans", None);
     let plan = plans["items"][0]["id"].as_i64().unwrap();
-    api.call(
+    f.api.call(
         "PATCH",
         &format!("/v1/routing-plans/{plan}"),
         Some(json!({"overflow_target_id": spare})),
     );
 
-    let called = TRACKING.trim_start_matches('+');
-    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
-    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
-    let calls = api.calls_until("one finished call", |c| {
+    f.dial(TRACKING, &[]).expect_success();
+    let calls = f.api.calls_until("one finished call", |c| {
         c.len() == 1 && !c[0]["ended_at"].is_null()
     });
     let attempts = calls[0]["attempts"].as_array().unwrap();
@@ -349,41 +349,22 @@ fn millis(rfc3339: &str) -> i64 {
 
 #[test]
 fn a_burst_of_calls_never_exceeds_a_targets_concurrency_cap() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
-    let a = Sipp::start(dir.path(), "uas.xml", &[]);
-    let b = Sipp::start(dir.path(), "uas.xml", &[]);
-    let targets = campaign_with_plan(&api, &[(uri(&a, "a"), 1), (uri(&b, "b"), 1)], 20);
+    let f = Fixture::new();
+    let a = Sipp::start(f.dir.path(), "uas.xml", &[]);
+    let b = Sipp::start(f.dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&f.api, &[(uri(&a, "a"), 1), (uri(&b, "b"), 1)], 20);
     for t in &targets {
-        api.call(
+        f.api.call(
             "PATCH",
             &format!("/v1/targets/{t}"),
             Some(json!({"caps": {"concurrent": 2}})),
         );
     }
     // 40 calls at 200 per second, each held 50 ms, up to 12 at once: more than the 4 slots.
-    let called = TRACKING.trim_start_matches('+');
-    let args = [
-        service.sip.as_str(),
-        "-s",
-        called,
-        "-m",
-        "40",
-        "-r",
-        "200",
-        "-l",
-        "12",
-    ];
     // Calls refused for want of a slot are failures to sipp: its exit code is not asserted.
-    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).wait();
-    let calls = api.calls_until("40 finished calls", |c| {
+    f.dial(TRACKING, &["-m", "40", "-r", "200", "-l", "12"])
+        .wait();
+    let calls = f.api.calls_until("40 finished calls", |c| {
         c.len() == 40 && c.iter().all(|c| !c["ended_at"].is_null())
     });
     for t in &targets {
@@ -423,36 +404,36 @@ fn publish(body: Arc<Mutex<String>>) -> String {
 
 #[test]
 fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db").display().to_string();
-    let key = account(&db);
-    let service = Service::start(&db);
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: service.http.clone(),
-        key,
-    };
+    let f = Fixture::new();
     // The page's domain, proved through its well-known file.
     let token = Arc::new(Mutex::new(String::new()));
     let host = publish(token.clone());
-    let domain = api.call("POST", "/v1/domains", Some(json!({"host": host})));
+    let domain = f
+        .api
+        .call("POST", "/v1/domains", Some(json!({"host": host})));
     *token.lock().unwrap() = domain["token"].as_str().unwrap().to_string();
-    let verified = api.call(
+    let verified = f.api.call(
         "POST",
         &format!("/v1/domains/{}/verify", domain["id"]),
         None,
     );
     assert_eq!(verified["verified"], true, "{verified}");
-    let answer = Sipp::start(dir.path(), "uas.xml", &[]);
-    campaign_on(&api, &[(uri(&answer, "a"), 1)], 20, std::slice::from_ref(&host));
-    let campaigns = api.call("GET", "/v1/campaigns", None);
+    let answer = Sipp::start(f.dir.path(), "uas.xml", &[]);
+    campaign_on(
+        &f.api,
+        &[(uri(&answer, "a"), 1)],
+        20,
+        std::slice::from_ref(&host),
+    );
+    let campaigns = f.api.call("GET", "/v1/campaigns", None);
     let campaign = campaigns["items"][0]["key"].as_str().unwrap().to_string();
 
     // A visitor from an ad lands on the page; the tag gets the tracking number.
     let page = format!("http://{host}/landing?utm_source=news&gclid=abc");
-    let r = api
+    let r = f
+        .api
         .http
-        .post(format!("{}/v1/dni/sessions", api.base))
+        .post(format!("{}/v1/dni/sessions", f.api.base))
         .header("origin", format!("http://{host}"))
         .header("accept-language", "de-DE,de;q=0.9")
         .header("content-type", "text/plain;charset=UTF-8")
@@ -464,14 +445,14 @@ fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
     assert_eq!(shown["number"], TRACKING);
 
     // The visitor calls it.
-    let called = TRACKING.trim_start_matches('+');
-    let args = [service.sip.as_str(), "-s", called, "-m", "1"];
-    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
-    let calls = api.calls_until("one finished call", |c| {
+    f.dial(TRACKING, &[]).expect_success();
+    let calls = f.api.calls_until("one finished call", |c| {
         c.len() == 1 && !c[0]["ended_at"].is_null()
     });
     assert_eq!(calls[0]["session_id"], shown["session"], "{}", calls[0]);
-    let one = api.call("GET", &format!("/v1/calls/{}", calls[0]["id"]), None);
+    let one = f
+        .api
+        .call("GET", &format!("/v1/calls/{}", calls[0]["id"]), None);
     assert_eq!(one["attribution"]["utm_source"], "news", "{one}");
     assert_eq!(one["attribution"]["gclid"], "abc");
     assert_eq!(one["attribution"]["language"], "de");
