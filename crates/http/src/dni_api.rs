@@ -314,9 +314,22 @@ impl Visit<'_> {
     }
 }
 
-fn new_session_id() -> String {
+/// A session id: the creation time in milliseconds (11 base-36 digits), then 16 random
+/// characters. Time first, so that new sessions land at the end of the id index instead of on
+/// a random page of it; the random part keeps ids unguessable.
+fn new_session_id(now: i64) -> String {
     use rand::distr::{Alphanumeric, SampleString};
-    format!("ses_{}", Alphanumeric.sample_string(&mut rand::rng(), 22))
+    let mut id = String::with_capacity(31);
+    id.push_str("ses_");
+    let mut digits = [b'0'; 11];
+    let mut n = now.max(0) as u64;
+    for d in digits.iter_mut().rev() {
+        *d = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    id.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+    id.push_str(&Alphanumeric.sample_string(&mut rand::rng(), 16));
+    id
 }
 
 fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
@@ -370,7 +383,7 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
                 .expect("leased number is in the pool")
                 .e164
                 .clone();
-            let id = new_session_id();
+            let id = new_session_id(v.now);
             let session = LeaseSession {
                 id: id.clone(),
                 written_until: expires_at,
@@ -395,7 +408,7 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
 fn overflow(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
     metrics::counter!("callopt_dni_requests_total", "outcome" => "overflow").increment(1);
     let number = &v.entry.campaign.default_number;
-    let id = new_session_id();
+    let id = new_session_id(v.now);
     let write = v.record(&id, None, number, false, v.now);
     (v.answer(number, Some(id), None, false), Some(write))
 }
@@ -430,7 +443,7 @@ fn per_source(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
             Some(write),
         );
     }
-    let id = new_session_id();
+    let id = new_session_id(v.now);
     sessions.insert(v.visitor.clone(), (id.clone(), expires));
     drop(sessions);
     metrics::counter!("callopt_dni_requests_total", "outcome" => "per_source").increment(1);
@@ -546,4 +559,24 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_session_id;
+
+    #[test]
+    fn session_ids_sort_by_creation_time_and_differ() {
+        let (a, b) = (
+            new_session_id(1_700_000_000_000),
+            new_session_id(1_700_000_000_001),
+        );
+        assert!(a < b, "{a} {b}");
+        assert_eq!(a.len(), 31);
+        assert_ne!(new_session_id(5), new_session_id(5));
+        assert!(
+            new_session_id(4_102_444_800_000) > b,
+            "year 2100 still sorts after"
+        );
+    }
 }

@@ -170,14 +170,6 @@ pub trait Store: Send + Sync + 'static {
     async fn record_refusal(&self, r: &Refusal) -> Result<()>;
     /// A page of refusals.
     async fn refusals(&self, account: AccountId, page: PageRequest) -> Result<Page<RefusalRecord>>;
-    /// The attributed session that held `number` at `at` (its lease live then), if any.
-    async fn session_holding(
-        &self,
-        account: AccountId,
-        number: &str,
-        at: i64,
-    ) -> Result<Option<SessionRecord>>;
-
     /// Creates a target.
     async fn create_target(&self, account: AccountId, t: &Target, now: i64)
         -> Result<TargetRecord>;

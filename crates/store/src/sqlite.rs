@@ -912,27 +912,6 @@ impl Store for SqliteStore {
         Ok(page(items, p.limit, |r| r.id))
     }
 
-    async fn session_holding(
-        &self,
-        account: AccountId,
-        number: &str,
-        at: i64,
-    ) -> Result<Option<SessionRecord>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM visitor_sessions WHERE account_id = ? \
-             AND number_e164 = ? AND attributed = 1 AND first_seen <= ? \
-             AND lease_expires_at >= ? ORDER BY last_seen DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(account.0)
-            .bind(number)
-            .bind(at)
-            .bind(at)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(session_row))
-    }
-
     async fn create_target(
         &self,
         account: AccountId,

@@ -80,7 +80,3 @@ CREATE TABLE call_attempts (
     PRIMARY KEY (call_id, seq)
 );
 CREATE INDEX call_attempts_target ON call_attempts(target_id);
-
--- Attribution of calls: the sessions that held a number. Only the number is indexed: lease
--- renewals, the most frequent write, then leave this index alone.
-CREATE INDEX visitor_sessions_number ON visitor_sessions(number_e164);
