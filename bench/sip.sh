@@ -1,0 +1,459 @@
+#!/usr/bin/env bash
+# Benchmarks the SIP router's failover (target 1 busy -> target 2 answers, ACK and BYE through
+# the proxy) against Kamailio 5.6 with the dispatcher module doing the same, stepping the call
+# rate up for each. See bench/README.md.
+#
+# Environment overrides (defaults in brackets):
+#   RATES ["500 1000 1500 2000 2500 3000 3500 4000 5000 6000 7000 8000 10000"]  call rates (cps) to step
+#                        through, ascending; a proxy stops at its first failing step
+#   STEP_SECONDS [5]     length of each step: RATE*STEP_SECONDS calls (sipp -m)
+#   WARMUP_RATE [100] WARMUP_CALLS [300]   warm-up for each proxy, must pass, not counted
+#   MAX_RETRANS_PCT [1]  a step passes with zero failed calls and retransmissions (all sipp
+#                        processes, every message) under this share of the calls, in percent
+#   PROXIES ["callopt kamailio"]   which proxies to run (one alone prints n/a for the other)
+#   SHM_MB [2048] PKG_MB [32]      Kamailio shared and private memory in MB (-m, -M)
+#   KAM_MALLOC [fm]      Kamailio memory manager (-x): fm (fast), tlsf, or qm (Debian's default,
+#                        built with memory debugging: about 3x the CPU per call)
+#   SERVER_CPU [0] LOAD_CPU [1]    cores for the proxy and for the sipp processes
+#   KEEP_TMP [0]         1: keep the temp dir (sipp statistics, logs, configs, database)
+set -euo pipefail
+
+RATES=${RATES:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000 7000 8000 10000"}
+STEP_SECONDS=${STEP_SECONDS:-5}
+WARMUP_RATE=${WARMUP_RATE:-100}
+WARMUP_CALLS=${WARMUP_CALLS:-300}
+MAX_RETRANS_PCT=${MAX_RETRANS_PCT:-1}
+PROXIES=${PROXIES:-"callopt kamailio"}
+SHM_MB=${SHM_MB:-2048}
+PKG_MB=${PKG_MB:-32}
+KAM_MALLOC=${KAM_MALLOC:-fm}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+KEEP_TMP=${KEEP_TMP:-0}
+TRACKING_NUMBER="+12015550100" # what the caller dials (Request-URI user)
+DEFAULT_NUMBER="+12015550199"  # the campaign's default number (not dialled)
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$REPO/target/release/callopt"
+SCEN="$REPO/bench/sip"
+
+log() { printf '[sip-bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools ---------------------------------------------------------------------------------
+need_apt=()
+command -v sipp >/dev/null || need_apt+=(sip-tester)
+command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || need_apt+=(kamailio)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v taskset >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]} (install them, or run as root)"
+    log "installing ${need_apt[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
+KAM_MODULES=$(dirname "$(dpkg -L kamailio 2>/dev/null | grep '/modules/tm\.so$' | head -1)")
+[ -f "$KAM_MODULES/dispatcher.so" ] || KAM_MODULES=/usr/lib/x86_64-linux-gnu/kamailio/modules
+[ -f "$KAM_MODULES/dispatcher.so" ] || die "kamailio modules not found (tried $KAM_MODULES)"
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 cores (proxy and sipp pinned apart)"
+for r in $RATES; do [[ $r =~ ^[0-9]+$ ]] && [ "$r" -gt 0 ] || die "RATES: bad rate '$r'"; done
+
+if [[ " $PROXIES " == *" callopt "* ]]; then
+    if [ ! -x "$BIN" ]; then
+        log "building target/release/callopt"
+        (cd "$REPO" && cargo build --release -p callopt >&2)
+    fi
+    "$BIN" serve --help 2>/dev/null | grep -q -- '--sip-listen' \
+        || die "$BIN has no 'serve --sip-listen' (rebuild: cargo build --release -p callopt)"
+fi
+
+# --- temp dir and cleanup ------------------------------------------------------------------
+TMP=$(mktemp -d /tmp/callopt-sip-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+json() { # json FIELD < json  -> value (strings unquoted)
+    python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if not isinstance(v,bool) else str(v).lower())' "$1"
+}
+free_port() { # a port free on 127.0.0.1 for both UDP and TCP (the SIP listeners take both)
+    python3 - <<'EOF'
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break
+EOF
+}
+udp_taken() { # udp_taken PORT: true when something holds 127.0.0.1:PORT/udp
+    ! python3 -c 'import socket,sys; socket.socket(socket.AF_INET,socket.SOCK_DGRAM).bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
+}
+sip_ping() { # sip_ping PORT: true when an OPTIONS to 127.0.0.1:PORT gets any SIP response
+    python3 - "$1" <<'EOF'
+import socket, sys, random
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(0.5)
+me = s.getsockname()[1]
+tag = random.getrandbits(32)
+msg = (f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+       f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-ping-{tag}\r\n"
+       f"From: <sip:ping@127.0.0.1:{me}>;tag={tag}\r\nTo: <sip:ping@127.0.0.1:{port}>\r\n"
+       f"Call-ID: ping-{tag}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+       f"Content-Length: 0\r\n\r\n")
+s.sendto(msg.encode(), ("127.0.0.1", port))
+data, _ = s.recvfrom(65535)
+sys.exit(0 if data.startswith(b"SIP/2.0 ") else 1)
+EOF
+}
+wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...  (polls, no fixed sleep)
+    local what=$1 secs=$2; shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+        sleep 0.05
+    done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+wait_up() { # wait_up NAME PID LOG SECONDS COMMAND...: wait_for, giving up early if PID exits
+    local name=$1 pid=$2 logf=$3 deadline=$((SECONDS + $4)); shift 4
+    until "$@" >/dev/null 2>&1; do
+        alive "$pid" || die "$name exited: $(tail -5 "$logf" 2>/dev/null)"
+        [ $SECONDS -lt $deadline ] || die "timed out waiting for $name (see $logf)"
+        sleep 0.05
+    done
+}
+stop() { # stop PID: terminate a process this script started, and forget it
+    local pid=$1 p keep=()
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+CLK_TCK=$(getconf CLK_TCK)
+proxy_ticks() { # proxy_ticks: CPU ticks (user+system) of $PROXY_PID and its children so far
+    local p t=0
+    for p in "$PROXY_PID" $(pgrep -P "$PROXY_PID" || true); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+children_secs() { # children_secs FILE (written by `times >FILE` in this shell): CPU seconds
+    # (user + system) of every child of this shell reaped so far, the sipp processes included.
+    awk 'NR==2 {t=0; for (i=1;i<=2;i++) {split($i,a,/[ms]/); t+=a[1]*60+a[2]} printf "%.2f", t}' "$1"
+}
+sock_drops() { # sock_drops PORT: datagrams dropped at the UDP socket(s) on 127.0.0.1:PORT so far
+    awk -v p="$(printf '0100007F:%04X' "$1")" '$2==p {d+=$NF} END {print d+0}' /proc/net/udp
+}
+udp_drops() { # datagrams dropped for full receive buffers or other receive errors, system-wide
+    awk '/^Udp:/ {if (!h) {for (i=1;i<=NF;i++) k[i]=$i; h=1} else for (i=1;i<=NF;i++) if (k[i]=="InErrors") print $i}' /proc/net/snmp
+}
+
+ulimit -n 65536 2>/dev/null || true # sipp keeps a socket budget per open call
+
+# The two targets, the same sipp scenarios and ports for both proxies.
+BUSY_PORT=$(free_port)
+ANSWER_PORT=$(free_port)
+SIPP_COMMON=(-i 127.0.0.1 -nostdin -buff_size 4194304 -trace_err -trace_stat -fd 1)
+
+# start_targets DIR -> TARGET_PIDS: target 1 (486) and target 2 (180, 200) on their ports.
+# No -m: OPTIONS probes count as calls; they are told to finish (SIGUSR1) after each step.
+start_targets() {
+    local dir=$1 name scen port pid
+    TARGET_PIDS=()
+    for name in busy answer; do
+        if [ $name = busy ]; then scen=uas_busy.xml port=$BUSY_PORT; else scen=uas_answer.xml port=$ANSWER_PORT; fi
+        (cd "$dir" && exec taskset -c "$LOAD_CPU" timeout -k 5 $((STEP_SECONDS * 4 + 120)) \
+            sipp -sf "$SCEN/$scen" -p "$port" "${SIPP_COMMON[@]}" -stf "$dir/$name.csv" \
+            -error_file "$dir/$name.errors.log" -recv_timeout 10000 \
+            >"$dir/$name.out" 2>&1) &
+        pid=$!
+        PIDS+=("$pid")
+        TARGET_PIDS+=("$pid")
+        local deadline=$((SECONDS + 10))
+        until udp_taken "$port"; do
+            alive "$pid" || die "sipp target $name did not start: $(tail -5 "$dir/$name.out")"
+            [ $SECONDS -lt $deadline ] || die "sipp target $name did not bind :$port"
+            sleep 0.02
+        done
+    done
+}
+# stop_targets: soft exit (ongoing calls finish, final statistics written), then a hard one.
+stop_targets() {
+    local pid deadline=$((SECONDS + 15))
+    for pid in "${TARGET_PIDS[@]}"; do
+        # The sipp under `timeout`: signal the child.
+        pkill -USR1 -P "$pid" sipp 2>/dev/null || true
+    done
+    for pid in "${TARGET_PIDS[@]}"; do
+        while alive "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+        stop "$pid"
+    done
+    # The ports must be free again for the next step.
+    wait_for "target ports to be released" 10 target_ports_free
+}
+target_ports_free() { ! udp_taken "$BUSY_PORT" && ! udp_taken "$ANSWER_PORT"; }
+
+# step_stats DIR CALLS RATE -> one line of key=value: the step's verdict and figures, from the
+# caller's and the targets' final statistics CSV and the caller's per-call setup times.
+step_stats() {
+    python3 - "$1" "$2" "$3" "$MAX_RETRANS_PCT" <<'EOF'
+import csv, glob, sys
+d, calls, rate, max_pct = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+def last(name):
+    try:
+        rows = list(csv.reader(open(f"{d}/{name}.csv"), delimiter=";"))
+    except OSError:
+        return None
+    rows = [r for r in rows if r]
+    return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else None
+uac, busy, answer = last("uac"), last("busy"), last("answer")
+if uac is None:
+    print("ok=0 reason=no_caller_statistics calls=0 succeeded=0 failed=0 retrans=0 retrans_pct=0 p50=n/a p99=n/a")
+    sys.exit()
+n = lambda s, k: int(s.get(k, 0) or 0) if s else 0
+succeeded = n(uac, "SuccessfulCall(C)")
+failed = n(uac, "FailedCall(C)") + n(busy, "FailedCall(C)") + n(answer, "FailedCall(C)")
+retrans = sum(n(s, "Retransmissions(C)") for s in (uac, busy, answer))
+dead = sum(n(s, "DeadCallMsgs(C)") + n(s, "OutOfCallMsgs(C)") for s in (uac, busy, answer))
+pct = 100.0 * retrans / calls
+times = []
+for f in glob.glob(f"{d}/uac_*_rtt.csv"):
+    for r in csv.reader(open(f), delimiter=";"):
+        if len(r) == 3 and r[2] == "setup":
+            times.append(float(r[1]))
+times.sort()
+pc = lambda p: f"{times[min(len(times) - 1, max(0, -(-len(times) * p // 100) - 1))]:.0f}" if times else "n/a"
+reasons = []
+if succeeded != calls: reasons.append(f"succeeded_{succeeded}_of_{calls}")
+if failed: reasons.append("failed_calls")
+if busy is None or answer is None: reasons.append("no_target_statistics")
+# Every call must have been tried on target 1 first (its count also holds OPTIONS probes).
+elif n(busy, "TotalCallCreated") < calls: reasons.append("target_1_skipped")
+if pct >= max_pct: reasons.append("retransmissions")
+print(f"ok={0 if reasons else 1} reason={','.join(reasons) or 'none'} calls={calls} "
+      f"succeeded={succeeded} failed={failed} retrans={retrans} retrans_pct={pct:.2f} "
+      f"late_msgs={dead} p50={pc(50)} p99={pc(99)} setup_samples={len(times)}")
+EOF
+}
+gcd() { local a=$1 b=$2 t; while [ "$b" -ne 0 ]; do t=$((a % b)); a=$b; b=$t; done; echo "$a"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# run_step PROXY PORT RATE CALLS TAG -> STEP (the step_stats line, plus the sipp exit code,
+# wall time, CPU of the proxy and of sipp, and UDP drops)
+run_step() {
+    local proxy=$1 port=$2 rate=$3 calls=$4 tag=$5
+    local dir="$TMP/$proxy/$tag" uac_port rc=0 t0 t1 p0 p1 d0 d1 freq
+    freq=$(gcd "$calls" "$rate")
+    mkdir -p "$dir"
+    uac_port=$(free_port)
+    times >"$dir/times.0"
+    start_targets "$dir"
+    p0=$(proxy_ticks); d0=$(udp_drops); local pd0; pd0=$(sock_drops "$port"); t0=$(date +%s.%N)
+    # Bounded: -m calls, per-message timeout, a global timeout, and `timeout` around it all.
+    # -l: 4 s worth of simultaneous calls, so sipp does not throttle itself before the proxy
+    # fails; -rtt_freq divides -m, so every call's setup time is written.
+    (cd "$dir" && exec taskset -c "$LOAD_CPU" timeout -k 5 $((STEP_SECONDS * 3 + 60)) \
+        sipp "127.0.0.1:$port" -sf "$SCEN/uac.xml" -s "$TRACKING_NUMBER" -p "$uac_port" \
+        "${SIPP_COMMON[@]}" -stf "$dir/uac.csv" -error_file "$dir/uac.errors.log" \
+        -timer_resol 1 -r "$rate" -m "$calls" -l $((rate * 4 + 100)) -trace_rtt -rtt_freq "$freq" \
+        -recv_timeout 10000 -timeout $((STEP_SECONDS * 3 + 40))s -timeout_error \
+        >"$dir/uac.out" 2>&1) || rc=$?
+    t1=$(date +%s.%N); p1=$(proxy_ticks); d1=$(udp_drops)
+    local drops_proxy drops_targets
+    drops_proxy=$(($(sock_drops "$port") - pd0))
+    drops_targets=$(($(sock_drops "$BUSY_PORT") + $(sock_drops "$ANSWER_PORT")))
+    stop_targets
+    times >"$dir/times.1"
+    STEP="$(step_stats "$dir" "$calls" "$rate") sipp_rc=$rc"
+    STEP+=" secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')"
+    # The proxy's own CPU (all its processes): share of one core, and per call.
+    STEP+=" proxy_cpu=$(awk -v d=$((p1 - p0)) -v k="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", 100*d/k/(b-a)}')"
+    STEP+=" proxy_us_per_call=$(awk -v d=$((p1 - p0)) -v k="$CLK_TCK" -v n="$calls" 'BEGIN{printf "%.0f", 1e6*d/k/n}')"
+    # The three sipp processes' CPU over the caller's run, as a share of their one core.
+    STEP+=" sipp_cpu=$(awk -v a="$(children_secs "$dir/times.0")" -v b="$(children_secs "$dir/times.1")" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')"
+    # UDP datagrams the kernel dropped (a full receive buffer somewhere) during the step.
+    # Where: at the proxy's socket, at the targets' (the rest: the caller's).
+    STEP+=" udp_drops=$((d1 - d0)) proxy_drops=$drops_proxy target_drops=$drops_targets"
+    if [ "$rc" -ne 0 ] && [ "$(field ok "$STEP")" = 1 ]; then
+        STEP=${STEP/ok=1 reason=none/ok=0 reason=sipp_exit_$rc}
+    fi
+    log "$proxy $tag ($rate cps, $calls calls): $STEP"
+    # A proxy that ran out of memory makes the step void, not a capacity figure.
+    if [ "$proxy" = kamailio ] && grep -q 'out of mem' "$TMP/kamailio/kamailio.log"; then
+        die "kamailio ran out of shared memory at $rate cps (raise SHM_MB, now $SHM_MB): $(grep -m1 'out of mem' "$TMP/kamailio/kamailio.log")"
+    fi
+}
+
+# bench_proxy NAME PORT -> BEST (highest passing rate, 0 if none); per-rate results in
+# $TMP/NAME/results (rate ok p50 p99 sipp_cpu proxy_us_per_call proxy_cpu).
+bench_proxy() {
+    local name=$1 port=$2 rate
+    BEST=0
+    : >"$TMP/$name/results"
+    run_step "$name" "$port" "$WARMUP_RATE" "$WARMUP_CALLS" warmup
+    [ "$(field ok "$STEP")" = 1 ] \
+        || die "$name: warm-up at $WARMUP_RATE cps failed ($STEP); see $TMP/$name/warmup"
+    for rate in $RATES; do
+        run_step "$name" "$port" "$rate" $((rate * STEP_SECONDS)) "r$rate"
+        echo "$rate $(field ok "$STEP") $(field p50 "$STEP") $(field p99 "$STEP") $(field sipp_cpu "$STEP") $(field proxy_us_per_call "$STEP") $(field proxy_cpu "$STEP")" \
+            >>"$TMP/$name/results"
+        [ "$(field ok "$STEP")" = 1 ] || break
+        BEST=$rate
+    done
+    if [ "$(field ok "$STEP")" != 1 ] && [ "$(field sipp_cpu "$STEP")" -ge 90 ]; then
+        log "$name: sipp used $(field sipp_cpu "$STEP")% of core $LOAD_CPU at the failing step; the figure may be sipp's limit"
+    fi
+    log "$name: highest clean rate $BEST cps"
+}
+
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+log "temp dir $TMP; targets busy :$BUSY_PORT answer :$ANSWER_PORT; load average $LOADAVG"
+CALLOPT_CPS=n/a
+KAMAILIO_CPS=n/a
+
+# --- callopt -------------------------------------------------------------------------------
+if [[ " $PROXIES " == *" callopt "* ]]; then
+    mkdir -p "$TMP/callopt"
+    DB="$TMP/callopt.db"
+    unset RUST_LOG
+    (cd "$TMP" && "$BIN" account create --name bench --db "$DB") >"$TMP/account.txt" # no stray callopt.toml
+    API_KEY=$(sed -n 's/^api_key: //p' "$TMP/account.txt")
+    [ -n "$API_KEY" ] || die "no api key in: $(cat "$TMP/account.txt")"
+    HTTP_PORT=$(free_port)
+    CALLOPT_SIP_PORT=$(free_port)
+    (cd "$TMP" && CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" "$BIN" serve \
+        --listen "127.0.0.1:$HTTP_PORT" --sip-listen "127.0.0.1:$CALLOPT_SIP_PORT" --db "$DB" \
+        >"$TMP/callopt.out" 2>"$TMP/callopt.log") &
+    CALLOPT_PID=$!
+    PIDS+=("$CALLOPT_PID")
+    CLOG="$TMP/callopt.log"
+    wait_up "callopt to listen" "$CALLOPT_PID" "$CLOG" 60 grep -q '^listening on http://' "$TMP/callopt.out"
+    wait_up "callopt's SIP router" "$CALLOPT_PID" "$CLOG" 30 \
+        grep -q "^sip on udp:127.0.0.1:$CALLOPT_SIP_PORT" "$TMP/callopt.out"
+    CALLOPT="http://127.0.0.1:$HTTP_PORT"
+    wait_up "callopt /healthz" "$CALLOPT_PID" "$CLOG" 30 curl -sf "$CALLOPT/healthz"
+    wait_up "callopt to answer SIP on :$CALLOPT_SIP_PORT" "$CALLOPT_PID" "$CLOG" 30 \
+        sip_ping "$CALLOPT_SIP_PORT"
+    log "callopt at $CALLOPT, SIP udp:127.0.0.1:$CALLOPT_SIP_PORT (pid $CALLOPT_PID)"
+
+    api() { # api METHOD PATH [JSON]
+        local out code
+        out=$(curl -sS -X "$1" "$CALLOPT$2" -H "Authorization: Bearer $API_KEY" \
+            -H 'Content-Type: application/json' ${3:+--data "$3"} -w '\n%{http_code}')
+        code=${out##*$'\n'}
+        out=${out%$'\n'*}
+        [[ $code == 2* ]] || die "$1 $2 -> $code: $out"
+        printf '%s' "$out"
+    }
+    # Target 1 (tier 1) is always tried first; target 2 (tier 2) once it has failed.
+    T1=$(api POST /v1/targets "{\"name\":\"busy\",\"destination\":\"sip:busy@127.0.0.1:$BUSY_PORT\",\"priority\":1}" | json id)
+    T2=$(api POST /v1/targets "{\"name\":\"answer\",\"destination\":\"sip:answer@127.0.0.1:$ANSWER_PORT\",\"priority\":2}" | json id)
+    PLAN=$(api POST /v1/routing-plans "{\"name\":\"failover\",\"targets\":[$T1,$T2],\"reroute_on\":[\"busy\",\"no_answer\",\"failure\",\"unreachable\"],\"max_attempts\":3}" | json id)
+    POOL=$(api POST /v1/pools '{"name":"bench"}' | json id)
+    api POST /v1/numbers "{\"e164\":\"$TRACKING_NUMBER\",\"pool_id\":$POOL}" >/dev/null
+    CAMPAIGN=$(api POST /v1/campaigns "{\"name\":\"bench\",\"default_number\":\"$DEFAULT_NUMBER\",\"pool_id\":$POOL,\"routing_plan_id\":$PLAN}" | json id)
+    log "callopt: targets $T1 $T2, plan $PLAN, pool $POOL with $TRACKING_NUMBER, campaign $CAMPAIGN"
+
+    PROXY_PID=$CALLOPT_PID
+    bench_proxy callopt "$CALLOPT_SIP_PORT"
+    CALLOPT_CPS=$BEST
+    # Its work, as it recorded it: the call counters (once every placed call is counted, or
+    # after a few seconds), the call log's group commits and the newest call in the log.
+    placed=$(awk '{s+=$1*'"$STEP_SECONDS"'} END {print s+'"$WARMUP_CALLS"'}' "$TMP/callopt/results")
+    metrics() { curl -sf "$CALLOPT/metrics"; }
+    counted() { metrics | awk '/^callopt_calls_total\{/ {s+=$NF} END {printf "%d", s}'; }
+    deadline=$((SECONDS + 10))
+    while [ "$(counted)" -lt "$placed" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    newest=$(api GET '/v1/calls?limit=1')
+    CALLOPT_LOG_LINE="callopt: $placed calls placed; callopt_calls_total $(metrics | awk -F'[{}"= ]+' '/^callopt_calls_total\{/ {printf "%s%s=%s", (n++?" ":""), $3, $NF}')"
+    CALLOPT_LOG_LINE+="; call log commits $(metrics | awk '/^callopt_call_batch_size_(sum|count) / {v[$1]=$2} END {c=v["callopt_call_batch_size_count"]; if (c>0) printf "%d, mean batch %.1f records", c, v["callopt_call_batch_size_sum"]/c; else printf "n/a"}')"
+    CALLOPT_LOG_LINE+="; newest call: $(python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+print(c["outcome"] + ", attempts", " -> ".join("{}({})".format(a["outcome"], a["sip_status"]) for a in c["attempts"]))' <<<"$newest" 2>/dev/null || echo "none listed")"
+    log "$CALLOPT_LOG_LINE"
+    alive "$CALLOPT_PID" || die "callopt died (see $TMP/callopt.log)"
+    stop "$CALLOPT_PID"
+fi
+
+# --- kamailio ------------------------------------------------------------------------------
+if [[ " $PROXIES " == *" kamailio "* ]]; then
+    mkdir -p "$TMP/kamailio"
+    KAM_PORT=$(free_port)
+    # Dispatcher set 1: "setid destination flags priority"; algorithm 8 tries the highest
+    # priority first, so target 1, then target 2.
+    printf '1 sip:127.0.0.1:%s 0 10\n1 sip:127.0.0.1:%s 0 5\n' "$BUSY_PORT" "$ANSWER_PORT" \
+        >"$TMP/kamailio/dispatcher.list"
+    sed -e "s#@SIP_PORT@#$KAM_PORT#g" -e "s#@MODULES@#$KAM_MODULES/#g" \
+        -e "s#@DISPATCHER_LIST@#$TMP/kamailio/dispatcher.list#g" \
+        "$SCEN/kamailio.cfg.in" >"$TMP/kamailio/kamailio.cfg"
+    "$KAMAILIO" -c -f "$TMP/kamailio/kamailio.cfg" >"$TMP/kamailio/check.log" 2>&1 \
+        || die "kamailio config check failed: $(tail -5 "$TMP/kamailio/check.log")"
+    # -DD: stays in the foreground (its children with it); every process on SERVER_CPU.
+    taskset -c "$SERVER_CPU" "$KAMAILIO" -f "$TMP/kamailio/kamailio.cfg" -DD -E \
+        -x "$KAM_MALLOC" -m "$SHM_MB" -M "$PKG_MB" -P "$TMP/kamailio/kamailio.pid" -Y "$TMP/kamailio" \
+        >"$TMP/kamailio/stdout.log" 2>"$TMP/kamailio/kamailio.log" &
+    KAM_PID=$!
+    PIDS+=("$KAM_PID")
+    wait_up "kamailio to answer SIP on :$KAM_PORT" "$KAM_PID" "$TMP/kamailio/kamailio.log" 30 \
+        sip_ping "$KAM_PORT"
+    log "kamailio $("$KAMAILIO" -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') at udp:127.0.0.1:$KAM_PORT (pid $KAM_PID)"
+
+    PROXY_PID=$KAM_PID
+    bench_proxy kamailio "$KAM_PORT"
+    KAMAILIO_CPS=$BEST
+    alive "$KAM_PID" || die "kamailio died (see $TMP/kamailio/kamailio.log)"
+    stop "$KAM_PID"
+fi
+
+# --- report --------------------------------------------------------------------------------
+# Setup times of each proxy at the highest rate both passed (the same offered load).
+setup_at() { # setup_at NAME RATE -> "p50=… p99=…"
+    awk -v r="$2" '$1==r && $2==1 {p50=$3; p99=$4} END {printf "p50=%s p99=%s", (p50==""?"n/a":p50), (p99==""?"n/a":p99)}' \
+        "$TMP/$1/results" 2>/dev/null || echo "p50=n/a p99=n/a"
+}
+if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
+    COMMON=$((CALLOPT_CPS < KAMAILIO_CPS ? CALLOPT_CPS : KAMAILIO_CPS))
+elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
+else COMMON=$KAMAILIO_CPS
+fi
+echo "params: rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+[ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
+for p in callopt kamailio; do
+    [ -f "$TMP/$p/results" ] || continue
+    echo "$p steps (cps:verdict/setup p50,p99 ms/proxy cpu us per call/cpu % proxy,sipp): $(awk '{printf "%s%s:%s/%s,%s/%s/%s,%s", (NR>1?" ":""), $1, ($2==1?"ok":"FAIL"), $3, $4, $6, $7, $5}' "$TMP/$p/results")"
+done
+echo "setup times at ${COMMON:-0} cps (the highest rate both passed), in steps of sipp's coarse clock (see bench/README.md):"
+if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ] && [ "$KAMAILIO_CPS" -gt 0 ]; then
+    ratio=$(awk -v c="$CALLOPT_CPS" -v k="$KAMAILIO_CPS" 'BEGIN{printf "%.2f", c/k}')
+else
+    ratio=n/a
+fi
+echo "callopt_cps=$CALLOPT_CPS kamailio_cps=$KAMAILIO_CPS ratio=$ratio"
+echo "callopt_setup_ms $(setup_at callopt "$COMMON")"
+echo "kamailio_setup_ms $(setup_at kamailio "$COMMON")"
