@@ -69,6 +69,13 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
         || die "$BIN has no 'serve --sip-listen' (rebuild: cargo build --release -p callopt)"
 fi
 
+# Both proxies ask for a 4 MiB UDP receive buffer (Kamailio's maxbuffer, Callopt's router);
+# the kernel grants at most net.core.rmem_max, so raise it for the run when we may.
+RMEM_MAX=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 0)
+if [ "$RMEM_MAX" -lt 4194304 ] && [ "$(id -u)" -eq 0 ]; then
+    sysctl -q -w net.core.rmem_max=4194304 >/dev/null 2>&1 || log "could not raise net.core.rmem_max"
+fi
+
 # --- temp dir and cleanup ------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/callopt-sip-bench.XXXXXX)
 PIDS=()

@@ -181,6 +181,9 @@ async fn serve(common: Common) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The UDP receive buffer the SIP router asks for, bytes.
+const SIP_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A UDP socket and a TCP listener on the same address. With port 0 the UDP socket picks the
 /// port, and the TCP port of that number may be taken: then another port is tried.
 async fn bind_sip(
@@ -192,6 +195,11 @@ async fn bind_sip(
             .await
             .with_context(|| format!("binding SIP UDP {listen}"))?;
         let local = udp.local_addr()?;
+        // Room for bursts while the router's task is off the CPU (the kernel caps it at
+        // net.core.rmem_max): a datagram dropped here is a retransmission later.
+        if let Err(e) = socket2::SockRef::from(&udp).set_recv_buffer_size(SIP_RECEIVE_BUFFER) {
+            tracing::warn!(error = %e, "could not enlarge the SIP receive buffer");
+        }
         match tokio::net::TcpListener::bind(local).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(_) if local.port() != 0 && listen.ends_with(":0") && tries < 20 => tries += 1,
