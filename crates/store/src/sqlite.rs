@@ -21,6 +21,9 @@ use std::time::Duration;
 pub struct SqliteStore {
     /// Connections to the one database file.
     pool: SqlitePool,
+    /// One connection of its own for visitor-session batches: a connection's page cache is
+    /// dropped whenever another connection has written, so the busiest writer keeps one.
+    sessions: SqlitePool,
 }
 
 /// The SQLite migrations, embedded in the binary, in order.
@@ -75,20 +78,25 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // The DNI write path touches index pages all over the sessions table: keep them in
-            // memory (64 MiB page cache, reads through mmap) rather than read them again.
+            // memory (64 MiB page cache) rather than read them again.
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456")
             // Statement journals of multi-row writes stay in memory.
             .pragma("temp_store", "memory")
             // Checkpoint less often: a page written many times is copied back once.
             .pragma("wal_autocheckpoint", "8192");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .connect_with(options.clone())
+            .await?;
+        migrator()
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let sessions = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self { pool, sessions })
     }
 
     /// Applies pending migrations (idempotent).
@@ -280,6 +288,9 @@ fn domain_row(r: SqliteRow) -> DomainRecord {
     }
 }
 
+/// Multi-row statements of at most this many rows stay prepared between batches.
+const CACHED_ROWS: usize = 8;
+
 /// Rows per multi-row statement: 23 bound columns each stays under SQLite's 32,766 variables.
 const SESSION_ROWS_PER_STATEMENT: usize = 1000;
 
@@ -350,7 +361,7 @@ impl SqliteStore {
         let statements = inserts.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
             + renewals.len().div_ceil(SESSION_ROWS_PER_STATEMENT);
         // One statement is atomic on its own: no BEGIN and COMMIT round trips for it.
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.sessions.acquire().await?;
         if statements > 1 {
             sqlx::query("BEGIN").execute(&mut *conn).await?;
         }
@@ -404,8 +415,12 @@ impl SqliteStore {
                     .push_bind(s.last_seen)
                     .push_bind(s.lease_expires_at);
             });
-            // Each batch size makes another statement text: do not fill the statement cache.
-            q.build().persistent(false).execute(&mut *conn).await?;
+            // Each batch size makes another statement text: keep only the small, frequent ones
+            // in the statement cache.
+            q.build()
+                .persistent(chunk.len() <= CACHED_ROWS)
+                .execute(&mut *conn)
+                .await?;
         }
         for chunk in renewals.chunks(SESSION_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
@@ -416,7 +431,10 @@ impl SqliteStore {
                 b.push_bind(*id).push_bind(*seen).push_bind(*expires);
             });
             q.push(") AS v WHERE visitor_sessions.id = v.column1");
-            q.build().persistent(false).execute(&mut *conn).await?;
+            q.build()
+                .persistent(chunk.len() <= CACHED_ROWS)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }
