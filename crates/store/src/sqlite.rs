@@ -24,6 +24,8 @@ pub struct SqliteStore {
     /// One connection of its own for visitor-session batches: a connection's page cache is
     /// dropped whenever another connection has written, so the busiest writer keeps one.
     sessions: SqlitePool,
+    /// One connection of its own for call records, for the same reason.
+    calls: SqlitePool,
 }
 
 /// The SQLite migrations, embedded in the binary, in order.
@@ -92,11 +94,14 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unexpected(e.into()))?;
-        let sessions = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, sessions })
+        let one = || SqlitePoolOptions::new().max_connections(1);
+        let sessions = one().connect_with(options.clone()).await?;
+        let calls = one().connect_with(options).await?;
+        Ok(Self {
+            pool,
+            sessions,
+            calls,
+        })
     }
 
     /// Applies pending migrations (idempotent).
@@ -1068,7 +1073,7 @@ impl Store for SqliteStore {
     }
 
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
-        routing::write_calls(&self.pool, calls).await
+        routing::write_calls(&self.calls, calls).await
     }
 
     async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord> {
