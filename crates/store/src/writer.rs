@@ -14,6 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 /// Largest batch committed in one transaction.
 const MAX_BATCH: usize = 1024;
 
+/// Batches smaller than this, when more than one write came at once, wait [`LINGER`] for more.
+const LINGER_BELOW: usize = 32;
+
+/// How long a small batch under load waits for company.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// How many writes may wait for the writer before callers wait for room.
 const QUEUE: usize = 16 * 1024;
 
@@ -84,6 +90,18 @@ fn closed() -> WriteFailed {
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
     let mut pending: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        // Writes arriving together mean load: give others a moment to join the commit (each
+        // commit rewrites the index pages it touches, however few rows it holds). A lone write
+        // under light load is committed at once.
+        if pending.len() > 1 && pending.len() < LINGER_BELOW {
+            tokio::time::sleep(LINGER).await;
+            while pending.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => pending.push(p),
+                    Err(_) => break,
+                }
+            }
+        }
         let batch: Vec<SessionWrite> = pending.iter().map(|p| p.write.clone()).collect();
         metrics::histogram!("callopt_session_batch_size").record(batch.len() as f64);
         match store.write_sessions(&batch).await {
