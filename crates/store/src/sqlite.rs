@@ -946,44 +946,30 @@ impl Store for SqliteStore {
     }
 
     async fn target(&self, account: AccountId, id: i64) -> Result<TargetRecord> {
-        let sql = format!(
-            "SELECT {} FROM targets WHERE id = ? AND account_id = ?",
-            routing::TARGET_COLUMNS
-        );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .bind(account.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        routing::target_row(row)
+        routing::one(
+            &self.pool,
+            routing::TARGETS,
+            account,
+            id,
+            routing::target_row,
+        )
+        .await
     }
 
     async fn targets(&self, account: AccountId, p: PageRequest) -> Result<Page<TargetRecord>> {
-        let sql = format!(
-            "SELECT {} FROM targets WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
-            routing::TARGET_COLUMNS
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account.0)
-            .bind(p.after.unwrap_or(0))
-            .bind(i64::from(p.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .into_iter()
-            .map(routing::target_row)
-            .collect::<Result<Vec<_>>>()?;
+        let items = routing::page_of(
+            &self.pool,
+            routing::TARGETS,
+            account,
+            p,
+            routing::target_row,
+        )
+        .await?;
         Ok(page(items, p.limit, |t| t.target.id))
     }
 
     async fn all_targets(&self) -> Result<Vec<TargetRecord>> {
-        let sql = format!(
-            "SELECT {} FROM targets ORDER BY id",
-            routing::TARGET_COLUMNS
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.into_iter().map(routing::target_row).collect()
+        routing::all(&self.pool, routing::TARGETS, routing::target_row).await
     }
 
     async fn update_target(
@@ -1012,44 +998,17 @@ impl Store for SqliteStore {
     }
 
     async fn plan(&self, account: AccountId, id: i64) -> Result<PlanRecord> {
-        let sql = format!(
-            "SELECT {} FROM routing_plans WHERE id = ? AND account_id = ?",
-            routing::PLAN_COLUMNS
-        );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .bind(account.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        routing::plan_row(row)
+        routing::one(&self.pool, routing::PLANS, account, id, routing::plan_row).await
     }
 
     async fn plans(&self, account: AccountId, p: PageRequest) -> Result<Page<PlanRecord>> {
-        let sql = format!(
-            "SELECT {} FROM routing_plans WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
-            routing::PLAN_COLUMNS
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account.0)
-            .bind(p.after.unwrap_or(0))
-            .bind(i64::from(p.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .into_iter()
-            .map(routing::plan_row)
-            .collect::<Result<Vec<_>>>()?;
+        let items =
+            routing::page_of(&self.pool, routing::PLANS, account, p, routing::plan_row).await?;
         Ok(page(items, p.limit, |r| r.plan.id))
     }
 
     async fn all_plans(&self) -> Result<Vec<PlanRecord>> {
-        let sql = format!(
-            "SELECT {} FROM routing_plans ORDER BY id",
-            routing::PLAN_COLUMNS
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.into_iter().map(routing::plan_row).collect()
+        routing::all(&self.pool, routing::PLANS, routing::plan_row).await
     }
 
     async fn update_plan(

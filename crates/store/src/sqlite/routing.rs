@@ -13,7 +13,65 @@ use std::collections::HashMap;
 
 use super::{corrupt, not_found_if_zero, page, split_languages};
 
-pub(super) const TARGET_COLUMNS: &str = "id, account_id, name, destination, languages, regions, \
+/// A table of account objects and the columns its row function reads.
+pub(super) type Table = (&'static str, &'static str);
+
+/// The targets table.
+pub(super) const TARGETS: Table = ("targets", TARGET_COLUMNS);
+
+/// The routing plans table.
+pub(super) const PLANS: Table = ("routing_plans", PLAN_COLUMNS);
+
+/// One object of the account, by id.
+pub(super) async fn one<T>(
+    db: &SqlitePool,
+    (table, columns): Table,
+    account: AccountId,
+    id: i64,
+    row: fn(SqliteRow) -> Result<T>,
+) -> Result<T> {
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = ? AND account_id = ?");
+    let found = sqlx::query(&sql)
+        .bind(id)
+        .bind(account.0)
+        .fetch_optional(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    row(found)
+}
+
+/// Up to `limit + 1` objects of the account after the page's cursor, in id order.
+pub(super) async fn page_of<T>(
+    db: &SqlitePool,
+    (table, columns): Table,
+    account: AccountId,
+    p: PageRequest,
+    row: fn(SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(p.after.unwrap_or(0))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(row).collect()
+}
+
+/// Every object of every account (for building the routing table).
+pub(super) async fn all<T>(
+    db: &SqlitePool,
+    (table, columns): Table,
+    row: fn(SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let sql = format!("SELECT {columns} FROM {table} ORDER BY id");
+    let rows = sqlx::query(&sql).fetch_all(db).await?;
+    rows.into_iter().map(row).collect()
+}
+
+const TARGET_COLUMNS: &str = "id, account_id, name, destination, languages, regions, \
      hours, cap_concurrent, cap_hourly, cap_daily, cap_monthly, priority, weight, \
      ring_timeout_secs, enabled, created_at, updated_at";
 
@@ -183,7 +241,7 @@ pub(super) async fn delete_target(db: &SqlitePool, account: AccountId, id: i64) 
     Ok(())
 }
 
-pub(super) const PLAN_COLUMNS: &str = "id, account_id, name, targets, strategy, filters, \
+const PLAN_COLUMNS: &str = "id, account_id, name, targets, strategy, filters, \
      duplicate_hours, duplicate_action, ring_timeout_secs, reroute_on, max_attempts, \
      overflow_target_id, no_target_status, no_target_reason, created_at, updated_at";
 
