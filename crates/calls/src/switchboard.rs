@@ -12,6 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The longest a call may stay up before Callopt ends its record (ms): twelve hours, far past
+/// any real call, short enough that a lost hang-up does not hold a cap slot for long.
+pub const MAX_CALL_MS: i64 = 12 * 3600 * 1000;
+
 /// Where a call goes next, or how it is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -129,6 +133,16 @@ impl Switchboard {
                 );
             }
         }
+        let weak = Arc::downgrade(&board);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(board) = weak.upgrade() else { return };
+                let now = (board.clock)();
+                board.expire_started_before(now - MAX_CALL_MS);
+            }
+        });
         Ok(board)
     }
 
@@ -417,6 +431,27 @@ impl Switchboard {
             (false, _) => CallOutcome::Failed,
         };
         self.finish(call.record, outcome, None, now);
+    }
+
+    /// Ends the calls that started before `cutoff` (ms) and are still up: their hang-up never
+    /// reached Callopt (a lost BYE, a carrier that never called back). Without this a lost
+    /// hang-up would hold a slot of the target's concurrency cap for ever. Returns how many.
+    pub fn expire_started_before(&self, cutoff: i64) -> usize {
+        let stale: Vec<(u64, bool)> = self
+            .lock()
+            .calls
+            .iter()
+            .filter(|(_, c)| c.record.started_at < cutoff)
+            .map(|(key, c)| (*key, c.record.answered_at.is_some()))
+            .collect();
+        for (key, answered) in &stale {
+            tracing::warn!(
+                call = key,
+                "call up for too long: ended as hung up by the system"
+            );
+            self.ended(*key, HungUpBy::System, *answered);
+        }
+        stale.len()
     }
 
     /// The SIP targets of every plan, for OPTIONS probing.

@@ -1,0 +1,142 @@
+//! The switchboard over a real SQLite file: a call routed, answered and, when its hang-up never
+//! arrives, ended by the expiry so that it does not hold its target's concurrency slot.
+
+use callopt_calls::{Next, Switchboard};
+use callopt_domain::{
+    AccountId, ApiKey, AssignmentMode, CallOutcome, Campaign, CampaignKey, Caps, Destination,
+    Filters, HungUpBy, NoTargetAnswer, Reroute, RoutingPlan, Strategy, Target, TrackingNumber,
+    Trigger, E164,
+};
+use callopt_store::{CallFilter, NewNumber, PageRequest, SqliteStore, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn routed_campaign(store: &Arc<dyn Store>) -> (AccountId, i64) {
+    let account = store
+        .create_account("a", &ApiKey::from_random([7; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let target = Target {
+        id: 0,
+        name: "t".into(),
+        destination: Destination::parse("d", "sip:agent@127.0.0.1:5070").unwrap(),
+        languages: vec![],
+        regions: vec![],
+        hours: None,
+        caps: Caps {
+            concurrent: Some(1),
+            ..Caps::default()
+        },
+        priority: 1,
+        weight: 1,
+        ring_timeout_secs: None,
+        enabled: true,
+    };
+    let target = store.create_target(account, &target, 0).await.unwrap();
+    let plan = RoutingPlan {
+        id: 0,
+        name: "p".into(),
+        targets: vec![target.target.id],
+        strategy: Strategy::Weighted,
+        filters: Filters::default(),
+        duplicate_caller: None,
+        ring_timeout_secs: 30,
+        reroute: Reroute::default(),
+        max_attempts: 3,
+        overflow_target: None,
+        no_target: NoTargetAnswer::default(),
+    };
+    let plan = store.create_plan(account, &plan, 0).await.unwrap();
+    let pool = store.create_pool(account, "p", 0).await.unwrap();
+    let number = TrackingNumber::parse("+12015550100", None, &[], None).unwrap();
+    let added = store
+        .insert_numbers(
+            account,
+            &[NewNumber {
+                number,
+                pool_id: Some(pool.id),
+            }],
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(added[0].is_ok());
+    let campaign = Campaign {
+        id: 0,
+        key: CampaignKey(String::new()),
+        name: "c".into(),
+        default_number: E164::parse("n", "+12015550199", None).unwrap(),
+        swap_numbers: vec![],
+        trigger: Trigger::Always,
+        assignment: AssignmentMode::PerVisitor,
+        idle_timeout_secs: 1800,
+        domains: vec![],
+        source_rules: vec![],
+        pool_id: Some(pool.id),
+        routing_plan_id: Some(plan.plan.id),
+    };
+    store
+        .create_campaign(account, &campaign, "cmp_c", 0)
+        .await
+        .unwrap();
+    (account, target.target.id)
+}
+
+#[tokio::test]
+async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db").display().to_string();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let (account, target) = routed_campaign(&store).await;
+    let board = Switchboard::start(store.clone()).await.unwrap();
+
+    let (key, next) = board.start_call("sip", "call-1", "12015550100", "+14155552671");
+    let key = key.expect("a call record");
+    assert!(
+        matches!(next, Next::Target { target: t, .. } if t == target),
+        "{next:?}"
+    );
+    board.answered(key, target, 200);
+    assert_eq!(board.live_calls(target), 1);
+    // The target's one slot is taken: a second call finds nothing eligible.
+    let (_, second) = board.start_call("sip", "call-2", "12015550100", "+14155552672");
+    assert!(
+        matches!(second, Next::Reject { status: 480, .. }),
+        "{second:?}"
+    );
+
+    // A cutoff before the call started leaves it alone; one after it ends it.
+    assert_eq!(board.expire_started_before(0), 0);
+    assert_eq!(board.live_calls(target), 1);
+    assert_eq!(board.expire_started_before(i64::MAX), 1);
+    assert_eq!(board.live_calls(target), 0);
+    assert_eq!(board.calls_in_progress(), 0);
+
+    // The record says so (the writer is asynchronous: poll, bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = store
+            .calls(
+                account,
+                &CallFilter::default(),
+                PageRequest {
+                    after: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        let first = page.items.iter().find(|c| c.external_id == "call-1");
+        if let Some(c) = first.filter(|c| c.ended_at.is_some()) {
+            assert_eq!(c.outcome, CallOutcome::Answered);
+            assert_eq!(c.hung_up_by, Some(HungUpBy::System));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ended record: {:?}",
+            page.items
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
