@@ -7,8 +7,9 @@ use arc_swap::ArcSwap;
 use callopt_domain::{AttemptOutcome, CallOutcome, Destination, HungUpBy, SipUri, E164};
 use callopt_routing::{CallFacts, CompiledPlan, Decision, Live};
 use callopt_store::{AttemptRecord, CallRecord, Store, StoreError};
+use foldhash::{HashMap, HashMapExt};
 use rand::{rngs::StdRng, SeedableRng};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -4,7 +4,8 @@
 use callopt_domain::{AccountId, Destination, NumberStatus, SipUri, Target};
 use callopt_routing::CompiledPlan;
 use callopt_store::{Store, StoreError};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What a call on one tracking number needs to be routed.

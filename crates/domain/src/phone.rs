@@ -82,17 +82,15 @@ impl E164 {
     /// The national destination code (area code) when the plan has one: the leading digits of the
     /// national number that the plan's national format groups first.
     pub fn area_code(&self) -> Option<String> {
-        let national = self.parsed().format().mode(Mode::National).to_string();
-        let digits_groups: Vec<String> = national
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|g| !g.is_empty())
-            .map(str::to_string)
-            .collect();
-        if digits_groups.len() < 2 {
-            return None;
-        }
-        let first = digits_groups[0].trim_start_matches('0');
-        (!first.is_empty()).then(|| first.to_string())
+        area_code_of(&self.parsed())
+    }
+
+    /// The country and the area code together, for the cost of one parse (the caller
+    /// geography of a call).
+    pub fn country_and_area(&self) -> (Option<String>, Option<String>) {
+        let number = self.parsed();
+        let country = number.country().id().map(|id| id.as_ref().to_string());
+        (country, area_code_of(&number))
     }
 
     /// The display form for a visitor in `visitor_country`: national form when the visitor is in
@@ -133,6 +131,22 @@ impl NumberFormats {
             _ => &self.international,
         }
     }
+}
+
+/// The area code of a parsed number: the first digit group of its national format, when the
+/// format has more than one group.
+fn area_code_of(number: &PhoneNumber) -> Option<String> {
+    let national = number.format().mode(Mode::National).to_string();
+    let digits_groups: Vec<String> = national
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect();
+    if digits_groups.len() < 2 {
+        return None;
+    }
+    let first = digits_groups[0].trim_start_matches('0');
+    (!first.is_empty()).then(|| first.to_string())
 }
 
 /// Parses an ISO 3166-1 alpha-2 code into the crate's country id.

@@ -3,7 +3,7 @@
 //! list scan.
 
 use callopt_domain::{RoutingPlan, Target};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// One tier: the targets of one priority, in ascending id order.
 #[derive(Debug, Clone)]

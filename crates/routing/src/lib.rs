@@ -78,10 +78,11 @@ impl CallFacts {
     /// The facts of a call from `caller`: its country and area code are read once here (they are
     /// slow to compute), not per routing decision.
     pub fn from_caller(caller: &E164, language: Option<String>) -> Self {
+        let (caller_country, caller_area) = caller.country_and_area();
         Self {
             caller: Some(caller.as_str().to_string()),
-            caller_country: caller.country(),
-            caller_area: caller.area_code(),
+            caller_country,
+            caller_area,
             language,
         }
     }

@@ -23,7 +23,8 @@ use crate::{
 };
 use callopt_domain::{Caps, DuplicateAction, Filters, RoutingPlan, Strategy, Target};
 use chrono_tz::Tz;
-use std::collections::{HashMap, HashSet};
+use foldhash::HashMap;
+use std::collections::HashSet;
 
 /// One hour in milliseconds.
 const HOUR_MS: Millis = 3_600_000;
