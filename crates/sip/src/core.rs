@@ -138,8 +138,9 @@ struct Branch {
     cancel_answered: bool,
     /// Timer E's interval for the CANCEL.
     e_interval: Duration,
-    /// The ACK for a non-2xx final, re-sent when the final is retransmitted.
-    ack: Option<Bytes>,
+    /// The ACK we sent for the final response (a non-2xx, or a 2xx that came after the caller
+    /// canceled), re-sent when that final is retransmitted.
+    ack: Option<Output>,
 }
 
 /// A relayed request (in dialog: BYE, re-INVITE, INFO, ...): a server and a client transaction.
@@ -190,6 +191,16 @@ struct Probe {
     done: bool,
 }
 
+/// A request the proxy sends on its own behalf (the BYE that ends a dialog it would not keep).
+struct Own {
+    /// Where it went.
+    to: Peer,
+    /// The request, for retransmissions.
+    request: Bytes,
+    /// Timer E's interval.
+    interval: Duration,
+}
+
 /// A target's probing record.
 #[derive(Default)]
 struct Health {
@@ -236,6 +247,10 @@ enum Timer {
     ProbeF(u64),
     /// Time to probe every target.
     ProbeAll,
+    /// Timer E of a request of our own.
+    OwnE(u64),
+    /// Timer F of a request of our own.
+    OwnF(u64),
 }
 
 const MAX_HOPS: u32 = 32;
@@ -280,6 +295,8 @@ pub struct Core {
     dialogs: HashMap<String, Dialog>,
     /// Probes by id.
     probes: HashMap<u64, Probe>,
+    /// Requests of our own in flight, by id.
+    own: HashMap<u64, Own>,
     /// Probing records by target.
     health: HashMap<i64, Health>,
     /// Timers: (deadline, sequence) order.
@@ -303,6 +320,7 @@ impl Core {
             relay_keys: HashMap::new(),
             dialogs: HashMap::new(),
             probes: HashMap::new(),
+            own: HashMap::new(),
             health: HashMap::new(),
             timers: BinaryHeap::new(),
         };
@@ -897,6 +915,11 @@ impl Core {
             'i' if self.branches.contains_key(&id) => self.on_branch_response(id, msg, now, out),
             'n' if self.relays.contains_key(&id) => self.on_relay_response(id, msg, now, out),
             'p' => self.on_probe_response(id, &msg),
+            'b' => {
+                if msg.status().is_some_and(|s| s >= 200) {
+                    self.own.remove(&id);
+                }
+            }
             _ => self.forward_stateless(&msg, out),
         }
     }
@@ -971,6 +994,9 @@ impl Core {
                     }
                 }
             }
+            200..=299 if b.cancel == Some(CancelWhy::Caller) => {
+                self.answered_after_cancel(id, &msg, now, out);
+            }
             200..=299 => {
                 let first = matches!(b.state, ClientState::Calling | ClientState::Proceeding);
                 b.state = ClientState::Terminated;
@@ -989,13 +1015,6 @@ impl Core {
                 self.server_invites.insert(call.server_branch.clone(), None);
                 self.accepted.insert(call_id, call.server_branch.clone());
                 self.set(now + t64, Timer::Accepted(call_id));
-                if call.caller_canceled {
-                    tracing::warn!(
-                        call_id = msg.call_id(),
-                        "target answered after the caller canceled"
-                    );
-                    return;
-                }
                 if let Some(call_id) = msg.call_id() {
                     self.dialogs.insert(
                         call_id.to_string(),
@@ -1013,10 +1032,7 @@ impl Core {
             _ => {
                 if b.state == ClientState::Completed {
                     if let Some(ack) = &b.ack {
-                        out.push(Output {
-                            to: b.to,
-                            data: ack.clone(),
-                        });
+                        out.push(ack.clone());
                     }
                     return;
                 }
@@ -1025,11 +1041,11 @@ impl Core {
                 }
                 b.state = ClientState::Completed;
                 if let Ok(invite) = Message::parse(b.request.clone(), Framing::Datagram) {
-                    let ack = edit::ack_for(&invite, &msg);
-                    out.push(Output {
+                    let ack = Output {
                         to: b.to,
-                        data: ack.clone(),
-                    });
+                        data: edit::ack_for(&invite, &msg),
+                    };
+                    out.push(ack.clone());
                     b.ack = Some(ack);
                 }
                 b.request = Bytes::new();
@@ -1046,6 +1062,131 @@ impl Core {
                 self.attempt_ended(call_id, target, outcome, Some(status), Some(&msg), now, out);
             }
         }
+    }
+
+    /// The target answered as the caller's CANCEL crossed its 2xx. The caller already has its
+    /// 487 (its INVITE transaction is over), so the 2xx cannot go upstream: the proxy ACKs it
+    /// and hangs up the dialog with a BYE of its own, so the target is not left talking to no
+    /// one. The call was reported ended when the CANCEL came; no dialog is kept.
+    fn answered_after_cancel(
+        &mut self,
+        id: u64,
+        msg: &Message,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let t64 = self.t64();
+        let Some(b) = self.branches.get_mut(&id) else {
+            return;
+        };
+        if !matches!(b.state, ClientState::Calling | ClientState::Proceeding) {
+            // A retransmitted 2xx: our ACK was lost.
+            if let Some(ack) = &b.ack {
+                out.push(ack.clone());
+            }
+            return;
+        }
+        b.state = ClientState::Terminated;
+        let sent = std::mem::take(&mut b.request);
+        let (call_id, fallback) = (b.call, b.to);
+        self.set(now + t64, Timer::D(id));
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            if call.branch == Some(id) {
+                call.branch = None;
+            }
+        }
+        let Ok(invite) = Message::parse(sent, Framing::Datagram) else {
+            return;
+        };
+        let (target, to) = self.dialog_target(msg, &invite, fallback);
+        let cseq = invite.cseq().map_or(1, |(n, _)| n);
+        let ack_id = self.id();
+        let via = self.via(to.transport, 'a', ack_id);
+        let ack = Output {
+            to,
+            data: edit::dialog_request(&invite, msg, "ACK", cseq, &via, &target),
+        };
+        out.push(ack.clone());
+        if let Some(b) = self.branches.get_mut(&id) {
+            b.ack = Some(ack);
+        }
+        let bye_id = self.id();
+        let via = self.via(to.transport, 'b', bye_id);
+        let bye = edit::dialog_request(&invite, msg, "BYE", cseq.saturating_add(1), &via, &target);
+        tracing::info!(
+            call_id = msg.call_id(),
+            "target answered after the caller canceled: ACKed and hung up"
+        );
+        self.send_own(bye_id, to, bye, now, out);
+    }
+
+    /// Where the caller's side of the dialog a 2xx created sends its requests, from the
+    /// proxy's place on the path: the Record-Route values above ours (added between us and the
+    /// target), reversed, then the 2xx's Contact; `fallback` when neither names an IP address.
+    fn dialog_target(
+        &self,
+        answer: &Message,
+        invite: &Message,
+        fallback: Peer,
+    ) -> (edit::DialogTarget, Peer) {
+        let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b <= b' ' || b == 0x7f);
+        let values: Vec<&str> = answer
+            .values(HeaderName::RecordRoute)
+            .map(|r| answer.text(r))
+            .collect();
+        let ours = values
+            .iter()
+            .position(|v| uri_peer(parse::addr_uri(v)).is_some_and(|p| self.is_us(p)));
+        let routes: Vec<String> = match ours {
+            Some(i) => values[..i]
+                .iter()
+                .rev()
+                .filter(|v| clean(v))
+                .map(|v| v.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let contact = answer
+            .value(HeaderName::Contact)
+            .map(parse::addr_uri)
+            .filter(|u| clean(u))
+            .or_else(|| invite.uri())
+            .unwrap_or("sip:invalid")
+            .to_string();
+        let next = match routes.first() {
+            Some(r) => uri_peer(parse::addr_uri(r)),
+            None => uri_peer(&contact),
+        };
+        let to = next.filter(|p| !self.is_us(*p)).unwrap_or(fallback);
+        (
+            edit::DialogTarget {
+                uri: contact,
+                routes,
+            },
+            to,
+        )
+    }
+
+    /// Sends a non-INVITE request of the proxy's own (a BYE) as a client transaction:
+    /// retransmitted on UDP (Timer E), given up after Timer F, done at its first final.
+    fn send_own(&mut self, id: u64, to: Peer, request: Bytes, now: Instant, out: &mut Vec<Output>) {
+        let t1 = self.config.timers.t1;
+        out.push(Output {
+            to,
+            data: request.clone(),
+        });
+        self.own.insert(
+            id,
+            Own {
+                to,
+                request,
+                interval: t1,
+            },
+        );
+        if to.transport == Transport::Udp {
+            self.set(now + t1, Timer::OwnE(id));
+        }
+        self.set(now + self.t64(), Timer::OwnF(id));
     }
 
     /// An attempt ended unanswered: ask for the next hop (or relay the final when there is no
@@ -1185,6 +1326,7 @@ impl Core {
                 self.probe_result(p.target, false);
             }
         }
+        self.own.retain(|_, o| o.to != to);
         let relays: Vec<u64> = self
             .relays
             .iter()
@@ -1350,6 +1492,20 @@ impl Core {
                         self.set(next, Timer::ProbeE(id));
                     }
                 }
+            }
+            Timer::OwnE(id) => {
+                if let Some(o) = self.own.get_mut(&id) {
+                    out.push(Output {
+                        to: o.to,
+                        data: o.request.clone(),
+                    });
+                    o.interval = (o.interval * 2).min(t2);
+                    let next = now + o.interval;
+                    self.set(next, Timer::OwnE(id));
+                }
+            }
+            Timer::OwnF(id) => {
+                self.own.remove(&id);
             }
             Timer::ProbeF(id) => {
                 if let Some(p) = self.probes.remove(&id) {

@@ -199,6 +199,53 @@ fn in_transaction_request(invite: &Message, method: &str, to: Option<&str>) -> B
     out.freeze()
 }
 
+/// Where a request inside a dialog goes, as the caller's side of it would send it (RFC 3261
+/// §12.2.1.1): the remote target (the 2xx's Contact) as Request-URI, and the route set.
+#[derive(Debug, Clone)]
+pub struct DialogTarget {
+    /// The Request-URI: the Contact of the 2xx.
+    pub uri: String,
+    /// Route values, first hop first (Record-Route values the target side added, reversed).
+    pub routes: Vec<String>,
+}
+
+/// A request the proxy sends itself inside the dialog an INVITE it forwarded created: the ACK
+/// for a 2xx it will not forward, or the BYE that ends that dialog. From, Call-ID come from the
+/// INVITE as sent, To (with the target's tag) from the 2xx; `cseq` is the number to use.
+pub fn dialog_request(
+    invite: &Message,
+    answer: &Message,
+    method: &str,
+    cseq: u32,
+    via: &str,
+    target: &DialogTarget,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    let _ = write!(
+        Writer(&mut out),
+        "{method} {} SIP/2.0\r\nVia: {via}\r\n",
+        target.uri
+    );
+    for route in &target.routes {
+        let _ = write!(Writer(&mut out), "Route: {route}\r\n");
+    }
+    let src = invite.bytes();
+    for h in &invite.headers {
+        if matches!(h.name, HeaderName::From | HeaderName::CallId) {
+            out.put_slice(&src[h.line.clone()]);
+        }
+    }
+    let to = answer
+        .value(HeaderName::To)
+        .or_else(|| invite.value(HeaderName::To))
+        .unwrap_or("<sip:invalid>");
+    let _ = write!(
+        Writer(&mut out),
+        "To: {to}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    out.freeze()
+}
+
 /// An OPTIONS request to probe a target.
 pub fn options(uri: &str, via: &str, from_host: &str, call_id: &str, tag: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(400);

@@ -21,7 +21,10 @@
 //!   within a round trip). A target that has not answered anything when it fires is
 //!   `Unreachable`.
 //! - When the caller cancels, the proxy answers 487 upstream at once (rather than relaying the
-//!   target's 487) and cancels the branch; the call ends with `HungUpBy::Caller`.
+//!   target's 487) and cancels the branch; the call ends with `HungUpBy::Caller`. A 2xx that
+//!   crosses the CANCEL cannot follow that 487 upstream (the caller's INVITE transaction is
+//!   over), so the proxy ACKs it and sends the target a BYE of its own (RFC 3261 §15 leaves the
+//!   choice to whoever holds the dialog); no dialog is kept.
 //! - Target URIs must name an IP address (`sip:agent@10.0.0.5:5070`): the single core task does
 //!   not block on DNS. A host name makes the attempt `Unreachable`.
 //! - Every call that ends without an answer and without the caller canceling (a `Reject` hop)

@@ -338,6 +338,21 @@ fn caller_cancels_while_ringing() {
 }
 
 #[test]
+fn answer_crossing_the_callers_cancel_is_acked_and_hung_up_by_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas_answers_cancel.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(target.port, secs(10))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac_cancel.xml", &["-m", "1"]).expect_success();
+    // The target's scenario only ends well if the proxy ACKs its 200 and sends it a BYE.
+    target.expect_success();
+    assert_eq!(
+        control.events(),
+        [Event::Started, Event::Ended(HungUpBy::Caller, false)]
+    );
+}
+
+#[test]
 fn unreachable_target_is_skipped_marked_down_and_back_up() {
     let dir = tempfile::tempdir().unwrap();
     let dead_port = free_port();

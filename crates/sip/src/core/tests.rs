@@ -454,3 +454,85 @@ fn probing_marks_down_then_up() {
         [Event::Health(9, false), Event::Health(9, true)]
     );
 }
+
+/// `answer` with the target's own address as Contact.
+fn answer_at(req: &Message, status: u16, to_tag: &str, contact: &str) -> String {
+    answer(req, status, to_tag).replace("sip:agent@127.0.0.1:7002", &format!("sip:agent@{contact}"))
+}
+
+fn cancel_of(invite_text: &str) -> String {
+    invite_text
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace(" INVITE\r\n", " CANCEL\r\n")
+}
+
+#[test]
+fn answer_crossing_the_callers_cancel_is_acked_and_hung_up() {
+    let mut rig = Rig::new(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKrace"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer_at(&inv1, 180, "t1", T1));
+    let sent = rig.feed(CALLER, &cancel_of(&invite("z9hG4bKrace")));
+    only(&sent, CALLER, "487");
+    only(&sent, T1, "CANCEL");
+
+    // The target answered before it saw the CANCEL.
+    let ok = answer_at(&inv1, 200, "t1", T1);
+    let sent = rig.feed(T1, &ok);
+    assert!(
+        sent.iter().all(|(to, _)| to != CALLER),
+        "the caller has its 487; no 2xx follows it: {sent:#?}"
+    );
+    let ack = only(&sent, T1, "ACK");
+    assert_eq!(ack.uri(), Some(format!("sip:agent@{T1}").as_str()));
+    assert_eq!(ack.to_tag(), Some("t1"));
+    assert_eq!(ack.cseq(), Some((1, "ACK")));
+    assert_ne!(
+        ack.top_via().unwrap().branch,
+        inv1.top_via().unwrap().branch
+    );
+    let bye = only(&sent, T1, "BYE").clone();
+    assert_eq!(bye.to_tag(), Some("t1"));
+    assert_eq!(bye.from_tag(), Some("caller1"));
+    assert_eq!(bye.call_id(), Some("call-1"));
+    assert_eq!(bye.cseq(), Some((2, "BYE")));
+
+    // The 2xx retransmitted (our ACK was lost): ACKed again, still nothing upstream.
+    let sent = rig.feed(T1, &ok);
+    only(&sent, T1, "ACK");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    // The BYE is retransmitted until answered.
+    let sent = rig.advance(Duration::from_millis(500));
+    assert!(sent
+        .iter()
+        .any(|(t, m)| t == T1 && m.method() == Some("BYE")));
+    assert!(rig.feed(T1, &answer(&bye, 200, "t1")).is_empty());
+    assert!(rig.core.own.is_empty(), "the BYE transaction is over");
+
+    assert_eq!(
+        rig.control.events(),
+        [
+            Event::Started("+15551230000".into()),
+            Event::Ended(HungUpBy::Caller, false)
+        ]
+    );
+    assert_eq!(rig.core.live().1, 0, "no dialog is kept");
+    rig.advance(Duration::from_secs(40));
+    assert_eq!(rig.core.live(), (0, 0));
+}
+
+#[test]
+fn answer_before_any_provisional_still_loses_to_the_callers_cancel() {
+    let mut rig = Rig::new(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKrace2"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    // CANCEL before the target said anything: our CANCEL waits for a provisional.
+    let sent = rig.feed(CALLER, &cancel_of(&invite("z9hG4bKrace2")));
+    only(&sent, CALLER, "487");
+    assert!(sent.iter().all(|(t, _)| t != T1));
+    let sent = rig.feed(T1, &answer_at(&inv1, 200, "t1", T1));
+    assert!(sent.iter().all(|(to, _)| to != CALLER), "{sent:#?}");
+    only(&sent, T1, "ACK");
+    only(&sent, T1, "BYE");
+    assert_eq!(rig.core.live().1, 0);
+}

@@ -1,5 +1,6 @@
 //! The sipp harness shared by the router's tests and the binary's end-to-end call tests:
-//! scenario files from `tests/sip/`, free ports, and sipp processes killed when dropped.
+//! scenario files from `tests/sip/` (and the router's own from `crates/sip/tests/scenarios/`),
+//! free ports, and sipp processes killed when dropped.
 #![allow(dead_code)]
 
 use std::net::UdpSocket;
@@ -7,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A scenario file of `tests/sip/`.
+/// A scenario file: the router's own (`crates/sip/tests/scenarios/`) or the shared ones of
+/// `tests/sip/`.
 pub fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/sip")
-        .join(name)
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let own = crates.join("sip/tests/scenarios").join(name);
+    if own.exists() {
+        return own;
+    }
+    crates.join("../tests/sip").join(name)
 }
 
 /// A port no one listens on right now (UDP and TCP).
@@ -73,14 +78,17 @@ impl Sipp {
         }
     }
 
-    /// Waits until the UDP port is taken by sipp; `None` if sipp exited first (port collision).
+    /// Waits until sipp holds its port; `None` if sipp exited first (port collision).
     pub fn wait_bound(mut self) -> Option<Self> {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if self.child.try_wait().unwrap().is_some() {
                 return None;
             }
-            if UdpSocket::bind(("127.0.0.1", self.port)).is_err() {
+            // A UDP sipp holds the UDP port; a TCP one (`-t t1`) the TCP port.
+            if UdpSocket::bind(("127.0.0.1", self.port)).is_err()
+                || std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err()
+            {
                 return Some(self);
             }
             std::thread::sleep(Duration::from_millis(10));
