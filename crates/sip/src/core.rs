@@ -60,6 +60,9 @@ pub struct CoreConfig {
     pub timers: Timers,
     /// Target probing.
     pub probing: Probing,
+    /// How long a dialog may last without a BYE before the core forgets it and reports the
+    /// call ended by the system (the BYE was lost, or the caller vanished).
+    pub max_dialog: Duration,
 }
 
 /// Why a branch is being canceled.
@@ -169,6 +172,8 @@ struct Relay {
 
 /// A confirmed dialog, so that BYE ends the call exactly once.
 struct Dialog {
+    /// Its id, for the timer that bounds it.
+    id: u64,
     /// The CallControl's key.
     key: Option<u64>,
     /// From tag of the INVITE: a BYE with this From tag comes from the caller.
@@ -247,6 +252,8 @@ enum Timer {
     ProbeF(u64),
     /// Time to probe every target.
     ProbeAll,
+    /// A dialog reached `max_dialog` without a BYE.
+    DialogLimit(u64),
     /// Timer E of a request of our own.
     OwnE(u64),
     /// Timer F of a request of our own.
@@ -293,6 +300,8 @@ pub struct Core {
     relay_keys: HashMap<(String, String), u64>,
     /// Dialogs by Call-ID.
     dialogs: HashMap<String, Dialog>,
+    /// Dialogs' Call-IDs by dialog id, for their time limit.
+    dialog_ids: HashMap<u64, String>,
     /// Probes by id.
     probes: HashMap<u64, Probe>,
     /// Requests of our own in flight, by id.
@@ -319,6 +328,7 @@ impl Core {
             relays: HashMap::new(),
             relay_keys: HashMap::new(),
             dialogs: HashMap::new(),
+            dialog_ids: HashMap::new(),
             probes: HashMap::new(),
             own: HashMap::new(),
             health: HashMap::new(),
@@ -1016,14 +1026,8 @@ impl Core {
                 self.accepted.insert(call_id, call.server_branch.clone());
                 self.set(now + t64, Timer::Accepted(call_id));
                 if let Some(call_id) = msg.call_id() {
-                    self.dialogs.insert(
-                        call_id.to_string(),
-                        Dialog {
-                            key: call.key,
-                            caller_tag: call.invite.from_tag().unwrap_or_default().to_string(),
-                            ended: false,
-                        },
-                    );
+                    let caller_tag = call.invite.from_tag().unwrap_or_default().to_string();
+                    self.open_dialog(call_id, call.key, caller_tag, now);
                 }
                 if let Some(key) = call.key {
                     self.control.call_answered(key, target, status);
@@ -1118,6 +1122,50 @@ impl Core {
             "target answered after the caller canceled: ACKed and hung up"
         );
         self.send_own(bye_id, to, bye, now, out);
+    }
+
+    /// Keeps a confirmed dialog, bounded by `max_dialog`.
+    fn open_dialog(&mut self, call_id: &str, key: Option<u64>, caller_tag: String, now: Instant) {
+        let id = self.id();
+        let old = self.dialogs.insert(
+            call_id.to_string(),
+            Dialog {
+                id,
+                key,
+                caller_tag,
+                ended: false,
+            },
+        );
+        if let Some(old) = old {
+            self.dialog_ids.remove(&old.id);
+        }
+        self.dialog_ids.insert(id, call_id.to_string());
+        self.set(now + self.config.max_dialog, Timer::DialogLimit(id));
+    }
+
+    /// Forgets a dialog (BYE answered or timed out).
+    fn close_dialog(&mut self, call_id: &str) {
+        if let Some(d) = self.dialogs.remove(call_id) {
+            self.dialog_ids.remove(&d.id);
+        }
+    }
+
+    /// A dialog outlived `max_dialog`: no BYE is coming (the caller vanished, or the BYE went
+    /// another way). The call ends as hung up by the system.
+    fn dialog_limit(&mut self, id: u64) {
+        let Some(call_id) = self.dialog_ids.remove(&id) else {
+            return;
+        };
+        let Some(d) = self.dialogs.remove(&call_id) else {
+            return;
+        };
+        tracing::info!(
+            call_id,
+            "dialog outlived its limit without a BYE: forgotten"
+        );
+        if let (false, Some(key)) = (d.ended, d.key) {
+            self.control.call_ended(key, HungUpBy::System, true);
+        }
     }
 
     /// Where the caller's side of the dialog a 2xx created sends its requests, from the
@@ -1257,13 +1305,14 @@ impl Core {
         }
         r.request = None;
         r.forwarded = None;
-        if let Some(cid) = r.bye_call_id.take() {
-            self.dialogs.remove(&cid);
-        }
+        let bye = r.bye_call_id.take();
         let wait = match r.upstream.transport {
             Transport::Udp => t64,
             Transport::Tcp => Duration::ZERO,
         };
+        if let Some(cid) = bye {
+            self.close_dialog(&cid);
+        }
         self.set(now + wait, Timer::RelayDone(id));
     }
 
@@ -1372,7 +1421,7 @@ impl Core {
         }
         r.forwarded = None;
         if let Some(cid) = r.bye_call_id.take() {
-            self.dialogs.remove(&cid);
+            self.close_dialog(&cid);
         }
         self.set(now + t64, Timer::RelayDone(id));
     }
@@ -1493,6 +1542,7 @@ impl Core {
                     }
                 }
             }
+            Timer::DialogLimit(id) => self.dialog_limit(id),
             Timer::OwnE(id) => {
                 if let Some(o) = self.own.get_mut(&id) {
                     out.push(Output {

@@ -28,6 +28,9 @@ pub struct SipConfig {
     pub timers: Timers,
     /// OPTIONS probing of targets.
     pub probing: Probing,
+    /// How long a dialog may last without a BYE before it is forgotten and its call reported
+    /// ended by the system.
+    pub max_dialog: Duration,
 }
 
 impl SipConfig {
@@ -39,6 +42,7 @@ impl SipConfig {
             advertised: None,
             timers: Timers::default(),
             probing: Probing::default(),
+            max_dialog: crate::MAX_DIALOG,
         }
     }
 }
@@ -74,6 +78,7 @@ pub async fn serve(
         tcp: tcp_local,
         timers: config.timers,
         probing: config.probing,
+        max_dialog: config.max_dialog,
     };
     let now = tokio::time::Instant::now();
     let core = Core::new(core_config, control, now.into_std());

@@ -102,6 +102,7 @@ pub fn core_input(data: &[u8]) {
             interval: None,
             ..Probing::default()
         },
+        max_dialog: crate::MAX_DIALOG,
     };
     let mut core = Core::new(config, Arc::new(Fixed), now);
     let mut out = Vec::new();

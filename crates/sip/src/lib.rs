@@ -27,6 +27,9 @@
 //!   choice to whoever holds the dialog); no dialog is kept.
 //! - Target URIs must name an IP address (`sip:agent@10.0.0.5:5070`): the single core task does
 //!   not block on DNS. A host name makes the attempt `Unreachable`.
+//! - A dialog that sees no BYE within `max_dialog` ([`MAX_DIALOG`], 12 hours, by default) is
+//!   forgotten and its call reported through `call_ended(key, HungUpBy::System, true)`: the
+//!   table of dialogs stays bounded when callers vanish. No BYE is sent for it.
 //! - Every call that ends without an answer and without the caller canceling (a `Reject` hop)
 //!   is reported through `call_ended(key, HungUpBy::System, false)`.
 
@@ -124,6 +127,10 @@ pub trait CallControl: Send + Sync + 'static {
     /// Kamailio's dispatcher does.
     fn target_health(&self, target: i64, up: bool);
 }
+
+/// How long a dialog may last without a BYE, by default: the switchboard's own bound on a call
+/// (`calls::MAX_CALL_MS`, 12 hours), so neither keeps a call the other has let go of.
+pub const MAX_DIALOG: Duration = Duration::from_secs(12 * 3600);
 
 /// RFC 3261 timer bases. Tests shorten them; production keeps the defaults.
 #[derive(Debug, Clone, Copy)]

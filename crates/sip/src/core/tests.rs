@@ -108,14 +108,24 @@ impl Rig {
     }
 
     fn with(targets: &[&str], probing: Probing) -> Self {
+        Self::config(targets, |c| c.probing = probing)
+    }
+
+    /// A rig whose core settings `change` adjusts (probing off by default).
+    fn config(targets: &[&str], change: impl FnOnce(&mut CoreConfig)) -> Self {
         let control = Control::new(targets);
         let now = Instant::now();
-        let config = CoreConfig {
+        let mut config = CoreConfig {
             udp: PROXY.parse().unwrap(),
             tcp: None,
             timers: Timers::default(),
-            probing,
+            probing: Probing {
+                interval: None,
+                ..Probing::default()
+            },
+            max_dialog: crate::MAX_DIALOG,
         };
+        change(&mut config);
         Self {
             core: Core::new(config, control.clone(), now),
             control,
@@ -535,4 +545,85 @@ fn answer_before_any_provisional_still_loses_to_the_callers_cancel() {
     only(&sent, T1, "ACK");
     only(&sent, T1, "BYE");
     assert_eq!(rig.core.live().1, 0);
+}
+
+/// Sets up a call answered by T1 (INVITE, 200, ACK through the proxy); the INVITE T1 got.
+fn answered_call(rig: &mut Rig) -> Message {
+    let sent = rig.feed(CALLER, &invite("z9hG4bKans"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    let sent = rig.feed(T1, &answer_at(&inv1, 200, "t1", T1));
+    only(&sent, CALLER, "200");
+    let sent = rig.feed(CALLER, &in_dialog("ACK", "z9hG4bKack", 1));
+    only(&sent, T1, "ACK");
+    inv1
+}
+
+/// A request of the caller's inside the dialog `answered_call` set up, routed through us.
+fn in_dialog(method: &str, branch: &str, cseq: u32) -> String {
+    format!(
+        "{method} sip:agent@{T1} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\n\
+Route: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+To: <sip:+15551230000@{PROXY}>;tag=t1\r\nCall-ID: call-1\r\nCSeq: {cseq} {method}\r\n\
+Contact: <sip:c@{CALLER}>\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn dialog_without_a_bye_is_forgotten_at_its_bound() {
+    let hour = Duration::from_secs(3600);
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = 2 * hour);
+    answered_call(&mut rig);
+    rig.advance(2 * hour - Duration::from_secs(1));
+    assert_eq!(rig.core.live(), (0, 1), "the dialog lives until its bound");
+    assert!(!rig
+        .control
+        .events()
+        .contains(&Event::Ended(HungUpBy::System, true)));
+    rig.advance(Duration::from_secs(1));
+    assert_eq!(rig.core.live(), (0, 0));
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::System, true)
+        ]
+    );
+    // A BYE that turns up after all is still relayed, and ends nothing twice.
+    let sent = rig.feed(CALLER, &in_dialog("BYE", "z9hG4bKlate", 2));
+    let bye = only(&sent, T1, "BYE").clone();
+    rig.feed(T1, &answer(&bye, 200, "t1"));
+    assert_eq!(rig.control.events().len(), 3);
+}
+
+#[test]
+fn dialogs_are_bounded_at_twelve_hours_by_default() {
+    assert_eq!(crate::MAX_DIALOG, Duration::from_secs(12 * 3600));
+    let mut rig = Rig::new(&[T1]);
+    answered_call(&mut rig);
+    rig.advance(Duration::from_secs(11 * 3600));
+    assert_eq!(rig.core.live(), (0, 1));
+    rig.advance(Duration::from_secs(3600));
+    assert_eq!(rig.core.live(), (0, 0));
+    assert_eq!(
+        rig.control.events().last(),
+        Some(&Event::Ended(HungUpBy::System, true))
+    );
+}
+
+#[test]
+fn a_dialog_ended_by_bye_is_not_ended_again_at_its_bound() {
+    let mut rig = Rig::new(&[T1]);
+    answered_call(&mut rig);
+    let sent = rig.feed(CALLER, &in_dialog("BYE", "z9hG4bKbye2", 2));
+    let bye = only(&sent, T1, "BYE").clone();
+    rig.feed(T1, &answer(&bye, 200, "t1"));
+    rig.advance(Duration::from_secs(13 * 3600));
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+    assert!(rig.core.dialog_ids.is_empty());
 }
