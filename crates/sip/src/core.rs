@@ -168,6 +168,14 @@ struct Relay {
     invite: bool,
     /// The Call-ID of a BYE, to forget the dialog when it completes.
     bye_call_id: Option<String>,
+    /// The caller canceled this (re-)INVITE: a CANCEL goes downstream once it is proceeding.
+    cancel_wanted: bool,
+    /// That CANCEL, once sent; retransmitted on UDP until answered or the INVITE completes.
+    cancel_sent: Option<Bytes>,
+    /// A final response to that CANCEL came.
+    cancel_answered: bool,
+    /// Timer E's interval for that CANCEL.
+    cancel_interval: Duration,
 }
 
 /// A confirmed dialog, so that BYE ends the call exactly once.
@@ -244,6 +252,8 @@ enum Timer {
     RelayE(u64),
     /// Timer F (or B) of a relay.
     RelayF(u64),
+    /// Retransmit the CANCEL of a relayed INVITE.
+    RelayCancelE(u64),
     /// Timer J/K: forget a completed relay.
     RelayDone(u64),
     /// Timer E of a probe.
@@ -776,8 +786,11 @@ impl Core {
 
     fn on_cancel(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
         let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
-        let Some(&Some(call_id)) = self.server_invites.get(branch) else {
-            return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
+        let call_id = match self.server_invites.get(branch) {
+            Some(Some(id)) => *id,
+            // Answered already: the CANCEL matches, and changes nothing (RFC 3261 §9.2).
+            Some(None) => return self.respond(from, &msg, 200, "OK", out),
+            None => return self.cancel_relay(msg, from, now, out),
         };
         let Some(call) = self.calls.get_mut(&call_id) else {
             return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
@@ -799,6 +812,53 @@ impl Core {
         }
         if let Some(b) = branch {
             self.cancel_branch(b, CancelWhy::Caller, now, out);
+        }
+    }
+
+    /// A CANCEL for an INVITE relayed inside a dialog (a re-INVITE): 200 to the CANCEL, and the
+    /// CANCEL goes on along the INVITE's path (RFC 3261 §16.10); the INVITE's final response
+    /// (487, or a 2xx that won the race) is relayed as any other.
+    fn cancel_relay(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let key = (branch.to_string(), "INVITE".to_string());
+        let Some(&id) = self.relay_keys.get(&key) else {
+            return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
+        };
+        self.respond(from, &msg, 200, "OK", out);
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
+        if r.done || r.cancel_wanted {
+            return;
+        }
+        r.cancel_wanted = true;
+        if r.interval == Duration::MAX {
+            self.send_relay_cancel(id, now, out);
+        }
+    }
+
+    /// Sends the CANCEL for a relayed INVITE (RFC 3261 §9.1: only once it is proceeding).
+    fn send_relay_cancel(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
+        let t1 = self.config.timers.t1;
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
+        let Some(Ok(invite)) = r
+            .forwarded
+            .clone()
+            .map(|f| Message::parse(f, Framing::Datagram))
+        else {
+            return;
+        };
+        let cancel = edit::cancel_for(&invite);
+        r.cancel_sent = Some(cancel.clone());
+        out.push(Output {
+            to: r.to,
+            data: cancel,
+        });
+        if r.to.transport == Transport::Udp {
+            r.cancel_interval = t1;
+            self.set(now + t1, Timer::RelayCancelE(id));
         }
     }
 
@@ -903,6 +963,10 @@ impl Core {
                 interval: t1,
                 invite: method == "INVITE",
                 bye_call_id,
+                cancel_wanted: false,
+                cancel_sent: None,
+                cancel_answered: false,
+                cancel_interval: t1,
             },
         );
         if to.transport == Transport::Udp {
@@ -1276,6 +1340,11 @@ impl Core {
         let Some(r) = self.relays.get_mut(&id) else {
             return;
         };
+        if msg.cseq().is_some_and(|(_, m)| m == "CANCEL") {
+            // The answer to our CANCEL: hop by hop, it goes no further.
+            r.cancel_answered |= status >= 200;
+            return;
+        }
         if r.done {
             if status >= 200 && r.invite && status < 300 {
                 self.forward_stateless(&msg, out);
@@ -1289,6 +1358,9 @@ impl Core {
         });
         if status < 200 {
             r.interval = Duration::MAX; // provisional: stop retransmitting
+            if r.cancel_wanted && r.cancel_sent.is_none() {
+                self.send_relay_cancel(id, now, out);
+            }
             return;
         }
         r.done = true;
@@ -1523,6 +1595,19 @@ impl Core {
             }
             Timer::RelayE(id) => self.relay_retransmit(id, now, out),
             Timer::RelayF(id) => self.relay_timeout(id, now, out),
+            Timer::RelayCancelE(id) => {
+                if let Some(r) = self.relays.get_mut(&id) {
+                    if let (false, false, Some(c)) = (r.done, r.cancel_answered, &r.cancel_sent) {
+                        out.push(Output {
+                            to: r.to,
+                            data: c.clone(),
+                        });
+                        r.cancel_interval = (r.cancel_interval * 2).min(t2);
+                        let next = now + r.cancel_interval;
+                        self.set(next, Timer::RelayCancelE(id));
+                    }
+                }
+            }
             Timer::RelayDone(id) => {
                 if let Some(r) = self.relays.remove(&id) {
                     self.relay_keys.remove(&r.server_key);

@@ -627,3 +627,58 @@ fn a_dialog_ended_by_bye_is_not_ended_again_at_its_bound() {
     );
     assert!(rig.core.dialog_ids.is_empty());
 }
+
+#[test]
+fn cancel_of_a_re_invite_is_answered_and_passed_on() {
+    let mut rig = Rig::new(&[T1]);
+    answered_call(&mut rig);
+    let sent = rig.feed(CALLER, &in_dialog("INVITE", "z9hG4bKre1", 2));
+    let reinv = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&reinv, 100, "t1"));
+
+    let sent = rig.feed(CALLER, &in_dialog("CANCEL", "z9hG4bKre1", 2));
+    let ok = only(&sent, CALLER, "200");
+    assert_eq!(ok.cseq(), Some((2, "CANCEL")));
+    let cancel = only(&sent, T1, "CANCEL").clone();
+    assert_eq!(
+        cancel.top_via().unwrap().branch,
+        reinv.top_via().unwrap().branch,
+        "the CANCEL matches the re-INVITE the target has"
+    );
+    assert_eq!(cancel.to_tag(), Some("t1"));
+    // Retransmitted on UDP until the target answers it; its answer goes no further.
+    let sent = rig.advance(Duration::from_millis(500));
+    only(&sent, T1, "CANCEL");
+    assert!(rig.feed(T1, &answer(&cancel, 200, "t1")).is_empty());
+    assert!(rig.advance(Duration::from_secs(2)).is_empty());
+
+    let sent = rig.feed(T1, &answer(&reinv, 487, "t1"));
+    only(&sent, CALLER, "487");
+    only(&sent, T1, "ACK");
+    assert_eq!(rig.core.live(), (0, 1), "the dialog goes on");
+    assert_eq!(
+        rig.control.events()[1..],
+        [Event::Answered(1, 200)],
+        "a canceled re-INVITE ends nothing"
+    );
+}
+
+#[test]
+fn cancel_of_a_re_invite_waits_for_a_provisional() {
+    let mut rig = Rig::new(&[T1]);
+    answered_call(&mut rig);
+    let sent = rig.feed(CALLER, &in_dialog("INVITE", "z9hG4bKre2", 2));
+    let reinv = only(&sent, T1, "INVITE").clone();
+    let sent = rig.feed(CALLER, &in_dialog("CANCEL", "z9hG4bKre2", 2));
+    only(&sent, CALLER, "200");
+    assert!(sent.iter().all(|(t, _)| t != T1), "{sent:#?}");
+    let sent = rig.feed(T1, &answer(&reinv, 180, "t1"));
+    only(&sent, CALLER, "180");
+    only(&sent, T1, "CANCEL");
+    // The target's 2xx won the race: relayed as any answer to a re-INVITE.
+    let sent = rig.feed(T1, &answer(&reinv, 200, "t1"));
+    only(&sent, CALLER, "200");
+    // A CANCEL for a request nobody knows is still 481.
+    let sent = rig.feed(CALLER, &in_dialog("CANCEL", "z9hG4bKnone", 3));
+    only(&sent, CALLER, "481");
+}
