@@ -28,6 +28,13 @@ pub struct Config {
     pub sip_advertise: Option<std::net::IpAddr>,
     /// Seconds between OPTIONS probes of each SIP target.
     pub sip_probe_interval_secs: u64,
+    /// The base URL carriers reach the HTTP service at (`https://calls.example.com`), when a
+    /// proxy in front changes the scheme or host: carrier webhook signatures cover the URL the
+    /// carrier requested. Unset, the request's `Host` and `X-Forwarded-Proto` are used.
+    pub public_url: Option<String>,
+    /// Seconds a call may stay up before its record is ended as hung up by the system (its
+    /// hang-up or the carrier's callbacks never came), so that caps cannot leak.
+    pub max_call_secs: u64,
 }
 
 impl Default for Config {
@@ -42,6 +49,8 @@ impl Default for Config {
             sip_listen: None,
             sip_advertise: None,
             sip_probe_interval_secs: 10,
+            public_url: None,
+            max_call_secs: 12 * 3600,
         }
     }
 }

@@ -111,6 +111,22 @@ async fn open_store(db: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// The HTTP face's options from the configuration.
+fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
+    if let Some(url) = &config.public_url {
+        let parsed = url::Url::parse(url).with_context(|| format!("public_url {url:?}"))?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https") && parsed.path() == "/",
+            "public_url must be http(s)://host[:port] with no path, not {url:?}"
+        );
+    }
+    anyhow::ensure!(config.max_call_secs > 0, "max_call_secs must be at least 1");
+    Ok(callopt_http::Options {
+        public_url: config.public_url.clone(),
+        max_call: std::time::Duration::from_secs(config.max_call_secs),
+    })
+}
+
 fn geo_config(config: &Config) -> anyhow::Result<GeoConfig> {
     let header = |h: &Option<String>| -> anyhow::Result<_> {
         h.as_deref()
@@ -166,7 +182,13 @@ async fn serve(common: Common) -> anyhow::Result<()> {
     let config = common.load()?;
     init_logging(&config.log);
     let store = open_store(&config.db).await?;
-    let state = AppState::new(store, geo_config(&config)?, ExtraPages::default()).await?;
+    let state = AppState::with_options(
+        store,
+        geo_config(&config)?,
+        ExtraPages::default(),
+        http_options(&config)?,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -38,6 +38,37 @@ pub enum Next {
     },
 }
 
+/// Where a call in progress stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallState {
+    /// The call's key (its record id).
+    pub key: u64,
+    /// The attempt in progress or last made (1-based; 0 before the first).
+    pub seq: u32,
+    /// Its target.
+    pub target: Option<i64>,
+    /// Whether that attempt was answered.
+    pub answered: bool,
+    /// Targets tried so far.
+    pub tried: Vec<i64>,
+    /// The channel's id of the call (a carrier's call id).
+    pub external_id: String,
+}
+
+impl CallState {
+    fn of(key: u64, c: &LiveCall) -> Self {
+        let last = c.record.attempts.last();
+        Self {
+            key,
+            seq: c.record.attempts.len() as u32,
+            target: last.and_then(|a| a.target_id),
+            answered: c.record.answered_at.is_some(),
+            tried: c.tried.clone(),
+            external_id: c.record.external_id.clone(),
+        }
+    }
+}
+
 /// The visitor session that holds a tracking number now.
 #[derive(Debug, Clone)]
 struct Holder {
@@ -101,6 +132,18 @@ impl Switchboard {
     /// Closes the calls a previous run left in progress (as interrupted), loads the routing
     /// table and the live visitor sessions, and starts the call writer.
     pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        Self::start_with(store, Duration::from_millis(MAX_CALL_MS as u64)).await
+    }
+
+    /// As [`Switchboard::start`], ending calls still up after `max_call` (their hang-up never
+    /// came) instead of after [`MAX_CALL_MS`].
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        max_call: Duration,
+    ) -> Result<Arc<Self>, StoreError> {
+        let max_call_ms = i64::try_from(max_call.as_millis())
+            .unwrap_or(MAX_CALL_MS)
+            .max(1);
         let now = system_clock();
         let interrupted = store.interrupt_calls(now).await?;
         if interrupted > 0 {
@@ -135,13 +178,15 @@ impl Switchboard {
             }
         }
         let weak = Arc::downgrade(&board);
+        // Look a few times per bound, at most once a minute.
+        let every = Duration::from_millis((max_call_ms as u64 / 4).clamp(100, 60_000));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let Some(board) = weak.upgrade() else { return };
                 let now = (board.clock)();
-                board.expire_started_before(now - MAX_CALL_MS);
+                board.expire_started_before(now - max_call_ms);
             }
         });
         Ok(board)
@@ -371,7 +416,13 @@ impl Switchboard {
 
     /// The attempt on `target` was answered.
     pub fn answered(&self, key: u64, target: i64, sip_status: u16) {
-        let now = (self.clock)();
+        self.answered_at(key, target, sip_status, (self.clock)());
+    }
+
+    /// The attempt on `target` was answered at `at` (ms): a carrier reports the answer only
+    /// when the attempt ends, with how long it was connected.
+    pub fn answered_at(&self, key: u64, target: i64, sip_status: u16, at: i64) {
+        let now = at.min((self.clock)());
         let mut calls = self.lock();
         let Calls { live, calls, .. } = &mut *calls;
         let Some(call) = calls.get_mut(&key) else {
@@ -432,6 +483,72 @@ impl Switchboard {
             (false, _) => CallOutcome::Failed,
         };
         self.finish(call.record, outcome, None, now);
+    }
+
+    /// Where a call in progress stands, by its key.
+    pub fn call_state(&self, key: u64) -> Option<CallState> {
+        self.lock().calls.get(&key).map(|c| CallState::of(key, c))
+    }
+
+    /// Where a call in progress stands, by the channel's id of it (a carrier's call id).
+    pub fn find_call(&self, channel: &str, external_id: &str) -> Option<CallState> {
+        self.lock()
+            .calls
+            .iter()
+            .find(|(_, c)| c.record.channel == channel && c.record.external_id == external_id)
+            .map(|(key, c)| CallState::of(*key, c))
+    }
+
+    /// The account that owns tracking number `called`, if it is one.
+    pub fn owner(&self, called: &str) -> Option<callopt_domain::AccountId> {
+        self.table.load().route(called).map(|r| r.account)
+    }
+
+    /// Takes back a call this switchboard does not hold (the service restarted while a carrier
+    /// kept the call up): its record from the store, the targets already tried from the
+    /// carrier's failover cursor. The attempt in progress counts as ringing again. Returns the
+    /// call's state, or None when it cannot be routed any more (its plan is gone).
+    pub fn resume(&self, mut record: CallRecord, tried: Vec<i64>) -> Option<CallState> {
+        let key = u64::try_from(record.id).ok()?;
+        let now = (self.clock)();
+        let table = self.table.load();
+        let route = table.route(&record.tracking_number)?;
+        let plan = route
+            .plan
+            .clone()
+            .filter(|p| Some(p.plan().id) == record.routing_plan_id)?;
+        let language = route.languages.first().cloned();
+        let facts = match E164::parse("caller", &record.caller, None) {
+            Ok(e164) => CallFacts::from_caller(&e164, language),
+            Err(_) => CallFacts {
+                language,
+                ..CallFacts::default()
+            },
+        };
+        record.outcome = CallOutcome::InProgress;
+        record.reason = None;
+        record.ended_at = None;
+        record.hung_up_by = None;
+        let mut calls = self.lock();
+        if let Some(c) = calls.calls.get(&key) {
+            return Some(CallState::of(key, c));
+        }
+        if let Some(open) = record.attempts.last_mut().filter(|a| a.outcome.is_none()) {
+            open.ended_at = None;
+            if let Some(target) = open.target_id {
+                calls.live.attempt_resumed(&plan, target, now);
+            }
+        }
+        tracing::info!(call = key, "call taken back from the store");
+        let call = LiveCall {
+            record,
+            plan,
+            facts,
+            tried,
+        };
+        let state = CallState::of(key, &call);
+        calls.calls.insert(key, call);
+        Some(state)
     }
 
     /// Ends the calls that started before `cutoff` (ms) and are still up: their hang-up never

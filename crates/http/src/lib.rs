@@ -2,7 +2,9 @@
 //! feeds, health, Prometheus metrics and the OpenAPI document. All serde DTOs live here.
 //!
 //! # Layout
-//! - [`api`]: management resources (campaigns, pools, numbers, domains, sessions).
+//! - [`api`]: management resources (campaigns, pools, numbers, domains, sessions, targets,
+//!   routing plans, calls, carrier connections).
+//! - [`carrier`]: the carriers' voice webhooks (TwiML, TeXML, cXML, Plivo XML).
 //! - [`dni`]: the in-memory DNI state the hot path reads; [`dni_api`]: its endpoints.
 //! - [`tag`]: the embedded JavaScript tag.
 //! - [`auth`]: bearer API keys → the account every query is scoped to.
@@ -15,6 +17,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod carrier;
 pub mod dni;
 pub mod dni_api;
 pub mod geo;
@@ -47,6 +50,26 @@ pub struct ExtraPages {
     pub verification: Option<String>,
 }
 
+/// What the binary's configuration sets in the HTTP face.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The base URL carriers reach this service at (`https://calls.example.com`): webhook
+    /// signatures cover the full URL the carrier requested, which a proxy in front may change.
+    /// Unset, the request's `Host` (and `X-Forwarded-Proto`) are used.
+    pub public_url: Option<String>,
+    /// How long a call may stay up before its record is ended (its hang-up never came).
+    pub max_call: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            max_call: std::time::Duration::from_millis(callopt_calls::MAX_CALL_MS as u64),
+        }
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -62,6 +85,8 @@ pub struct AppState {
     pub pages: Arc<ExtraPages>,
     /// Call handling: the routing table the management API keeps current, and attribution.
     pub switchboard: Arc<callopt_calls::Switchboard>,
+    /// What the carrier webhooks share: the cursor key, the public URL, Telnyx replay memory.
+    pub carriers: Arc<carrier::Webhooks>,
 }
 
 impl AppState {
@@ -71,11 +96,24 @@ impl AppState {
         geo: geo::GeoConfig,
         pages: ExtraPages,
     ) -> anyhow::Result<Self> {
+        Self::with_options(store, geo, pages, Options::default()).await
+    }
+
+    /// As [`AppState::new`], with the options the binary reads from its configuration.
+    pub async fn with_options(
+        store: Arc<dyn Store>,
+        geo: geo::GeoConfig,
+        pages: ExtraPages,
+        options: Options,
+    ) -> anyhow::Result<Self> {
         let dni = Arc::new(dni::Dni::default());
         dni.load(&store, now_ms()).await?;
-        let switchboard = callopt_calls::Switchboard::start(store.clone()).await?;
+        let switchboard =
+            callopt_calls::Switchboard::start_with(store.clone(), options.max_call).await?;
+        let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         Ok(Self {
             switchboard,
+            carriers,
             writer: SessionWriter::spawn(store.clone()),
             store,
             dni,
@@ -176,6 +214,16 @@ pub fn router(state: AppState) -> Router {
                 .patch(api::plans::update)
                 .delete(api::plans::delete),
         )
+        .route(
+            "/carrier-connections",
+            get(api::carriers::list).post(api::carriers::create),
+        )
+        .route(
+            "/carrier-connections/{id}",
+            get(api::carriers::get)
+                .patch(api::carriers::update)
+                .delete(api::carriers::delete),
+        )
         .route("/calls", get(api::calls::list))
         .route("/calls/{id}", get(api::calls::get))
         .route("/sessions/{id}", get(api::sessions::get))
@@ -190,8 +238,14 @@ pub fn router(state: AppState) -> Router {
             "/dni/feeds/{campaign}/{format}",
             get(dni_api::feed).options(dni_api::preflight),
         );
+    let carriers = Router::new()
+        .route("/{key}/voice", post(carrier::voice))
+        .route("/{key}/dial", post(carrier::dial))
+        .route("/{key}/status", post(carrier::status))
+        .layer(DefaultBodyLimit::max(carrier::MAX_BODY));
     Router::new()
         .nest("/v1", v1)
+        .nest("/carriers", carriers)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::document))

@@ -41,6 +41,8 @@ impl Modify for BearerKey {
         api::plans::create, api::plans::list, api::plans::get, api::plans::update,
         api::plans::delete,
         api::calls::list, api::calls::get,
+        api::carriers::create, api::carriers::list, api::carriers::get, api::carriers::update,
+        api::carriers::delete,
         dni_api::sessions, dni_api::feed,
     ),
     components(schemas(
@@ -53,6 +55,8 @@ impl Modify for BearerKey {
         pagination::Listing<api::targets::TargetDto>,
         pagination::Listing<api::plans::PlanDto>,
         pagination::Listing<api::calls::CallDto>,
+        pagination::Listing<api::carriers::CarrierConnectionDto>,
+        api::carriers::CarrierConnectionInput,
         api::targets::TargetInput, api::targets::HoursInput, api::targets::HoursDto,
         api::targets::WeeklyDto, api::targets::CapsDto,
         api::plans::PlanInput, api::plans::FiltersDto, api::plans::FiltersInput,

@@ -209,6 +209,14 @@ impl Live {
         }
     }
 
+    /// An attempt on `target` made before a restart is under way again: it counts as ringing,
+    /// as [`Live::route`] would have counted it, whatever the caps say (the carrier is already
+    /// ringing the target).
+    pub fn attempt_resumed(&mut self, _plan: &CompiledPlan, target: i64, _now_ms: Millis) {
+        let st = self.targets.entry(target).or_insert(TargetLive::IDLE);
+        st.ringing = st.ringing.saturating_add(1);
+    }
+
     /// The attempt or call on `target` ended (failed attempt, or hang-up of a connected call):
     /// live count goes down. Not knowing which, it ends a connected call when the target has
     /// one (see the module notes: caps stay safe); [`Live::attempt_failed`] and

@@ -229,4 +229,43 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every call still in progress as interrupted at `now` (the service stopped while
     /// they were up), with their open attempts; returns how many. Called at start.
     async fn interrupt_calls(&self, now: i64) -> Result<u64>;
+
+    // Carrier connections.
+    /// Creates a carrier connection with the public `key` of its webhook URLs.
+    async fn create_carrier_connection(
+        &self,
+        account: AccountId,
+        c: &CarrierConnection,
+        key: &str,
+        now: i64,
+    ) -> Result<CarrierConnectionRecord>;
+    /// One carrier connection of the account.
+    async fn carrier_connection(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<CarrierConnectionRecord>;
+    /// A page of the account's carrier connections.
+    async fn carrier_connections(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Page<CarrierConnectionRecord>>;
+    /// The carrier connection whose webhook URLs carry `key` (any account: the webhook's
+    /// signature, checked with the connection's secret, is what authenticates it).
+    async fn carrier_connection_by_key(&self, key: &str) -> Result<CarrierConnectionRecord>;
+    /// Replaces a carrier connection's fields.
+    async fn update_carrier_connection(
+        &self,
+        account: AccountId,
+        id: i64,
+        c: &CarrierConnection,
+        now: i64,
+    ) -> Result<CarrierConnectionRecord>;
+    /// Deletes a carrier connection.
+    async fn delete_carrier_connection(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// The server secret called `name`: stored as `fresh` the first time it is asked for, the
+    /// stored value ever after (so every node and every restart share it).
+    async fn server_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>>;
 }

@@ -268,3 +268,56 @@ pub struct CallFilter {
     /// Started before, ms since the epoch.
     pub to: Option<i64>,
 }
+
+/// A secret the service must use in clear (a carrier's auth token): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    /// The last four characters, for showing which secret is set.
+    pub fn hint(&self) -> String {
+        let n = self.0.chars().count();
+        let tail: String = self.0.chars().skip(n.saturating_sub(4)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// A carrier connection's fields, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierConnection {
+    /// Human name.
+    pub name: String,
+    /// `twilio`, `telnyx`, `signalwire` or `plivo`.
+    pub carrier: String,
+    /// The carrier's id of the account (Twilio AccountSid, SignalWire project, Telnyx account);
+    /// when set, webhooks naming another account are refused.
+    pub carrier_account: Option<String>,
+    /// What verifies the carrier's signatures: the auth token (Twilio, Plivo), the signing key
+    /// (SignalWire) or the public key (Telnyx).
+    pub secret: Secret,
+    /// The tracking numbers (E.164) whose calls it routes.
+    pub numbers: Vec<String>,
+}
+
+/// A carrier connection as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierConnectionRecord {
+    /// Store id.
+    pub id: i64,
+    /// Owner.
+    pub account: AccountId,
+    /// The public key in its webhook URLs (`cc_…`).
+    pub key: String,
+    /// Its fields.
+    pub connection: CarrierConnection,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at: i64,
+}

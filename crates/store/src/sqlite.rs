@@ -1,5 +1,6 @@
 //! The SQLite store: the embedded default. One file in WAL mode, migrations run at open.
 
+mod carriers;
 mod routing;
 
 use crate::*;
@@ -39,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "routing",
         include_str!("../migrations/sqlite/0002_routing.sql"),
+    ),
+    (
+        3,
+        "carriers",
+        include_str!("../migrations/sqlite/0003_carriers.sql"),
     ),
 ];
 
@@ -1061,5 +1067,59 @@ impl Store for SqliteStore {
 
     async fn interrupt_calls(&self, now: i64) -> Result<u64> {
         routing::interrupt_calls(&self.pool, now).await
+    }
+
+    async fn create_carrier_connection(
+        &self,
+        account: AccountId,
+        c: &CarrierConnection,
+        key: &str,
+        now: i64,
+    ) -> Result<CarrierConnectionRecord> {
+        let id = carriers::create(&self.pool, account, c, key, now).await?;
+        self.carrier_connection(account, id).await
+    }
+
+    async fn carrier_connection(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<CarrierConnectionRecord> {
+        let table = carriers::CONNECTIONS;
+        routing::one(&self.pool, table, account, id, carriers::connection_row).await
+    }
+
+    async fn carrier_connections(
+        &self,
+        account: AccountId,
+        p: PageRequest,
+    ) -> Result<Page<CarrierConnectionRecord>> {
+        let table = carriers::CONNECTIONS;
+        let items =
+            routing::page_of(&self.pool, table, account, p, carriers::connection_row).await?;
+        Ok(page(items, p.limit, |c| c.id))
+    }
+
+    async fn carrier_connection_by_key(&self, key: &str) -> Result<CarrierConnectionRecord> {
+        carriers::by_key(&self.pool, key).await
+    }
+
+    async fn update_carrier_connection(
+        &self,
+        account: AccountId,
+        id: i64,
+        c: &CarrierConnection,
+        now: i64,
+    ) -> Result<CarrierConnectionRecord> {
+        carriers::update(&self.pool, account, id, c, now).await?;
+        self.carrier_connection(account, id).await
+    }
+
+    async fn delete_carrier_connection(&self, account: AccountId, id: i64) -> Result<()> {
+        carriers::delete(&self.pool, account, id).await
+    }
+
+    async fn server_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+        carriers::server_secret(&self.pool, name, fresh).await
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod campaigns;
+pub mod carriers;
 pub mod domains;
 pub mod numbers;
 pub mod plans;
