@@ -155,6 +155,20 @@ def _form(params):
     return urllib.parse.urlencode(params).encode()
 
 
+@pytest.mark.parametrize("dialect", [TwilioSide, PlivoSide], ids=lambda d: d.name)
+def test_a_retried_voice_request_dials_the_same_attempt_once(api, service, dialect):
+    side = dialect(service)
+    targets, _ = setup_routing(api, [FIRST, SECOND])
+    conn = connect(api, side)
+    params = side.incoming(call_id(side), CALLER, TRACKING)
+    first = side.answer(conn["voice_url"], params)
+    again = side.answer(conn["voice_url"], params)
+    assert again.dialled() == first.dialled() == ("Number", side.number(FIRST))
+    assert api.live_calls(targets[0]) == 1
+    calls = api.calls_until("the call stored", lambda c: len(c) == 1 and c[0]["attempts"])
+    assert len(calls[0]["attempts"]) == 1
+
+
 def test_a_replayed_telnyx_request_is_refused(api, service):
     side = TelnyxSide(service)
     setup_routing(api, [FIRST, SECOND])

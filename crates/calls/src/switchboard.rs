@@ -53,6 +53,8 @@ pub struct CallState {
     pub tried: Vec<i64>,
     /// The channel's id of the call (a carrier's call id).
     pub external_id: String,
+    /// The attempt under way, as it was handed out (None once answered, or after a resume).
+    pub dialling: Option<Next>,
 }
 
 impl CallState {
@@ -65,6 +67,10 @@ impl CallState {
             answered: c.record.answered_at.is_some(),
             tried: c.tried.clone(),
             external_id: c.record.external_id.clone(),
+            dialling: c
+                .dialling
+                .clone()
+                .filter(|_| c.record.answered_at.is_none()),
         }
     }
 }
@@ -90,6 +96,9 @@ struct LiveCall {
     facts: CallFacts,
     /// Targets attempted so far.
     tried: Vec<i64>,
+    /// The attempt handed out last, while it is under way: what a repeated request for the
+    /// call (a carrier retrying its webhook) is answered again.
+    dialling: Option<Next>,
 }
 
 /// The state every call path changes, behind one short lock.
@@ -303,6 +312,7 @@ impl Switchboard {
             plan,
             facts,
             tried: Vec::new(),
+            dialling: None,
         };
         let key = id as u64;
         let next = self.route(&mut calls, call, key, None, now);
@@ -344,12 +354,13 @@ impl Switchboard {
                     ended_at: None,
                 });
                 self.writer.write(call.record.clone());
-                calls.calls.insert(key, call);
                 let next = Next::Target {
                     target,
                     destination,
                     ring_timeout: Duration::from_secs(u64::from(ring_timeout_secs)),
                 };
+                call.dialling = Some(next.clone());
+                calls.calls.insert(key, call);
                 (Some(key), next)
             }
             Decision::Reject { status, reason, .. } => {
@@ -545,6 +556,7 @@ impl Switchboard {
             plan,
             facts,
             tried,
+            dialling: None,
         };
         let state = CallState::of(key, &call);
         calls.calls.insert(key, call);

@@ -340,6 +340,11 @@ pub async fn voice(
     }
     let channel = v.carrier.as_str();
     if let Some(live) = state.switchboard.find_call(channel, &incoming.call_id) {
+        // The carrier asks again (it retries a webhook whose answer it did not get): the same
+        // attempt, not a second call.
+        if let Some(next) = live.dialling.clone() {
+            return Ok(answer_next(&state, &v, &live, &next, &incoming.from, true));
+        }
         return Err(ApiError::Conflict(format!(
             "call {} (the carrier's {})",
             live.key, incoming.call_id
@@ -358,6 +363,7 @@ pub async fn voice(
             answered: false,
             tried: Vec::new(),
             external_id: incoming.call_id.clone(),
+            dialling: None,
         });
     Ok(answer_next(&state, &v, &call, &next, &incoming.from, true))
 }
