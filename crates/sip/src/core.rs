@@ -689,16 +689,25 @@ impl Core {
         let id = self.id();
         let via = self.via(to.transport, 'i', id);
         let upstream_transport = self.calls.get(&call_id).ok_or(())?.upstream.transport;
-        let rr = self.record_route(upstream_transport);
+        // The target's side on top: it is where the target's in-dialog requests come in. When
+        // the legs differ in transport, the caller's side below it (double record-routing).
+        let outbound = self.record_route(to.transport);
+        let inbound = self.record_route(upstream_transport);
+        let both = [outbound.as_str(), inbound.as_str()];
+        let record_routes = if to.transport == upstream_transport {
+            &both[..1]
+        } else {
+            &both[..]
+        };
         let call = self.calls.get_mut(&call_id).ok_or(())?;
-        let pop_route = top_route_is_us(&call.invite, &self.config);
+        let pop_routes = routes_to_us(&call.invite, &self.config);
         let request = edit::forward_request(
             &call.invite,
             &Forward {
                 uri: Some(uri.as_str()),
                 via: &via,
-                record_route: Some(&rr),
-                pop_route,
+                record_routes,
+                pop_routes,
             },
         );
         call.branch = Some(id);
@@ -761,7 +770,7 @@ impl Core {
             &msg,
             &Forward {
                 via: &via,
-                pop_route: top_route_is_us(&msg, &self.config),
+                pop_routes: routes_to_us(&msg, &self.config),
                 ..Forward::default()
             },
         );
@@ -769,14 +778,11 @@ impl Core {
         out.push(Output { to, data });
     }
 
-    /// Where an in-dialog request goes: the next Route after ours, else the Request-URI.
+    /// Where an in-dialog request goes: the next Route after ours (one, or two when we
+    /// double record-routed), else the Request-URI.
     fn next_hop(&self, msg: &Message) -> Option<Peer> {
-        let mut routes = msg.values(HeaderName::Route);
-        let first = routes.next();
-        let route = match first {
-            Some(_) if top_route_is_us(msg, &self.config) => routes.next(),
-            other => other,
-        };
+        let ours = routes_to_us(msg, &self.config);
+        let route = msg.values(HeaderName::Route).nth(ours);
         let uri = match route {
             Some(r) => parse::addr_uri(msg.text(r)),
             None => msg.uri()?,
@@ -940,7 +946,7 @@ impl Core {
             &msg,
             &Forward {
                 via: &via,
-                pop_route: top_route_is_us(&msg, &self.config),
+                pop_routes: routes_to_us(&msg, &self.config),
                 ..Forward::default()
             },
         );
@@ -1732,15 +1738,16 @@ impl Core {
     }
 }
 
-/// Whether the top Route names us (loose routing: we remove it before forwarding).
-fn top_route_is_us(msg: &Message, config: &CoreConfig) -> bool {
-    let Some(r) = msg.first_value(HeaderName::Route) else {
-        return false;
-    };
-    let Some(peer) = uri_peer(parse::addr_uri(msg.text(r))) else {
-        return false;
-    };
-    peer.addr == config.udp || config.tcp == Some(peer.addr)
+/// How many Route values on top name us (loose routing: we remove them before forwarding).
+/// Two when we double record-routed a dialog between two transports, one otherwise.
+fn routes_to_us(msg: &Message, config: &CoreConfig) -> usize {
+    msg.values(HeaderName::Route)
+        .take(2)
+        .take_while(|r| {
+            uri_peer(parse::addr_uri(msg.text(r.clone())))
+                .is_some_and(|p| p.addr == config.udp || config.tcp == Some(p.addr))
+        })
+        .count()
 }
 
 /// The address a SIP URI names, when its host is an IP address (port 5060 by default;

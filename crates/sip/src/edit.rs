@@ -14,10 +14,11 @@ pub struct Forward<'a> {
     pub uri: Option<&'a str>,
     /// Our Via value (`SIP/2.0/UDP host:port;branch=z9hG4bK...`), put on top.
     pub via: &'a str,
-    /// A Record-Route value (`<sip:host:port;lr>`) to add, for dialog-creating requests.
-    pub record_route: Option<&'a str>,
-    /// Remove the first Route value (it named us).
-    pub pop_route: bool,
+    /// Record-Route values (`<sip:host:port;lr>`) to add on top, in order, for dialog-creating
+    /// requests: one, or two when the proxy joins two transports (double record-routing).
+    pub record_routes: &'a [&'a str],
+    /// How many leading Route values to remove (they named us).
+    pub pop_routes: usize,
 }
 
 /// A list of splices over one buffer, applied in order of position.
@@ -67,15 +68,38 @@ fn first_value_removal(msg: &Message, name: HeaderName) -> Option<Range<usize>> 
     }
 }
 
+/// The spans to delete to remove the first `n` Route values: whole lines for lines all of whose
+/// values go, else from the first value to the first one kept.
+fn route_removals(msg: &Message, n: usize) -> Vec<Range<usize>> {
+    let mut left = n;
+    let mut spans = Vec::new();
+    for h in msg.headers.iter().filter(|h| h.name == HeaderName::Route) {
+        if left == 0 {
+            break;
+        }
+        let values: Vec<Range<usize>> =
+            crate::parse::split_values(msg.bytes(), h.value.clone()).collect();
+        if values.len() <= left {
+            spans.push(h.line.clone());
+            left -= values.len();
+        } else {
+            spans.push(values[0].start..values[left].start);
+            left = 0;
+        }
+    }
+    spans
+}
+
 /// The forwarded copy of a request.
 pub fn forward_request(msg: &Message, f: &Forward<'_>) -> Bytes {
     let mut s = Splices::new();
     let at = msg.headers_start;
     let via_line = format!("Via: {}\r\n", f.via);
-    let rr_line = f
-        .record_route
+    let rr_line: String = f
+        .record_routes
+        .iter()
         .map(|rr| format!("Record-Route: {rr}\r\n"))
-        .unwrap_or_default();
+        .collect();
     let mut mf = String::new();
     let mf_span = match msg.header(HeaderName::MaxForwards) {
         Some(h) => {
@@ -94,10 +118,8 @@ pub fn forward_request(msg: &Message, f: &Forward<'_>) -> Bytes {
     s.put(at..at, via_line.as_bytes());
     s.put(at..at, rr_line.as_bytes());
     s.put(mf_span, mf.as_bytes());
-    if f.pop_route {
-        if let Some(r) = first_value_removal(msg, HeaderName::Route) {
-            s.put(r, b"");
-        }
+    for r in route_removals(msg, f.pop_routes) {
+        s.put(r, b"");
     }
     s.apply(msg.bytes())
 }
@@ -295,8 +317,8 @@ Content-Length: 0\r\n\r\n";
             &Forward {
                 uri: Some("sip:agent@10.0.0.5:5070"),
                 via: "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKours",
-                record_route: Some("<sip:10.0.0.2:5060;lr>"),
-                pop_route: true,
+                record_routes: &["<sip:10.0.0.2:5060;lr>"],
+                pop_routes: 1,
             },
         );
         let text = std::str::from_utf8(&out).unwrap();
@@ -316,6 +338,33 @@ Content-Length: 0\r\n\r\n"
         );
         let again = parse(text);
         assert_eq!(again.top_via().unwrap().branch, Some("z9hG4bKours"));
+    }
+
+    #[test]
+    fn double_record_route_and_two_routes_popped() {
+        let two_lines = REQ.replace(
+            "Route: <sip:10.0.0.2;lr>, <sip:10.0.0.9;lr>\r\n",
+            "Route: <sip:10.0.0.2;lr>\r\nRoute: <sip:10.0.0.2;transport=tcp;lr>, <sip:10.0.0.9;lr>\r\n",
+        );
+        for (text, left) in [(REQ, None), (two_lines.as_str(), Some("<sip:10.0.0.9;lr>"))] {
+            let out = forward_request(
+                &parse(text),
+                &Forward {
+                    via: "SIP/2.0/TCP 10.0.0.2:5060;branch=z9hG4bKours",
+                    record_routes: &["<sip:10.0.0.2;transport=tcp;lr>", "<sip:10.0.0.2;lr>"],
+                    pop_routes: 2,
+                    ..Forward::default()
+                },
+            );
+            let m = Message::parse(out, Framing::Datagram).unwrap();
+            let rr: Vec<_> = m
+                .values(HeaderName::RecordRoute)
+                .map(|r| m.text(r))
+                .collect();
+            assert_eq!(rr, ["<sip:10.0.0.2;transport=tcp;lr>", "<sip:10.0.0.2;lr>"]);
+            assert_eq!(m.value(HeaderName::Route), left);
+            assert_eq!(m.cseq(), Some((7, "INVITE")));
+        }
     }
 
     #[test]

@@ -42,8 +42,11 @@ pub fn parse_message(data: &[u8]) {
             &Forward {
                 uri: Some("sip:agent@127.0.0.1:5070"),
                 via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfuzz",
-                record_route: Some("<sip:127.0.0.1:5060;lr>"),
-                pop_route: true,
+                record_routes: &[
+                    "<sip:127.0.0.1:5061;transport=tcp;lr>",
+                    "<sip:127.0.0.1:5060;lr>",
+                ],
+                pop_routes: 2,
             },
         );
         let _ = Message::parse(forwarded, Framing::Datagram);

@@ -30,6 +30,10 @@
 //! - A dialog that sees no BYE within `max_dialog` ([`MAX_DIALOG`], 12 hours, by default) is
 //!   forgotten and its call reported through `call_ended(key, HungUpBy::System, true)`: the
 //!   table of dialogs stays bounded when callers vanish. No BYE is sent for it.
+//! - A target URI's `;transport=tcp` puts its leg on TCP. When the caller's leg and the
+//!   target's differ in transport, the INVITE carries two Record-Route values, the target's
+//!   side on top (double record-routing, as Kamailio's rr module with `enable_double_rr`), so
+//!   each side reaches the proxy on its own transport; in-dialog requests have both popped.
 //! - Every call that ends without an answer and without the caller canceling (a `Reject` hop)
 //!   is reported through `call_ended(key, HungUpBy::System, false)`.
 

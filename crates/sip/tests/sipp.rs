@@ -53,14 +53,20 @@ struct TestControl {
 
 impl TestControl {
     fn new(targets: &[(u16, Duration)], cap: usize) -> Arc<Self> {
+        let uris: Vec<(String, Duration)> = targets
+            .iter()
+            .map(|(port, ring)| (format!("sip:agent@127.0.0.1:{port}"), *ring))
+            .collect();
+        Self::with_uris(&uris, cap)
+    }
+
+    /// Targets given by URI (to name a transport).
+    fn with_uris(targets: &[(String, Duration)], cap: usize) -> Arc<Self> {
         Arc::new(Self {
             targets: targets
                 .iter()
                 .enumerate()
-                .map(|(i, (port, ring))| {
-                    let uri = SipUri::parse("t", &format!("sip:agent@127.0.0.1:{port}")).unwrap();
-                    (i as i64 + 1, uri, *ring)
-                })
+                .map(|(i, (uri, ring))| (i as i64 + 1, SipUri::parse("t", uri).unwrap(), *ring))
                 .collect(),
             cap,
             state: Mutex::new(State::default()),
@@ -274,6 +280,52 @@ fn answered_call_from_a_tcp_caller() {
         [
             Event::Answered(1, 200),
             Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+/// A target reached over TCP, for calls from a UDP caller (double record-routing).
+fn tcp_target(port: u16) -> Arc<TestControl> {
+    TestControl::with_uris(
+        &[(format!("sip:agent@127.0.0.1:{port};transport=tcp"), secs(5))],
+        10,
+    )
+}
+
+#[test]
+fn udp_caller_hangs_up_a_tcp_target_through_both_record_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas.xml", &["-m", "1", "-t", "t1"]);
+    let control = tcp_target(target.port);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    target.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn tcp_target_hangs_up_a_udp_caller_through_both_record_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas_hangs_up.xml", &["-m", "1", "-t", "t1"]);
+    let control = tcp_target(target.port);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(dir.path(), proxy.udp, "uac_hung_up.xml", &["-m", "1"]).expect_success();
+    target.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Target, true)
         ]
     );
 }

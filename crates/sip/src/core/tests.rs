@@ -682,3 +682,153 @@ fn cancel_of_a_re_invite_waits_for_a_provisional() {
     let sent = rig.feed(CALLER, &in_dialog("CANCEL", "z9hG4bKnone", 3));
     only(&sent, CALLER, "481");
 }
+
+const PROXY_TCP: &str = "127.0.0.1:5061";
+
+impl Rig {
+    /// A rig listening on UDP and TCP.
+    fn with_tcp(targets: &[&str]) -> Self {
+        Self::config(targets, |c| c.tcp = Some(PROXY_TCP.parse().unwrap()))
+    }
+
+    /// Feeds a message that came over TCP.
+    fn feed_tcp(&mut self, from: &str, text: &str) -> Vec<(String, Message)> {
+        let input = Input::Message {
+            data: Bytes::copy_from_slice(text.as_bytes()),
+            from: Peer {
+                addr: from.parse().unwrap(),
+                transport: Transport::Tcp,
+            },
+        };
+        self.core.handle(input, self.now, &mut self.out);
+        self.drain_with_transport()
+            .into_iter()
+            .map(|(to, _, m)| (to, m))
+            .collect()
+    }
+
+    /// Like `drain`, keeping the transport of each send.
+    fn drain_with_transport(&mut self) -> Vec<(String, Transport, Message)> {
+        self.out
+            .drain(..)
+            .map(|o| {
+                let m = Message::parse(o.data, Framing::Datagram).expect("we send valid SIP");
+                (o.to.addr.to_string(), o.to.transport, m)
+            })
+            .collect()
+    }
+}
+
+fn values(m: &Message, name: HeaderName) -> Vec<String> {
+    m.values(name).map(|r| m.text(r).to_string()).collect()
+}
+
+#[test]
+fn udp_caller_and_tcp_target_are_double_record_routed() {
+    let target = format!("{T1};transport=tcp");
+    let mut rig = Rig::with_tcp(&[&target]);
+    let input = Input::Message {
+        data: Bytes::copy_from_slice(invite("z9hG4bKdrr").as_bytes()),
+        from: Peer {
+            addr: CALLER.parse().unwrap(),
+            transport: Transport::Udp,
+        },
+    };
+    rig.core.handle(input, rig.now, &mut rig.out);
+    let sent = rig.drain_with_transport();
+    let (_, transport, inv1) = sent
+        .iter()
+        .find(|(to, _, m)| to == T1 && m.method() == Some("INVITE"))
+        .expect("the INVITE goes to the target");
+    assert_eq!(
+        *transport,
+        Transport::Tcp,
+        "the target URI says transport=tcp"
+    );
+    assert!(inv1
+        .top_via()
+        .unwrap()
+        .transport
+        .eq_ignore_ascii_case("TCP"));
+    assert_eq!(
+        values(inv1, HeaderName::RecordRoute),
+        [
+            format!("<sip:{PROXY_TCP};transport=tcp;lr>"),
+            format!("<sip:{PROXY};lr>")
+        ],
+        "one Record-Route for each side, the target's on top"
+    );
+    let inv1 = inv1.clone();
+    let ok = answer_at(&inv1, 200, "t1", &target);
+    let sent = rig.feed_tcp(T1, &ok);
+    only(&sent, CALLER, "200");
+
+    // The caller's route set is the Record-Route reversed: our UDP side first, then our TCP
+    // side. Both are ours: both are popped, and the request goes on over TCP.
+    let bye = format!(
+        "BYE sip:agent@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKdrrbye\r\n\
+Route: <sip:{PROXY};lr>, <sip:{PROXY_TCP};transport=tcp;lr>\r\nMax-Forwards: 70\r\n\
+From: <sip:+15550001111@{CALLER}>;tag=caller1\r\nTo: <sip:+15551230000@{PROXY}>;tag=t1\r\n\
+Call-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let input = Input::Message {
+        data: Bytes::copy_from_slice(bye.as_bytes()),
+        from: Peer {
+            addr: CALLER.parse().unwrap(),
+            transport: Transport::Udp,
+        },
+    };
+    rig.core.handle(input, rig.now, &mut rig.out);
+    let sent = rig.drain_with_transport();
+    let (_, transport, fwd) = sent
+        .iter()
+        .find(|(to, _, m)| to == T1 && m.method() == Some("BYE"))
+        .expect("the BYE goes to the target");
+    assert_eq!(*transport, Transport::Tcp);
+    assert!(
+        fwd.header(HeaderName::Route).is_none(),
+        "both our Routes are popped: {:?}",
+        values(fwd, HeaderName::Route)
+    );
+    assert_eq!(fwd.values(HeaderName::Via).count(), 2);
+}
+
+#[test]
+fn tcp_target_hangs_up_a_udp_caller_through_both_record_routes() {
+    let target = format!("{T1};transport=tcp");
+    let mut rig = Rig::with_tcp(&[&target]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKdrr2"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed_tcp(T1, &answer_at(&inv1, 200, "t1", &target));
+    // The target's route set is the Record-Route as it came: our TCP side, then our UDP side.
+    let bye = format!(
+        "BYE sip:c@{CALLER} SIP/2.0\r\nVia: SIP/2.0/TCP {T1};branch=z9hG4bKtbye\r\n\
+Route: <sip:{PROXY_TCP};transport=tcp;lr>\r\nRoute: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\n\
+From: <sip:+15551230000@{PROXY}>;tag=t1\r\nTo: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+Call-ID: call-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sent = rig.feed_tcp(T1, &bye);
+    let fwd = only(&sent, CALLER, "BYE").clone();
+    assert!(fwd.header(HeaderName::Route).is_none());
+    assert!(fwd.top_via().unwrap().transport.eq_ignore_ascii_case("UDP"));
+    let sent = rig.feed(CALLER, &answer(&fwd, 200, "caller1"));
+    only(&sent, T1, "200");
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Target, true)
+        ]
+    );
+}
+
+#[test]
+fn one_record_route_when_both_legs_share_a_transport() {
+    let mut rig = Rig::with_tcp(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKsrr"));
+    let inv1 = only(&sent, T1, "INVITE");
+    assert_eq!(
+        values(inv1, HeaderName::RecordRoute),
+        [format!("<sip:{PROXY};lr>")]
+    );
+}
