@@ -382,11 +382,18 @@ impl Core {
     /// Answers 400 to a request whose framing is broken but whose headers allow a response;
     /// anything else is dropped.
     fn on_unparseable(&self, e: parse::ParseError, data: Bytes, from: Peer, out: &mut Vec<Output>) {
-        if e == parse::ParseError::ContentLength {
-            if let Ok(msg) = Message::parse_head(data) {
-                if msg.method().is_some_and(|m| m != "ACK") && edit::can_respond(&msg) {
-                    return self.respond(from, &msg, 400, "Bad Content-Length", out);
-                }
+        let (head, reason) = match e {
+            parse::ParseError::ContentLength => {
+                (Message::parse_head(data).ok(), "Bad Content-Length")
+            }
+            parse::ParseError::StartLine => {
+                (head_behind_bad_request_line(&data), "Bad Request-Line")
+            }
+            _ => (None, ""),
+        };
+        if let Some(msg) = head {
+            if msg.method().is_some_and(|m| m != "ACK") && edit::can_respond(&msg) {
+                return self.respond(from, &msg, 400, reason, out);
             }
         }
         tracing::debug!(%e, from = %from.addr, "unparseable message dropped");
@@ -475,13 +482,32 @@ impl Core {
     // ---- requests -------------------------------------------------------------------------
 
     fn on_request(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
+        if !msg.version_ok() {
+            // The Via names the other version too, so `can_respond` would refuse: answer when
+            // the headers a response copies are there at all.
+            let copied = [
+                HeaderName::Via,
+                HeaderName::From,
+                HeaderName::To,
+                HeaderName::CSeq,
+            ];
+            if msg.method() != Some("ACK")
+                && msg.call_id().is_some()
+                && copied.iter().all(|h| msg.header(*h).is_some())
+            {
+                self.respond(from, &msg, 505, "Version Not Supported", out);
+            }
+            return;
+        }
         if !edit::can_respond(&msg) {
             tracing::debug!(from = %from.addr, "request without Via/From/To/Call-ID/CSeq dropped");
             return;
         }
         let method = msg.method().unwrap_or_default().to_string();
-        if !msg.version_ok() {
-            return self.respond(from, &msg, 505, "Version Not Supported", out);
+        if method != "ACK" {
+            if let Some((status, reason, extra)) = refusal(&msg, &method) {
+                return self.respond_extra(from, &msg, status, reason, &extra, out);
+            }
         }
         let cseq_ok = msg
             .cseq()
@@ -1736,6 +1762,79 @@ impl Core {
             self.set(now + t64, Timer::ProbeF(id));
         }
     }
+}
+
+/// RFC 3261 §16.3's request validation steps the proxy makes before anything else: repeated
+/// single-value headers (400), a Request-URI scheme it does not route (416), option tags in
+/// Proxy-Require (420, listing them in Unsupported; not for CANCEL). The response to send, if
+/// any.
+fn refusal(msg: &Message, method: &str) -> Option<(u16, &'static str, String)> {
+    let single = [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::MaxForwards,
+    ];
+    if single
+        .iter()
+        .any(|n| msg.headers.iter().filter(|h| h.name == *n).count() > 1)
+    {
+        return Some((400, "Repeated Single-Value Header", String::new()));
+    }
+    let scheme = msg.uri().and_then(|u| u.split_once(':')).map(|(s, _)| s);
+    if !scheme.is_some_and(|s| {
+        ["sip", "sips", "tel"]
+            .iter()
+            .any(|k| s.eq_ignore_ascii_case(k))
+    }) {
+        return Some((416, "Unsupported URI Scheme", String::new()));
+    }
+    if method == "CANCEL" {
+        return None;
+    }
+    let tags: Vec<&str> = msg
+        .headers
+        .iter()
+        .filter(|h| {
+            let name = msg.text(h.line.start..h.value.start);
+            name.trim_end_matches(|c: char| c == ':' || c.is_ascii_whitespace())
+                .eq_ignore_ascii_case("Proxy-Require")
+        })
+        .flat_map(|h| msg.text(h.value.clone()).split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.is_empty() {
+        return None;
+    }
+    Some((
+        420,
+        "Bad Extension",
+        format!("Unsupported: {}\r\n", tags.join(", ")),
+    ))
+}
+
+/// The headers of a request whose request line cannot be read (LWS inside the Request-URI,
+/// `<>` around it, extra spaces: RFC 4475 §3.1.2.7–10), under a stand-in request line carrying
+/// its method, so that a 400 can be written from them. `None` for responses and for anything
+/// whose headers do not parse either.
+fn head_behind_bad_request_line(data: &Bytes) -> Option<Message> {
+    let skip = data.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+    let rest = &data[skip..];
+    if rest.starts_with(b"SIP/") {
+        return None;
+    }
+    let eol = memchr::memchr(b'\n', rest)?;
+    let method = rest[..eol].split(|b| *b == b' ').next()?;
+    if method.is_empty() || !method.iter().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let mut fixed = bytes::BytesMut::with_capacity(rest.len() + 32);
+    fixed.extend_from_slice(method);
+    fixed.extend_from_slice(b" sip:invalid SIP/2.0\r\n");
+    fixed.extend_from_slice(&rest[eol + 1..]);
+    Message::parse_head(fixed.freeze()).ok()
 }
 
 /// How many Route values on top name us (loose routing: we remove them before forwarding).

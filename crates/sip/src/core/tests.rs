@@ -832,3 +832,47 @@ fn one_record_route_when_both_legs_share_a_transport() {
         [format!("<sip:{PROXY};lr>")]
     );
 }
+
+#[test]
+fn requests_are_validated_before_they_are_routed() {
+    let mut rig = Rig::new(&[T1]);
+    let status = |rig: &mut Rig, text: &str| -> Option<u16> {
+        let sent = rig.feed(CALLER, text);
+        assert!(
+            sent.iter().all(|(t, _)| t != T1),
+            "nothing goes on: {sent:#?}"
+        );
+        assert!(sent.len() <= 1, "{sent:#?}");
+        sent.first().and_then(|(_, m)| m.status())
+    };
+    let scheme = invite("z9hG4bKv1").replacen("INVITE sip:", "INVITE im:", 1);
+    assert_eq!(status(&mut rig, &scheme), Some(416));
+    let ext = invite("z9hG4bKv2").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nProxy-Require: foo, bar\r\n",
+    );
+    let sent = rig.feed(CALLER, &ext);
+    let r = only(&sent, CALLER, "420");
+    let unsupported = r
+        .headers
+        .iter()
+        .map(|h| r.text(h.line.clone()))
+        .find(|l| l.starts_with("Unsupported:"));
+    assert_eq!(unsupported, Some("Unsupported: foo, bar\r\n"));
+    let twice = invite("z9hG4bKv3").replace("Call-ID: call-1\r\n", "Call-ID: a\r\nCall-ID: b\r\n");
+    assert_eq!(status(&mut rig, &twice), Some(400));
+    let version = invite("z9hG4bKv4").replace("SIP/2.0", "SIP/3.0");
+    assert_eq!(status(&mut rig, &version), Some(505));
+    let brackets = invite("z9hG4bKv5").replacen(
+        "INVITE sip:+15551230000@127.0.0.1:5060 SIP/2.0",
+        "INVITE <sip:+15551230000@127.0.0.1:5060> SIP/2.0",
+        1,
+    );
+    let sent = rig.feed(CALLER, &brackets);
+    let r = only(&sent, CALLER, "400");
+    assert_eq!(r.cseq(), Some((1, "INVITE")));
+    let spaced = invite("z9hG4bKv6").replacen("SIP/2.0\r\n", "SIP/2.0 \r\n", 1);
+    assert_eq!(status(&mut rig, &spaced), Some(400));
+    assert_eq!(status(&mut rig, &spaced.replace("INVITE", "ACK")), None);
+    assert!(rig.control.events().is_empty());
+}
