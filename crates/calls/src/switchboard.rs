@@ -129,6 +129,8 @@ pub struct Switchboard {
     refreshing: tokio::sync::Mutex<()>,
     /// The clock (ms since the epoch); tests may replace it.
     clock: fn() -> i64,
+    /// A time that replaces the clock when non-zero ([`Switchboard::pin_clock`]).
+    pinned: std::sync::atomic::AtomicI64,
 }
 
 fn system_clock() -> i64 {
@@ -175,6 +177,7 @@ impl Switchboard {
             writer,
             refreshing: tokio::sync::Mutex::new(()),
             clock: system_clock,
+            pinned: std::sync::atomic::AtomicI64::new(0),
         });
         for s in store.live_sessions(now).await? {
             if s.attributed {
@@ -194,7 +197,7 @@ impl Switchboard {
             loop {
                 tick.tick().await;
                 let Some(board) = weak.upgrade() else { return };
-                let now = (board.clock)();
+                let now = board.now();
                 board.expire_started_before(now - max_call_ms);
             }
         });
@@ -208,9 +211,24 @@ impl Switchboard {
         let table = Table::load(&self.store).await?;
         let known: HashSet<i64> = table.targets.keys().copied().collect();
         self.table.store(Arc::new(table));
-        let now = (self.clock)();
+        let now = self.now();
         self.lock().live.prune(&known, now);
         Ok(())
+    }
+
+    /// The time now (ms since the epoch).
+    fn now(&self) -> i64 {
+        match self.pinned.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => (self.clock)(),
+            pinned => pinned,
+        }
+    }
+
+    /// Makes the switchboard's time `ms` (0 goes back to the system clock): for tests of what
+    /// depends on when calls happen (reports across a daylight-saving change, caps per hour).
+    #[doc(hidden)]
+    pub fn pin_clock(&self, ms: i64) {
+        self.pinned.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
@@ -255,7 +273,7 @@ impl Switchboard {
         called: &str,
         caller: &str,
     ) -> (Option<u64>, Next) {
-        let now = (self.clock)();
+        let now = self.now();
         let table = self.table.load();
         let Some(route) = table.route(called) else {
             metrics::counter!("callopt_calls_total", "outcome" => "unknown_number").increment(1);
@@ -398,7 +416,7 @@ impl Switchboard {
         outcome: AttemptOutcome,
         sip_status: Option<u16>,
     ) -> Next {
-        let now = (self.clock)();
+        let now = self.now();
         let mut calls = self.lock();
         calls.live.attempt_failed(target, now);
         let Some(mut call) = calls.calls.remove(&key) else {
@@ -427,13 +445,13 @@ impl Switchboard {
 
     /// The attempt on `target` was answered.
     pub fn answered(&self, key: u64, target: i64, sip_status: u16) {
-        self.answered_at(key, target, sip_status, (self.clock)());
+        self.answered_at(key, target, sip_status, self.now());
     }
 
     /// The attempt on `target` was answered at `at` (ms): a carrier reports the answer only
     /// when the attempt ends, with how long it was connected.
     pub fn answered_at(&self, key: u64, target: i64, sip_status: u16, at: i64) {
-        let now = at.min((self.clock)());
+        let now = at.min(self.now());
         let mut calls = self.lock();
         let Calls { live, calls, .. } = &mut *calls;
         let Some(call) = calls.get_mut(&key) else {
@@ -459,7 +477,7 @@ impl Switchboard {
     /// The call is over: hung up after an answer, canceled by the caller while ringing, or
     /// given up.
     pub fn ended(&self, key: u64, by: HungUpBy, answered: bool) {
-        let now = (self.clock)();
+        let now = self.now();
         let mut calls = self.lock();
         let Some(mut call) = calls.calls.remove(&key) else {
             return;
@@ -521,7 +539,7 @@ impl Switchboard {
     /// call's state, or None when it cannot be routed any more (its plan is gone).
     pub fn resume(&self, mut record: CallRecord, tried: Vec<i64>) -> Option<CallState> {
         let key = u64::try_from(record.id).ok()?;
-        let now = (self.clock)();
+        let now = self.now();
         let table = self.table.load();
         let route = table.route(&record.tracking_number)?;
         let plan = route

@@ -224,6 +224,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(api::carriers::update)
                 .delete(api::carriers::delete),
         )
+        .route("/reports/calls", get(api::reports::calls))
         .route("/calls", get(api::calls::list))
         .route("/calls/{id}", get(api::calls::get))
         .route("/sessions/{id}", get(api::sessions::get))

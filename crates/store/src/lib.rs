@@ -230,6 +230,10 @@ pub trait Store: Send + Sync + 'static {
     /// they were up), with their open attempts; returns how many. Called at start.
     async fn interrupt_calls(&self, now: i64) -> Result<u64>;
 
+    // Reports.
+    /// Calls of the account aggregated as the query says.
+    async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>>;
+
     // Carrier connections.
     /// Creates a carrier connection with the public `key` of its webhook URLs.
     async fn create_carrier_connection(

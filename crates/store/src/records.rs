@@ -321,3 +321,98 @@ pub struct CarrierConnectionRecord {
     /// Last change, ms since the epoch.
     pub updated_at: i64,
 }
+
+/// What a report groups calls by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportGroup {
+    /// Nothing: one row of totals.
+    Total,
+    /// Local clock hour (see [`ReportQuery::offsets`]); the key is the bucket number.
+    Hour,
+    /// Local calendar day; the key is the bucket number.
+    Day,
+    /// Campaign id.
+    Campaign,
+    /// `utm_source` of the attributed visitor session.
+    Source,
+    /// `utm_medium`.
+    Medium,
+    /// `utm_campaign`.
+    UtmCampaign,
+    /// `utm_term` (the keyword).
+    Term,
+    /// The landing page, without its query string.
+    LandingPage,
+    /// The tracking number called.
+    TrackingNumber,
+    /// The target that answered, else the last one tried.
+    Target,
+    /// The caller's number (callers' countries are derived from it).
+    Caller,
+    /// `sip` or the carrier.
+    Channel,
+}
+
+/// Filters of a report; each one set must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Of this campaign.
+    pub campaign_id: Option<i64>,
+    /// On this tracking number (E.164).
+    pub tracking_number: Option<String>,
+    /// With an attempt on this target.
+    pub target_id: Option<i64>,
+    /// Through this channel.
+    pub channel: Option<String>,
+    /// Attributed to a visit with this `utm_source`.
+    pub utm_source: Option<String>,
+    /// … `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// … `utm_campaign`.
+    pub utm_campaign: Option<String>,
+    /// … `utm_term`.
+    pub utm_term: Option<String>,
+}
+
+/// A report to compute.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    /// Calls started at or after (ms).
+    pub from: i64,
+    /// … and before (ms).
+    pub to: i64,
+    /// The grouping.
+    pub group: ReportGroup,
+    /// The report's time zone as (until ms, offset ms) intervals covering the range, in order;
+    /// the last offset holds after its `until` too. Used by the hour and day groupings.
+    pub offsets: Vec<(i64, i64)>,
+    /// Filters.
+    pub filter: ReportFilter,
+}
+
+/// One row of a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// The group's key (`None`: calls without that dimension, such as unattributed calls).
+    pub key: Option<String>,
+    /// Calls.
+    pub calls: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Distinct callers.
+    pub unique_callers: i64,
+    /// Callers with more than one call in the group.
+    pub repeat_callers: i64,
+    /// Total talk time (ms).
+    pub talk_ms: i64,
+    /// Answered calls the caller hung up.
+    pub hung_up_by_caller: i64,
+    /// … the target hung up.
+    pub hung_up_by_target: i64,
+    /// … Callopt ended (a lost hang-up).
+    pub hung_up_by_system: i64,
+    /// Routing attempts.
+    pub attempts: i64,
+    /// Calls with no visitor session (the number was not shown to a visitor then).
+    pub unattributed: i64,
+}

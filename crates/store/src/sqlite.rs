@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default. One file in WAL mode, migrations run at open.
 
 mod carriers;
+mod reports;
 mod routing;
 
 use crate::*;
@@ -1067,6 +1068,10 @@ impl Store for SqliteStore {
 
     async fn interrupt_calls(&self, now: i64) -> Result<u64> {
         routing::interrupt_calls(&self.pool, now).await
+    }
+
+    async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>> {
+        reports::report(&self.pool, account, query).await
     }
 
     async fn create_carrier_connection(

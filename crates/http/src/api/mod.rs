@@ -7,6 +7,7 @@ pub mod domains;
 pub mod numbers;
 pub mod plans;
 pub mod pools;
+pub mod reports;
 pub mod sessions;
 pub mod targets;
 

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// Stops the server when dropped.
     pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The server's state (its switchboard takes calls as the SIP router and webhooks do).
+    pub state: AppState,
 }
 
 /// The geo header tests set to choose a visitor's country.
@@ -46,7 +48,7 @@ pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(callopt_http::serve(listener, state, async {
+    tokio::spawn(callopt_http::serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -55,6 +57,7 @@ pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
         store,
         dir,
         stop,
+        state,
     }
 }
 

@@ -5,4 +5,5 @@ mod mmdb;
 
 mod dni;
 mod management;
+mod reports;
 mod routing;

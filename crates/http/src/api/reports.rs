@@ -1,0 +1,483 @@
+//! Reports: the account's calls over time (hours and days of a time zone) or broken down by
+//! campaign, traffic source, landing page, tracking number, target, caller country or channel,
+//! with the measures a call buyer reads every day. JSON, or CSV with `format=csv`.
+
+use crate::auth::Account;
+use crate::problem::{ApiError, Query};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use callopt_domain::target::parse_time_zone;
+use callopt_domain::{ValidationError, E164};
+use callopt_store::{ReportFilter, ReportGroup, ReportQuery, ReportRow};
+use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// The longest range one report covers (days).
+const MAX_DAYS: i64 = 400;
+
+/// How far apart the zone's offset is sampled to find its changes (ms). Every zone changes
+/// offset on a quarter hour.
+const OFFSET_STEP_MS: i64 = 15 * 60 * 1000;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// A group without calls.
+const EMPTY: ReportRow = ReportRow {
+    key: None,
+    calls: 0,
+    answered: 0,
+    unique_callers: 0,
+    repeat_callers: 0,
+    talk_ms: 0,
+    hung_up_by_caller: 0,
+    hung_up_by_target: 0,
+    hung_up_by_system: 0,
+    attempts: 0,
+    unattributed: 0,
+};
+const DAY_MS: i64 = 86_400_000;
+
+/// What a report asks for.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// `hour`, `day` (default), `campaign`, `source`, `medium`, `utm_campaign`, `term`,
+    /// `landing_page`, `tracking_number`, `target`, `caller_country`, `channel` or `total`.
+    pub group_by: Option<String>,
+    /// Start: `YYYY-MM-DD` (local midnight) or RFC 3339; default 30 days before `to`.
+    pub from: Option<String>,
+    /// End, exclusive: `YYYY-MM-DD` (local midnight) or RFC 3339; default now.
+    pub to: Option<String>,
+    /// IANA time zone of days, hours and dates (default `UTC`).
+    pub time_zone: Option<String>,
+    /// Only this campaign.
+    pub campaign_id: Option<i64>,
+    /// Only this tracking number (E.164).
+    pub tracking_number: Option<String>,
+    /// Only calls with an attempt on this target.
+    pub target_id: Option<i64>,
+    /// Only this channel (`sip`, `twilio`, …).
+    pub channel: Option<String>,
+    /// Only visits with this `utm_source`.
+    pub utm_source: Option<String>,
+    /// Only visits with this `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// Only visits with this `utm_campaign`.
+    pub utm_campaign: Option<String>,
+    /// Only visits with this `utm_term`.
+    pub utm_term: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// How the calls ended after an answer.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct HungUpDto {
+    /// The caller hung up.
+    pub caller: i64,
+    /// The target hung up.
+    pub target: i64,
+    /// Callopt ended it (its hang-up never came).
+    pub system: i64,
+}
+
+/// One row of a report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportRowDto {
+    /// The group: a bucket's local start (`2026-03-08` or `2026-03-08T01:00`), a campaign or
+    /// target id, a source, page, number or country; `null` for calls without it.
+    pub key: Option<String>,
+    /// For hour and day buckets: the bucket's first instant (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Calls.
+    pub calls: i64,
+    /// Answered calls.
+    pub answered: i64,
+    /// Answered ÷ calls (0 without calls).
+    pub answer_rate: f64,
+    /// Distinct callers.
+    pub unique_callers: i64,
+    /// Callers who called more than once.
+    pub repeat_callers: i64,
+    /// Total talk time (seconds).
+    pub talk_secs: i64,
+    /// Average talk time of answered calls (seconds).
+    pub avg_talk_secs: f64,
+    /// Who hung up answered calls.
+    pub hung_up_by: HungUpDto,
+    /// Routing attempts per call.
+    pub attempts_per_call: f64,
+    /// Calls no visitor session was holding the number for.
+    pub unattributed: i64,
+}
+
+impl ReportRowDto {
+    fn new(key: Option<String>, start: Option<String>, r: &ReportRow) -> Self {
+        let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        Self {
+            key,
+            start,
+            calls: r.calls,
+            answered: r.answered,
+            answer_rate: ratio(r.answered, r.calls),
+            unique_callers: r.unique_callers,
+            repeat_callers: r.repeat_callers,
+            talk_secs: r.talk_ms / 1000,
+            avg_talk_secs: ratio(r.talk_ms, r.answered) / 1000.0,
+            hung_up_by: HungUpDto {
+                caller: r.hung_up_by_caller,
+                target: r.hung_up_by_target,
+                system: r.hung_up_by_system,
+            },
+            attempts_per_call: ratio(r.attempts, r.calls),
+            unattributed: r.unattributed,
+        }
+    }
+}
+
+/// A report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportDto {
+    /// The grouping.
+    pub group_by: String,
+    /// The time zone of buckets and dates.
+    pub time_zone: String,
+    /// Start of the range (RFC 3339).
+    pub from: String,
+    /// End of the range, exclusive (RFC 3339).
+    pub to: String,
+    /// Rows: buckets in time order (empty ones included), other groupings by calls.
+    pub rows: Vec<ReportRowDto>,
+    /// The whole range.
+    pub totals: ReportRowDto,
+}
+
+fn group_of(raw: &str) -> Option<ReportGroup> {
+    Some(match raw {
+        "total" => ReportGroup::Total,
+        "hour" => ReportGroup::Hour,
+        "day" => ReportGroup::Day,
+        "campaign" => ReportGroup::Campaign,
+        "source" => ReportGroup::Source,
+        "medium" => ReportGroup::Medium,
+        "utm_campaign" => ReportGroup::UtmCampaign,
+        "term" => ReportGroup::Term,
+        "landing_page" => ReportGroup::LandingPage,
+        "tracking_number" => ReportGroup::TrackingNumber,
+        "target" => ReportGroup::Target,
+        "caller_country" => ReportGroup::Caller,
+        "channel" => ReportGroup::Channel,
+        _ => return None,
+    })
+}
+
+/// A range end: a local date (its midnight in `tz`) or an RFC 3339 instant.
+fn instant(field: &str, raw: &str, tz: Tz) -> Result<i64, ValidationError> {
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        // A midnight skipped by a daylight-saving change starts at the first instant after it.
+        return tz
+            .from_local_datetime(&midnight)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+            .map(|t| t.timestamp_millis())
+            .ok_or_else(|| ValidationError::new(field, "a date this time zone skips"));
+    }
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ValidationError::new(field, "expected YYYY-MM-DD or an RFC 3339 time"))
+}
+
+fn offset_ms(tz: Tz, at: i64) -> i64 {
+    let utc = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
+    i64::from(
+        tz.offset_from_utc_datetime(&utc.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    ) * 1000
+}
+
+/// The zone's offsets over `[from, to)` as (until, offset) intervals.
+pub fn offsets(tz: Tz, from: i64, to: i64) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    let mut current = offset_ms(tz, from);
+    let mut t = from - from.rem_euclid(OFFSET_STEP_MS);
+    while t < to {
+        t += OFFSET_STEP_MS;
+        let next = offset_ms(tz, t);
+        if next != current {
+            out.push((t, current));
+            current = next;
+        }
+    }
+    out.push((i64::MAX, current));
+    out
+}
+
+fn rfc3339(ms: i64) -> String {
+    super::timestamp(ms)
+}
+
+/// The label and first instant of local bucket `b` (bucket numbers count local time).
+fn bucket_label(tz: Tz, b: i64, size: i64) -> (String, Option<String>) {
+    let local = DateTime::<Utc>::from_timestamp_millis(b * size)
+        .unwrap_or_default()
+        .naive_utc();
+    let label = if size == DAY_MS {
+        local.format("%Y-%m-%d").to_string()
+    } else {
+        local.format("%Y-%m-%dT%H:%M").to_string()
+    };
+    let start = tz
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| rfc3339(t.timestamp_millis()));
+    (label, start)
+}
+
+/// Rows of hour or day buckets from `from` to `to`, empty ones included.
+fn bucket_rows(tz: Tz, q: &ReportQuery, rows: &[ReportRow], size: i64) -> Vec<ReportRowDto> {
+    let local = |t: i64| (t + offset_ms(tz, t)).div_euclid(size);
+    let by_bucket: BTreeMap<i64, &ReportRow> = rows
+        .iter()
+        .filter_map(|r| Some((r.key.as_deref()?.parse::<i64>().ok()?, r)))
+        .collect();
+    let (first, last) = (local(q.from), local(q.to - 1));
+    (first..=last)
+        .filter_map(|b| {
+            let (label, start) = bucket_label(tz, b, size);
+            let row = by_bucket.get(&b).copied();
+            // A local hour the zone skips (spring forward) is no bucket.
+            if start.is_none() && row.is_none() {
+                return None;
+            }
+            Some(ReportRowDto::new(Some(label), start, row.unwrap_or(&EMPTY)))
+        })
+        .collect()
+}
+
+/// Callers' rows merged by the caller's country (from the number's prefix). Each caller is in
+/// one row, so distinct and repeat callers add up.
+fn country_rows(rows: Vec<ReportRow>) -> Vec<ReportRowDto> {
+    let mut by_country: BTreeMap<Option<String>, ReportRow> = BTreeMap::new();
+    for r in rows {
+        let country = r
+            .key
+            .as_deref()
+            .and_then(|c| E164::parse("caller", c, None).ok())
+            .and_then(|n| n.country());
+        match by_country.get_mut(&country) {
+            None => {
+                by_country.insert(country.clone(), ReportRow { key: country, ..r });
+            }
+            Some(sum) => {
+                sum.calls += r.calls;
+                sum.answered += r.answered;
+                sum.unique_callers += r.unique_callers;
+                sum.repeat_callers += r.repeat_callers;
+                sum.talk_ms += r.talk_ms;
+                sum.hung_up_by_caller += r.hung_up_by_caller;
+                sum.hung_up_by_target += r.hung_up_by_target;
+                sum.hung_up_by_system += r.hung_up_by_system;
+                sum.attempts += r.attempts;
+                sum.unattributed += r.unattributed;
+            }
+        }
+    }
+    let mut out: Vec<ReportRowDto> = by_country
+        .into_values()
+        .map(|r| ReportRowDto::new(r.key.clone(), None, &r))
+        .collect();
+    out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.key.cmp(&b.key)));
+    out
+}
+
+fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "key",
+        "start",
+        "calls",
+        "answered",
+        "answer_rate",
+        "unique_callers",
+        "repeat_callers",
+        "talk_secs",
+        "avg_talk_secs",
+        "hung_up_by_caller",
+        "hung_up_by_target",
+        "hung_up_by_system",
+        "attempts_per_call",
+        "unattributed",
+    ];
+    let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
+    w.write_record(header).map_err(unexpected)?;
+    for r in report.rows.iter().chain(std::iter::once(&report.totals)) {
+        w.write_record([
+            r.key.clone().unwrap_or_default(),
+            r.start.clone().unwrap_or_default(),
+            r.calls.to_string(),
+            r.answered.to_string(),
+            format!("{:.4}", r.answer_rate),
+            r.unique_callers.to_string(),
+            r.repeat_callers.to_string(),
+            r.talk_secs.to_string(),
+            format!("{:.1}", r.avg_talk_secs),
+            r.hung_up_by.caller.to_string(),
+            r.hung_up_by.target.to_string(),
+            r.hung_up_by.system.to_string(),
+            format!("{:.2}", r.attempts_per_call),
+            r.unattributed.to_string(),
+        ])
+        .map_err(unexpected)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+    String::from_utf8(bytes).map_err(|e| ApiError::Unexpected(e.into()))
+}
+
+/// Calls over time or broken down by a dimension.
+#[utoipa::path(get, path = "/v1/reports/calls", tag = "reports", params(ReportParams),
+    responses((status = 200, body = ReportDto), (status = 400, body = crate::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn calls(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Query(p): Query<ReportParams>,
+) -> Result<Response, ApiError> {
+    let tz = match p.time_zone.as_deref() {
+        None => Tz::UTC,
+        Some(z) => parse_time_zone("time_zone", z)?,
+    };
+    let group_name = p.group_by.clone().unwrap_or_else(|| "day".into());
+    let group = group_of(&group_name).ok_or_else(|| {
+        ValidationError::new(
+            "group_by",
+            "one of hour, day, campaign, source, medium, utm_campaign, term, landing_page, \
+             tracking_number, target, caller_country, channel, total",
+        )
+    })?;
+    let to = match &p.to {
+        Some(raw) => instant("to", raw, tz)?,
+        None => crate::now_ms(),
+    };
+    let from = match &p.from {
+        Some(raw) => instant("from", raw, tz)?,
+        None => to - 30 * DAY_MS,
+    };
+    if from >= to {
+        return Err(ValidationError::new("from", "must be before to").into());
+    }
+    if to - from > MAX_DAYS * DAY_MS {
+        return Err(ValidationError::new("to", "at most 400 days after from").into());
+    }
+    let csv = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ValidationError::new("format", "json or csv").into()),
+    };
+    let tracking_number = p
+        .tracking_number
+        .as_deref()
+        .map(|n| E164::parse("tracking_number", n, None).map(|e| e.as_str().to_string()))
+        .transpose()?;
+    let query = ReportQuery {
+        from,
+        to,
+        group,
+        offsets: offsets(tz, from, to),
+        filter: ReportFilter {
+            campaign_id: p.campaign_id,
+            tracking_number,
+            target_id: p.target_id,
+            channel: p.channel.clone(),
+            utm_source: p.utm_source.clone(),
+            utm_medium: p.utm_medium.clone(),
+            utm_campaign: p.utm_campaign.clone(),
+            utm_term: p.utm_term.clone(),
+        },
+    };
+    let store = |q: ReportQuery| {
+        let store = state.store.clone();
+        async move { store.report(account, &q).await }
+    };
+    let rows = store(query.clone())
+        .await
+        .map_err(ApiError::store("report"))?;
+    let totals = store(ReportQuery {
+        group: ReportGroup::Total,
+        ..query.clone()
+    })
+    .await
+    .map_err(ApiError::store("report"))?;
+    let rows = match group {
+        ReportGroup::Hour => bucket_rows(tz, &query, &rows, HOUR_MS),
+        ReportGroup::Day => bucket_rows(tz, &query, &rows, DAY_MS),
+        ReportGroup::Caller => country_rows(rows),
+        _ => rows
+            .iter()
+            .map(|r| ReportRowDto::new(r.key.clone(), None, r))
+            .collect(),
+    };
+    let report = ReportDto {
+        group_by: group_name,
+        time_zone: tz.name().to_string(),
+        from: rfc3339(from),
+        to: rfc3339(to),
+        rows,
+        totals: ReportRowDto::new(None, None, totals.first().unwrap_or(&EMPTY)),
+    };
+    if csv {
+        let body = csv_of(&report)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"callopt-report.csv\"",
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    Ok(axum::Json(report).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_follow_daylight_saving() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        // 2026-03-08: clocks go from 02:00 EST to 03:00 EDT (07:00 UTC).
+        let from = instant("from", "2026-03-07", tz).unwrap();
+        let to = instant("to", "2026-03-10", tz).unwrap();
+        let o = offsets(tz, from, to);
+        let change = DateTime::parse_from_rfc3339("2026-03-08T07:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(o, vec![(change, -5 * HOUR_MS), (i64::MAX, -4 * HOUR_MS)]);
+        assert_eq!(offsets(Tz::UTC, from, to), vec![(i64::MAX, 0)]);
+    }
+
+    #[test]
+    fn day_buckets_are_local_days() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let (label, start) = bucket_label(tz, 20520, DAY_MS);
+        assert_eq!(label, "2026-03-08");
+        assert_eq!(start.as_deref(), Some("2026-03-08T05:00:00Z"));
+        assert!(instant("to", "tomorrow", tz).is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! Reports over calls whose figures are known: calls placed through the switchboard (the path
+//! SIP and carrier webhook calls take) at pinned times, around a daylight-saving change.
+
+use crate::helpers::{spawn_app, TestApp};
+use callopt_calls::Next;
+use callopt_domain::{AttemptOutcome, HungUpBy};
+use serde_json::{json, Value};
+
+const TRACKING: &str = "+14155550123";
+
+/// A campaign on TRACKING routing over two targets; returns the target ids.
+async fn routing(app: &TestApp, key: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for (i, dest) in ["+14155550111", "+14155550122"].iter().enumerate() {
+        let t = app
+            .ok(
+                key,
+                "POST",
+                "/v1/targets",
+                Some(json!({"name": format!("t{i}"), "destination": dest, "priority": i + 1})),
+                201,
+            )
+            .await;
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    let plan = app
+        .ok(
+            key,
+            "POST",
+            "/v1/routing-plans",
+            Some(json!({"name": "p", "targets": ids, "filters": {"open_now": false}})),
+            201,
+        )
+        .await;
+    let pool = app
+        .ok(key, "POST", "/v1/pools", Some(json!({"name": "p"})), 201)
+        .await;
+    app.ok(
+        key,
+        "POST",
+        "/v1/numbers",
+        Some(json!({"e164": TRACKING, "pool_id": pool["id"]})),
+        201,
+    )
+    .await;
+    app.campaign(
+        key,
+        json!({"name": "c", "default_number": "+12015550199",
+        "pool_id": pool["id"], "routing_plan_id": plan["id"]}),
+    )
+    .await;
+    ids
+}
+
+fn at(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// One call at `start`: busy on the first target when `failover`, answered for `talk_secs` on
+/// the next (or not answered when `talk_secs` is None).
+fn place(app: &TestApp, caller: &str, start: &str, failover: bool, talk_secs: Option<i64>) {
+    let board = &app.state.switchboard;
+    let t0 = at(start);
+    board.pin_clock(t0);
+    let (key, mut next) = board.start_call("twilio", &format!("CA{t0}{caller}"), TRACKING, caller);
+    let key = key.expect("a tracking number");
+    if failover {
+        let Next::Target { target, .. } = next else {
+            panic!("{next:?}")
+        };
+        next = board.attempt_failed(key, target, AttemptOutcome::Busy, Some(486));
+    }
+    let Next::Target { target, .. } = next else {
+        panic!("{next:?}")
+    };
+    match talk_secs {
+        Some(secs) => {
+            board.pin_clock(t0 + 5_000);
+            board.answered(key, target, 200);
+            board.pin_clock(t0 + 5_000 + secs * 1000);
+            board.ended(key, HungUpBy::Caller, true);
+        }
+        None => {
+            // Nobody answers: every target the plan offers rings out.
+            board.pin_clock(t0 + 20_000);
+            let mut target = target;
+            while let Next::Target { target: t, .. } =
+                board.attempt_failed(key, target, AttemptOutcome::NoAnswer, None)
+            {
+                target = t;
+            }
+        }
+    }
+}
+
+async fn report(app: &TestApp, key: &str, query: &str) -> Value {
+    app.ok(key, "GET", &format!("/v1/reports/calls?{query}"), None, 200)
+        .await
+}
+
+async fn wait_written(app: &TestApp, key: &str, n: usize) {
+    for _ in 0..200 {
+        let calls = app.ok(key, "GET", "/v1/calls", None, 200).await;
+        let items = calls["items"].as_array().unwrap();
+        if items.len() == n && items.iter().all(|c| !c["ended_at"].is_null()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the {n} call records were not written within 4 s");
+}
+
+#[tokio::test]
+async fn calls_over_local_days_across_a_daylight_saving_change() {
+    let app = spawn_app().await;
+    let key = app.new_account("a").await;
+    routing(&app, &key).await;
+    // 2026-03-08 is 23 hours long in New York (02:00 EST → 03:00 EDT).
+    // 23:30 local on the change day is 03:30 UTC the next day.
+    place(&app, "+12125550100", "2026-03-09T03:30:00Z", true, Some(60));
+    // 00:30 local on the change day (05:30 UTC), before the change.
+    place(
+        &app,
+        "+12125550100",
+        "2026-03-08T05:30:00Z",
+        false,
+        Some(30),
+    );
+    // 23:59 local on 03-07 (04:59 UTC on 03-08): the day before.
+    place(&app, "+442071838750", "2026-03-08T04:59:00Z", false, None);
+    // 00:00 local on 03-09 (04:00 UTC): the day after.
+    place(&app, "+12125550177", "2026-03-09T04:00:00Z", true, None);
+    wait_written(&app, &key, 4).await;
+
+    let days = report(
+        &app,
+        &key,
+        "group_by=day&from=2026-03-07&to=2026-03-10&time_zone=America/New_York",
+    )
+    .await;
+    let rows = days["rows"].as_array().unwrap();
+    let by_day: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["calls"].as_i64().unwrap(),
+                r["answered"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_day,
+        vec![
+            ("2026-03-07".into(), 1, 0),
+            ("2026-03-08".into(), 2, 2),
+            ("2026-03-09".into(), 1, 0),
+        ],
+        "{days}"
+    );
+    assert_eq!(rows[1]["start"], "2026-03-08T05:00:00Z");
+    assert_eq!(rows[2]["start"], "2026-03-09T04:00:00Z");
+    let day = &rows[1];
+    assert_eq!(day["unique_callers"], 1);
+    assert_eq!(day["repeat_callers"], 1);
+    assert_eq!(day["talk_secs"], 90);
+    assert_eq!(day["avg_talk_secs"], 45.0);
+    assert_eq!(day["attempts_per_call"], 1.5);
+    assert_eq!(day["hung_up_by"]["caller"], 2);
+    assert_eq!(day["unattributed"], 2);
+    let totals = &days["totals"];
+    assert_eq!(
+        (totals["calls"].as_i64(), totals["answered"].as_i64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(totals["answer_rate"], 0.5);
+    assert_eq!(totals["unique_callers"], 3);
+
+    // The same calls in UTC fall on other days.
+    let utc = report(&app, &key, "group_by=day&from=2026-03-07&to=2026-03-10").await;
+    let counts: Vec<i64> = utc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["calls"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![0, 2, 2]);
+
+    // Hours of the change day: 23 local hours, no 02:00.
+    let hours = report(
+        &app,
+        &key,
+        "group_by=hour&from=2026-03-08&to=2026-03-09&time_zone=America/New_York",
+    )
+    .await;
+    let labels: Vec<&str> = hours["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 23, "{labels:?}");
+    assert!(!labels.contains(&"2026-03-08T02:00"));
+    let late = hours["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "2026-03-08T23:00")
+        .unwrap();
+    assert_eq!(late["calls"], 1);
+
+    // Breakdowns.
+    let countries = report(
+        &app,
+        &key,
+        "group_by=caller_country&from=2026-03-07&to=2026-03-10",
+    )
+    .await;
+    let rows: Vec<(String, i64)> = countries["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![("US".into(), 3), ("GB".into(), 1)]);
+    let targets = report(&app, &key, "group_by=target&from=2026-03-07&to=2026-03-10").await;
+    assert_eq!(targets["rows"].as_array().unwrap().len(), 2, "{targets}");
+
+    // CSV of the same report.
+    let r = app.client
+        .get(format!("{}/v1/reports/calls?group_by=day&from=2026-03-07&to=2026-03-10&time_zone=America/New_York&format=csv", app.base))
+        .bearer_auth(&key)
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("key,start,calls,answered"), "{text}");
+    assert!(
+        lines[2].starts_with("2026-03-08,2026-03-08T05:00:00Z,2,2,1.0000"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 5, "header, three days, totals: {text}");
+
+    // Another account sees nothing.
+    let other = app.new_account("b").await;
+    let none = report(&app, &other, "group_by=total&from=2026-03-07&to=2026-03-10").await;
+    assert_eq!(none["totals"]["calls"], 0);
+}
+
+#[tokio::test]
+async fn bad_report_parameters_are_problems() {
+    let app = spawn_app().await;
+    let key = app.new_account("a").await;
+    for (query, field) in [
+        ("group_by=weekday", "group_by"),
+        ("time_zone=Mars/Olympus", "time_zone"),
+        ("from=2026-03-10&to=2026-03-01", "from"),
+        ("from=yesterday", "from"),
+        ("from=2024-01-01&to=2026-01-01", "to"),
+        ("format=xml", "format"),
+        ("tracking_number=12", "tracking_number"),
+    ] {
+        let a = app
+            .call(&key, "GET", &format!("/v1/reports/calls?{query}"), None)
+            .await;
+        assert_eq!(a.status, 400, "{query}: {}", a.text);
+        assert_eq!(a.body["field"], field, "{query}: {}", a.text);
+    }
+}
