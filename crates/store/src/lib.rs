@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`records`]: the rows callers read and write, in domain types.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (a file, WAL, migrations at open).
+//! - [`webhooks`]: event webhooks, their deliveries from the outbox, and call conversions.
 //! - [`writer`]: [`SessionWriter`], which batches visitor-session writes into one transaction
 //!   per batch and answers each caller only once its write is committed.
 //!
@@ -12,10 +13,12 @@
 
 pub mod records;
 pub mod sqlite;
+pub mod webhooks;
 pub mod writer;
 
 pub use records::*;
 pub use sqlite::SqliteStore;
+pub use webhooks::*;
 pub use writer::SessionWriter;
 
 use async_trait::async_trait;
@@ -272,4 +275,70 @@ pub trait Store: Send + Sync + 'static {
     /// The server secret called `name`: stored as `fresh` the first time it is asked for, the
     /// stored value ever after (so every node and every restart share it).
     async fn server_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>>;
+
+    // Event webhooks
+    /// Creates a webhook with the secret its deliveries are signed with.
+    async fn create_webhook(
+        &self,
+        account: AccountId,
+        w: &Webhook,
+        secret: &Secret,
+        now: i64,
+    ) -> Result<WebhookRecord>;
+    /// One webhook of the account.
+    async fn webhook(&self, account: AccountId, id: i64) -> Result<WebhookRecord>;
+    /// A page of the account's webhooks.
+    async fn webhooks(&self, account: AccountId, page: PageRequest) -> Result<Page<WebhookRecord>>;
+    /// Replaces a webhook's fields (its secret stays).
+    async fn update_webhook(
+        &self,
+        account: AccountId,
+        id: i64,
+        w: &Webhook,
+        now: i64,
+    ) -> Result<WebhookRecord>;
+    /// Deletes a webhook and its deliveries.
+    async fn delete_webhook(&self, account: AccountId, id: i64) -> Result<()>;
+    /// A page of one webhook's deliveries, newest first.
+    async fn deliveries(
+        &self,
+        account: AccountId,
+        webhook: i64,
+        page: PageRequest,
+    ) -> Result<Page<DeliveryRecord>>;
+    /// Claims up to `limit` pending deliveries due at `now` on enabled webhooks, of any account
+    /// (the delivery worker's loader): each is not due again before `lease_until`, so a crash
+    /// mid-attempt only delays it.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>>;
+    /// Records the result of an attempt of a claimed delivery.
+    async fn finish_delivery(
+        &self,
+        account: AccountId,
+        id: i64,
+        result: &DeliveryResult,
+        now: i64,
+    ) -> Result<()>;
+    /// Records a conversion on one call of the account.
+    async fn convert_call(&self, account: AccountId, id: i64, c: &Conversion) -> Result<()>;
+    /// Records a conversion on the account's latest call from `caller` that started in
+    /// `[from, to]`; returns that call's id (`NotFound` when there is none).
+    async fn convert_latest_call(
+        &self,
+        account: AccountId,
+        caller: &str,
+        from: i64,
+        to: i64,
+        c: &Conversion,
+    ) -> Result<i64>;
+    /// The conversions of those of `calls` that have one.
+    async fn conversions(
+        &self,
+        account: AccountId,
+        calls: &[i64],
+    ) -> Result<Vec<(i64, Conversion)>>;
 }

@@ -3,6 +3,7 @@
 mod carriers;
 mod reports;
 mod routing;
+mod webhooks;
 
 use crate::*;
 use callopt_domain::{
@@ -46,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "carriers",
         include_str!("../migrations/sqlite/0003_carriers.sql"),
+    ),
+    (
+        4,
+        "events",
+        include_str!("../migrations/sqlite/0004_events.sql"),
     ),
 ];
 
@@ -1126,5 +1132,105 @@ impl Store for SqliteStore {
 
     async fn server_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
         carriers::server_secret(&self.pool, name, fresh).await
+    }
+
+    async fn create_webhook(
+        &self,
+        account: AccountId,
+        w: &Webhook,
+        secret: &Secret,
+        now: i64,
+    ) -> Result<WebhookRecord> {
+        let id = webhooks::create(&self.pool, account, w, secret, now).await?;
+        self.webhook(account, id).await
+    }
+
+    async fn webhook(&self, account: AccountId, id: i64) -> Result<WebhookRecord> {
+        routing::one(
+            &self.pool,
+            webhooks::WEBHOOKS,
+            account,
+            id,
+            webhooks::webhook_row,
+        )
+        .await
+    }
+
+    async fn webhooks(&self, account: AccountId, p: PageRequest) -> Result<Page<WebhookRecord>> {
+        let items = routing::page_of(
+            &self.pool,
+            webhooks::WEBHOOKS,
+            account,
+            p,
+            webhooks::webhook_row,
+        )
+        .await?;
+        Ok(page(items, p.limit, |w| w.id))
+    }
+
+    async fn update_webhook(
+        &self,
+        account: AccountId,
+        id: i64,
+        w: &Webhook,
+        now: i64,
+    ) -> Result<WebhookRecord> {
+        webhooks::update(&self.pool, account, id, w, now).await?;
+        self.webhook(account, id).await
+    }
+
+    async fn delete_webhook(&self, account: AccountId, id: i64) -> Result<()> {
+        webhooks::delete(&self.pool, account, id).await
+    }
+
+    async fn deliveries(
+        &self,
+        account: AccountId,
+        webhook: i64,
+        p: PageRequest,
+    ) -> Result<Page<DeliveryRecord>> {
+        webhooks::deliveries(&self.pool, account, webhook, p).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        webhooks::claim(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        account: AccountId,
+        id: i64,
+        result: &DeliveryResult,
+        now: i64,
+    ) -> Result<()> {
+        webhooks::finish(&self.pool, account, id, result, now).await
+    }
+
+    async fn convert_call(&self, account: AccountId, id: i64, c: &Conversion) -> Result<()> {
+        webhooks::convert_call(&self.calls, account, id, c).await
+    }
+
+    async fn convert_latest_call(
+        &self,
+        account: AccountId,
+        caller: &str,
+        from: i64,
+        to: i64,
+        c: &Conversion,
+    ) -> Result<i64> {
+        webhooks::convert_latest_call(&self.calls, account, caller, (from, to), c).await
+    }
+
+    async fn conversions(
+        &self,
+        account: AccountId,
+        calls: &[i64],
+    ) -> Result<Vec<(i64, Conversion)>> {
+        webhooks::conversions(&self.pool, account, calls).await
     }
 }

@@ -1,0 +1,307 @@
+//! SQLite rows of event webhooks, their deliveries (the outbox the migration's triggers fill in
+//! the transactions that change sessions and calls), and call conversions.
+
+use crate::*;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{corrupt, not_found_if_zero, page};
+
+/// The webhooks table.
+pub(super) const WEBHOOKS: super::routing::Table = ("webhooks", COLUMNS);
+
+const COLUMNS: &str = "id, account_id, url, events, enabled, secret, created_at, updated_at";
+
+/// `,call.started,call.finished,`: a comma at each end, so that `instr(events, ',name,')`
+/// matches whole names only.
+fn events_text(events: &[EventType]) -> String {
+    let mut s = String::from(",");
+    for e in events {
+        s.push_str(e.as_str());
+        s.push(',');
+    }
+    s
+}
+
+pub(super) fn webhook_row(r: SqliteRow) -> Result<WebhookRecord> {
+    let events = r
+        .get::<&str, _>("events")
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(|e| EventType::parse(e).ok_or_else(|| corrupt("event type")))
+        .collect::<Result<_>>()?;
+    Ok(WebhookRecord {
+        id: r.get("id"),
+        account: AccountId(r.get("account_id")),
+        webhook: Webhook {
+            url: r.get("url"),
+            events,
+            enabled: r.get("enabled"),
+        },
+        secret: Secret(r.get("secret")),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+pub(super) async fn create(
+    db: &SqlitePool,
+    account: AccountId,
+    w: &Webhook,
+    secret: &Secret,
+    now: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO webhooks (account_id, url, events, enabled, secret, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(account.0)
+    .bind(&w.url)
+    .bind(events_text(&w.events))
+    .bind(w.enabled)
+    .bind(&secret.0)
+    .bind(now)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn update(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    w: &Webhook,
+    now: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET url = ?, events = ?, enabled = ?, updated_at = ? \
+         WHERE id = ? AND account_id = ?",
+    )
+    .bind(&w.url)
+    .bind(events_text(&w.events))
+    .bind(w.enabled)
+    .bind(now)
+    .bind(id)
+    .bind(account.0)
+    .execute(db)
+    .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+pub(super) async fn delete(db: &SqlitePool, account: AccountId, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE id = ? AND account_id = ?")
+        .bind(id)
+        .bind(account.0)
+        .execute(db)
+        .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type, status, attempts, \
+     last_status, last_error, next_attempt_at, created_at, delivered_at";
+
+fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: r.get("id"),
+        webhook_id: r.get("webhook_id"),
+        event_id: r.get("event_id"),
+        event_type: r.get("event_type"),
+        status: DeliveryStatus::parse(r.get("status")).ok_or_else(|| corrupt("status"))?,
+        attempts: r.get::<i64, _>("attempts") as u32,
+        last_status: r.get::<Option<i64>, _>("last_status").map(|s| s as u16),
+        last_error: r.get("last_error"),
+        next_attempt_at: r.get("next_attempt_at"),
+        created_at: r.get("created_at"),
+        delivered_at: r.get("delivered_at"),
+    })
+}
+
+/// A webhook's deliveries, newest first: the cursor is the last id of the previous page.
+pub(super) async fn deliveries(
+    db: &SqlitePool,
+    account: AccountId,
+    webhook: i64,
+    p: PageRequest,
+) -> Result<Page<DeliveryRecord>> {
+    super::routing::one(db, WEBHOOKS, account, webhook, webhook_row).await?;
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+         WHERE account_id = ? AND webhook_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(webhook)
+        .bind(p.after.unwrap_or(i64::MAX))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(db)
+        .await?;
+    let items = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
+    Ok(page(items, p.limit, |d| d.id))
+}
+
+pub(super) async fn claim(
+    db: &SqlitePool,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<DueDelivery>> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query(
+        "SELECT d.id, d.account_id, d.webhook_id, w.url, w.secret, d.event_id, d.event_type, \
+         d.data, d.created_at, d.attempts \
+         FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled \
+         ORDER BY d.next_attempt_at LIMIT ?",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let due: Vec<DueDelivery> = rows
+        .iter()
+        .map(|r| DueDelivery {
+            id: r.get("id"),
+            account: AccountId(r.get("account_id")),
+            webhook_id: r.get("webhook_id"),
+            url: r.get("url"),
+            secret: Secret(r.get("secret")),
+            event_id: r.get("event_id"),
+            event_type: r.get("event_type"),
+            data: r.get("data"),
+            created_at: r.get("created_at"),
+            attempts: r.get::<i64, _>("attempts") as u32,
+        })
+        .collect();
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE webhook_deliveries SET next_attempt_at = ");
+    q.push_bind(lease_until).push(" WHERE id IN (");
+    let mut ids = q.separated(", ");
+    for d in &due {
+        ids.push_bind(d.id);
+    }
+    q.push(")");
+    q.build().execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(due)
+}
+
+pub(super) async fn finish(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    result: &DeliveryResult,
+    now: i64,
+) -> Result<()> {
+    let (status, code, error, next, delivered) = match result {
+        DeliveryResult::Delivered { status } => ("delivered", Some(*status), None, None, Some(now)),
+        DeliveryResult::Retry {
+            status,
+            error,
+            next_attempt_at,
+        } => (
+            "pending",
+            *status,
+            Some(error),
+            Some(*next_attempt_at),
+            None,
+        ),
+        DeliveryResult::Failed { status, error } => ("failed", *status, Some(error), None, None),
+    };
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?, \
+         last_error = ?, next_attempt_at = ?, delivered_at = ? \
+         WHERE id = ? AND account_id = ? AND status = 'pending'",
+    )
+    .bind(status)
+    .bind(code.map(i64::from))
+    .bind(error)
+    .bind(next)
+    .bind(delivered)
+    .bind(id)
+    .bind(account.0)
+    .execute(db)
+    .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+pub(super) async fn convert_call(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    c: &Conversion,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE calls SET conversion_value = ?, conversion_currency = ?, converted_at = ? \
+         WHERE id = ? AND account_id = ?",
+    )
+    .bind(c.value)
+    .bind(&c.currency)
+    .bind(c.at)
+    .bind(id)
+    .bind(account.0)
+    .execute(db)
+    .await?;
+    not_found_if_zero(done.rows_affected())
+}
+
+pub(super) async fn convert_latest_call(
+    db: &SqlitePool,
+    account: AccountId,
+    caller: &str,
+    (from, to): (i64, i64),
+    c: &Conversion,
+) -> Result<i64> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE calls SET conversion_value = ?, conversion_currency = ?, converted_at = ? \
+         WHERE id = (SELECT id FROM calls WHERE account_id = ? AND caller = ? \
+                     AND started_at BETWEEN ? AND ? ORDER BY started_at DESC, id DESC LIMIT 1) \
+         AND account_id = ? RETURNING id",
+    )
+    .bind(c.value)
+    .bind(&c.currency)
+    .bind(c.at)
+    .bind(account.0)
+    .bind(caller)
+    .bind(from)
+    .bind(to)
+    .bind(account.0)
+    .fetch_optional(db)
+    .await?;
+    id.ok_or(StoreError::NotFound)
+}
+
+pub(super) async fn conversions(
+    db: &SqlitePool,
+    account: AccountId,
+    calls: &[i64],
+) -> Result<Vec<(i64, Conversion)>> {
+    let mut out = Vec::new();
+    for chunk in calls.chunks(500) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, conversion_value, conversion_currency, converted_at FROM calls \
+             WHERE conversion_value IS NOT NULL AND account_id = ",
+        );
+        q.push_bind(account.0).push(" AND id IN (");
+        let mut ids = q.separated(", ");
+        for id in chunk {
+            ids.push_bind(*id);
+        }
+        q.push(")");
+        for r in q.build().fetch_all(db).await? {
+            out.push((
+                r.get("id"),
+                Conversion {
+                    value: r.get("conversion_value"),
+                    currency: r
+                        .get::<Option<String>, _>("conversion_currency")
+                        .unwrap_or_default(),
+                    at: r.get::<Option<i64>, _>("converted_at").unwrap_or_default(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,342 @@
+//! The outbox on a real file: session and call writes create one delivery per event and
+//! subscribed webhook in their own transaction; claims, retries and conversions.
+
+use callopt_domain::{
+    AccountId, ApiKey, AttemptOutcome, Attribution, CallOutcome, Campaign, CampaignKey, HungUpBy,
+};
+use callopt_store::*;
+use std::sync::Arc;
+
+async fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    let path = dir.path().join("w.db");
+    Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
+}
+
+async fn account(store: &Arc<dyn Store>, seed: u8) -> (AccountId, i64) {
+    let account = store
+        .create_account("a", &ApiKey::from_random([seed; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let campaign = Campaign {
+        id: 0,
+        key: CampaignKey(String::new()),
+        name: "c".into(),
+        default_number: callopt_domain::E164::parse("n", "+14155550100", None).unwrap(),
+        swap_numbers: vec![],
+        trigger: callopt_domain::Trigger::Always,
+        assignment: callopt_domain::AssignmentMode::PerVisitor,
+        idle_timeout_secs: 1800,
+        domains: vec![],
+        source_rules: vec![],
+        pool_id: None,
+        routing_plan_id: None,
+    };
+    let c = store
+        .create_campaign(account, &campaign, &format!("cmp_{seed}"), 0)
+        .await
+        .unwrap();
+    (account, c.campaign.id)
+}
+
+fn session(account: AccountId, campaign: i64, id: &str) -> SessionWrite {
+    SessionWrite::Insert(Box::new(SessionRecord {
+        id: id.into(),
+        account,
+        campaign_id: campaign,
+        visitor: "v".into(),
+        number_id: None,
+        number_e164: "+14155550101".into(),
+        attributed: true,
+        attribution: Attribution::parse("https://example.com/?utm_source=x", None).unwrap(),
+        country: None,
+        language: None,
+        user_agent: None,
+        first_seen: 1_000,
+        last_seen: 1_000,
+        lease_expires_at: 10_000,
+    }))
+}
+
+fn call(account: AccountId, id: i64, attempts: u32, outcome: CallOutcome) -> CallRecord {
+    CallRecord {
+        id,
+        account,
+        campaign_id: None,
+        routing_plan_id: None,
+        tracking_number: "+14155550101".into(),
+        caller: "+14155550999".into(),
+        session_id: None,
+        channel: "sip".into(),
+        external_id: format!("x{id}"),
+        outcome,
+        reason: None,
+        hung_up_by: (outcome != CallOutcome::InProgress).then_some(HungUpBy::Caller),
+        started_at: id * 1000,
+        answered_at: None,
+        ended_at: (outcome != CallOutcome::InProgress).then_some(id * 1000 + 500),
+        attempts: (1..=attempts)
+            .map(|seq| AttemptRecord {
+                seq,
+                target_id: Some(1),
+                destination: "sip:a@127.0.0.1".into(),
+                outcome: (outcome != CallOutcome::InProgress).then_some(AttemptOutcome::Busy),
+                sip_status: None,
+                started_at: id * 1000,
+                answered_at: None,
+                ended_at: None,
+            })
+            .collect(),
+    }
+}
+
+fn hook(events: &[EventType]) -> Webhook {
+    Webhook {
+        url: "https://hooks.example.com/in".into(),
+        events: events.to_vec(),
+        enabled: true,
+    }
+}
+
+async fn all_deliveries(store: &Arc<dyn Store>, a: AccountId, w: i64) -> Vec<DeliveryRecord> {
+    let p = PageRequest {
+        after: None,
+        limit: 500,
+    };
+    store.deliveries(a, w, p).await.unwrap().items
+}
+
+#[tokio::test]
+async fn state_changes_write_one_delivery_per_event_and_subscribed_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, campaign) = account(&store, 1).await;
+    let (b, other_campaign) = account(&store, 2).await;
+    let secret = Secret("whsec_x".into());
+    let every = store
+        .create_webhook(a, &hook(&EventType::ALL), &secret, 0)
+        .await
+        .unwrap();
+    let finished_only = store
+        .create_webhook(a, &hook(&[EventType::CallFinished]), &secret, 0)
+        .await
+        .unwrap();
+    let of_b = store
+        .create_webhook(b, &hook(&EventType::ALL), &secret, 0)
+        .await
+        .unwrap();
+
+    store
+        .write_sessions(&[session(a, campaign, "ses_1")])
+        .await
+        .unwrap();
+    // Started with one attempt; then a second attempt; then finished; then the same final
+    // record again (a repeated write is not a second event).
+    store
+        .write_calls(&[call(a, 7, 1, CallOutcome::InProgress)])
+        .await
+        .unwrap();
+    store
+        .write_calls(&[call(a, 7, 2, CallOutcome::InProgress)])
+        .await
+        .unwrap();
+    store
+        .write_calls(&[call(a, 7, 2, CallOutcome::Busy)])
+        .await
+        .unwrap();
+    store
+        .write_calls(&[call(a, 7, 2, CallOutcome::Busy)])
+        .await
+        .unwrap();
+    // A call refused at once is started and finished by its first record.
+    store
+        .write_calls(&[call(a, 8, 0, CallOutcome::Rejected)])
+        .await
+        .unwrap();
+
+    let mut types: Vec<(String, String)> = all_deliveries(&store, a, every.id)
+        .await
+        .into_iter()
+        .map(|d| (d.event_type, d.event_id))
+        .collect();
+    types.sort();
+    let want: Vec<(String, String)> = [
+        ("call.finished", "evt_call_7_finished"),
+        ("call.finished", "evt_call_8_finished"),
+        ("call.routed", "evt_call_7_routed_1"),
+        ("call.routed", "evt_call_7_routed_2"),
+        ("call.started", "evt_call_7_started"),
+        ("call.started", "evt_call_8_started"),
+        ("session.created", "evt_ses_1"),
+    ]
+    .iter()
+    .map(|(t, i)| (t.to_string(), i.to_string()))
+    .collect();
+    assert_eq!(types, want);
+    assert_eq!(all_deliveries(&store, a, finished_only.id).await.len(), 2);
+    assert!(all_deliveries(&store, b, of_b.id).await.is_empty());
+    // Another account cannot list them.
+    assert!(matches!(
+        store
+            .deliveries(
+                b,
+                every.id,
+                PageRequest {
+                    after: None,
+                    limit: 5
+                }
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // The same in b's account reaches only b's webhook.
+    store
+        .write_sessions(&[session(b, other_campaign, "ses_2")])
+        .await
+        .unwrap();
+    assert_eq!(all_deliveries(&store, b, of_b.id).await.len(), 1);
+    assert_eq!(all_deliveries(&store, a, every.id).await.len(), 7);
+}
+
+#[tokio::test]
+async fn a_claimed_delivery_waits_out_its_lease_and_retries_until_it_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, campaign) = account(&store, 1).await;
+    let w = store
+        .create_webhook(
+            a,
+            &hook(&[EventType::SessionCreated]),
+            &Secret("s".into()),
+            0,
+        )
+        .await
+        .unwrap();
+    store
+        .write_sessions(&[session(a, campaign, "ses_1")])
+        .await
+        .unwrap();
+    let due = store.claim_deliveries(5_000, 60_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].secret.0, "s");
+    assert!(
+        due[0].data.contains("\"session_id\":\"ses_1\""),
+        "{}",
+        due[0].data
+    );
+    // Leased: not due again before the lease ends.
+    assert!(store
+        .claim_deliveries(6_000, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .claim_deliveries(60_000, 90_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let retry = DeliveryResult::Retry {
+        status: Some(500),
+        error: "the receiver answered 500".into(),
+        next_attempt_at: 100_000,
+    };
+    store
+        .finish_delivery(a, due[0].id, &retry, 61_000)
+        .await
+        .unwrap();
+    let d = &all_deliveries(&store, a, w.id).await[0];
+    assert_eq!(
+        (d.status, d.attempts, d.last_status),
+        (DeliveryStatus::Pending, 1, Some(500))
+    );
+    assert_eq!(d.next_attempt_at, Some(100_000));
+    assert!(store
+        .claim_deliveries(99_999, 200_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_deliveries(100_000, 200_000, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
+    let ok = DeliveryResult::Delivered { status: 204 };
+    store
+        .finish_delivery(a, again[0].id, &ok, 101_000)
+        .await
+        .unwrap();
+    let d = &all_deliveries(&store, a, w.id).await[0];
+    assert_eq!(
+        (d.status, d.attempts, d.delivered_at),
+        (DeliveryStatus::Delivered, 2, Some(101_000))
+    );
+    assert!(store
+        .claim_deliveries(900_000, 990_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A disabled webhook's deliveries wait; deleting it removes them.
+    store
+        .write_sessions(&[session(a, campaign, "ses_2")])
+        .await
+        .unwrap();
+    let mut off = w.webhook.clone();
+    off.enabled = false;
+    store.update_webhook(a, w.id, &off, 1).await.unwrap();
+    assert!(store
+        .claim_deliveries(900_000, 990_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.delete_webhook(a, w.id).await.unwrap();
+    assert!(matches!(
+        store.webhook(a, w.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn conversions_land_on_the_latest_call_of_the_caller_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, _) = account(&store, 1).await;
+    let (b, _) = account(&store, 2).await;
+    store
+        .write_calls(&[
+            call(a, 10, 1, CallOutcome::Busy),
+            call(a, 20, 1, CallOutcome::Busy),
+            call(b, 30, 1, CallOutcome::Busy),
+        ])
+        .await
+        .unwrap();
+    let c = Conversion {
+        value: 12.5,
+        currency: "EUR".into(),
+        at: 99,
+    };
+    // Latest at or before 25 s: call 20, not b's call 30.
+    let id = store
+        .convert_latest_call(a, "+14155550999", 0, 25_000, &c)
+        .await
+        .unwrap();
+    assert_eq!(id, 20);
+    assert!(matches!(
+        store
+            .convert_latest_call(a, "+14155550999", 0, 5_000, &c)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.convert_call(b, 10, &c).await,
+        Err(StoreError::NotFound)
+    ));
+    store.convert_call(a, 10, &c).await.unwrap();
+    let got = store.conversions(a, &[10, 20, 30]).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, conv)| conv == &c));
+    // A later record of the call keeps its conversion.
+    store
+        .write_calls(&[call(a, 20, 2, CallOutcome::Busy)])
+        .await
+        .unwrap();
+    assert_eq!(store.conversions(a, &[20]).await.unwrap().len(), 1);
+}
