@@ -174,6 +174,9 @@ struct Relay {
     cancel_sent: Option<Bytes>,
     /// A final response to that CANCEL came.
     cancel_answered: bool,
+    /// Our hop-by-hop ACK for a non-2xx final to an INVITE: re-sent when that final is
+    /// retransmitted; the caller's own ACK for it stops here.
+    ack: Option<Bytes>,
     /// Timer E's interval for that CANCEL.
     cancel_interval: Duration,
 }
@@ -786,6 +789,14 @@ impl Core {
             }
             return;
         }
+        let key = (branch.to_string(), "INVITE".to_string());
+        if let Some(r) = self.relay_keys.get(&key).and_then(|id| self.relays.get(id)) {
+            if r.ack.is_some() {
+                // The caller's ACK for a non-2xx final to its re-INVITE: hop by hop, and we
+                // ACKed the target ourselves.
+                return;
+            }
+        }
         // ACK for a 2xx: end to end, statelessly along the route.
         let Some(to) = self.next_hop(&msg) else {
             return;
@@ -998,6 +1009,7 @@ impl Core {
                 cancel_wanted: false,
                 cancel_sent: None,
                 cancel_answered: false,
+                ack: None,
                 cancel_interval: t1,
             },
         );
@@ -1380,6 +1392,11 @@ impl Core {
         if r.done {
             if status >= 200 && r.invite && status < 300 {
                 self.forward_stateless(&msg, out);
+            } else if let (true, Some(ack)) = (status >= 300, &r.ack) {
+                out.push(Output {
+                    to: r.to,
+                    data: ack.clone(),
+                });
             }
             return;
         }
@@ -1400,10 +1417,12 @@ impl Core {
         if r.invite && status >= 300 {
             if let Some(fwd) = r.forwarded.clone() {
                 if let Ok(inv) = Message::parse(fwd, Framing::Datagram) {
+                    let ack = edit::ack_for(&inv, &msg);
                     out.push(Output {
                         to: r.to,
-                        data: edit::ack_for(&inv, &msg),
+                        data: ack.clone(),
                     });
+                    r.ack = Some(ack);
                 }
             }
         }

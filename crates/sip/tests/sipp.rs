@@ -405,6 +405,31 @@ fn answer_crossing_the_callers_cancel_is_acked_and_hung_up_by_the_proxy() {
 }
 
 #[test]
+fn caller_cancels_a_re_invite_and_the_call_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas_reinvite_cancel.xml", &["-m", "1"]);
+    let control = TestControl::new(&[(target.port, secs(10))], 10);
+    let proxy = Proxy::start(control.clone(), no_probing());
+    caller(
+        dir.path(),
+        proxy.udp,
+        "uac_reinvite_cancel.xml",
+        &["-m", "1"],
+    )
+    .expect_success();
+    target.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
 fn unreachable_target_is_skipped_marked_down_and_back_up() {
     let dir = tempfile::tempdir().unwrap();
     let dead_port = free_port();

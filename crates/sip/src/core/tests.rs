@@ -655,6 +655,13 @@ fn cancel_of_a_re_invite_is_answered_and_passed_on() {
     let sent = rig.feed(T1, &answer(&reinv, 487, "t1"));
     only(&sent, CALLER, "487");
     only(&sent, T1, "ACK");
+    // The 487 again (our ACK was lost): ACKed again, relayed no more.
+    let sent = rig.feed(T1, &answer(&reinv, 487, "t1"));
+    only(&sent, T1, "ACK");
+    assert_eq!(sent.len(), 1);
+    // The caller's ACK for the 487 is hop by hop: it stops here.
+    let sent = rig.feed(CALLER, &in_dialog("ACK", "z9hG4bKre1", 2));
+    assert!(sent.is_empty(), "{sent:#?}");
     assert_eq!(rig.core.live(), (0, 1), "the dialog goes on");
     assert_eq!(
         rig.control.events()[1..],
