@@ -17,6 +17,9 @@ use std::time::Duration;
 /// any real call, short enough that a lost hang-up does not hold a cap slot for long.
 pub const MAX_CALL_MS: i64 = 12 * 3600 * 1000;
 
+/// How many finished calls the switchboard keeps for the live view.
+pub const RECENT: usize = 1000;
+
 /// Where a call goes next, or how it is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -125,6 +128,10 @@ pub struct Switchboard {
     holders: Mutex<HashMap<String, Holder>>,
     /// Where call records go.
     writer: CallWriter,
+    /// Every change of a call record, for whoever watches calls live (the dashboard).
+    changes: tokio::sync::broadcast::Sender<CallRecord>,
+    /// The latest finished calls of every account (at most [`RECENT`]), newest last.
+    recent: Mutex<std::collections::VecDeque<CallRecord>>,
     /// Serialises table rebuilds.
     refreshing: tokio::sync::Mutex<()>,
     /// The clock (ms since the epoch); tests may replace it.
@@ -175,6 +182,8 @@ impl Switchboard {
             }),
             holders: Mutex::new(HashMap::new()),
             writer,
+            changes: tokio::sync::broadcast::channel(1024).0,
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
             refreshing: tokio::sync::Mutex::new(()),
             clock: system_clock,
             pinned: std::sync::atomic::AtomicI64::new(0),
@@ -371,7 +380,7 @@ impl Switchboard {
                     answered_at: None,
                     ended_at: None,
                 });
-                self.writer.write(call.record.clone());
+                self.publish(call.record.clone());
                 let next = Next::Target {
                     target,
                     destination,
@@ -405,7 +414,7 @@ impl Switchboard {
         record.reason = reason.map(str::to_string);
         record.ended_at = Some(now);
         metrics::counter!("callopt_calls_total", "outcome" => outcome.as_str()).increment(1);
-        self.writer.write(record);
+        self.publish(record);
     }
 
     /// The attempt on `target` ended unanswered: the next target, or the final answer.
@@ -471,7 +480,7 @@ impl Switchboard {
         }
         call.record.outcome = CallOutcome::Answered;
         call.record.answered_at = Some(now);
-        self.writer.write(call.record.clone());
+        self.publish(call.record.clone());
     }
 
     /// The call is over: hung up after an answer, canceled by the caller while ringing, or
@@ -512,6 +521,52 @@ impl Switchboard {
             (false, _) => CallOutcome::Failed,
         };
         self.finish(call.record, outcome, None, now);
+    }
+
+    /// Queues a call record for the store and tells live watchers.
+    fn publish(&self, record: CallRecord) {
+        if record.outcome != CallOutcome::InProgress {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(record.clone());
+        }
+        if self.changes.receiver_count() > 0 {
+            let _ = self.changes.send(record.clone());
+        }
+        self.writer.write(record);
+    }
+
+    /// Every later change of a call record, as it happens. A watcher that falls more than 1024
+    /// changes behind misses some (and is told so by the channel).
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<CallRecord> {
+        self.changes.subscribe()
+    }
+
+    /// The account's calls in progress, oldest first.
+    pub fn in_progress(&self, account: callopt_domain::AccountId) -> Vec<CallRecord> {
+        let mut calls: Vec<CallRecord> = self
+            .lock()
+            .calls
+            .values()
+            .filter(|c| c.record.account == account)
+            .map(|c| c.record.clone())
+            .collect();
+        calls.sort_by_key(|c| c.id);
+        calls
+    }
+
+    /// The account's latest finished calls since the service started, newest first.
+    pub fn recent(&self, account: callopt_domain::AccountId, limit: usize) -> Vec<CallRecord> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .rev()
+            .filter(|c| c.account == account)
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// Where a call in progress stands, by its key.

@@ -226,6 +226,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reports/calls", get(api::reports::calls))
         .route("/calls", get(api::calls::list))
+        .route("/calls/live", get(api::live::live))
         .route("/calls/{id}", get(api::calls::get))
         .route("/sessions/{id}", get(api::sessions::get))
         .route("/dni/refusals", get(api::sessions::refusals))

@@ -4,6 +4,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod carriers;
 pub mod domains;
+pub mod live;
 pub mod numbers;
 pub mod plans;
 pub mod pools;

@@ -4,6 +4,7 @@ mod helpers;
 mod mmdb;
 
 mod dni;
+mod live;
 mod management;
 mod reports;
 mod routing;
