@@ -35,6 +35,16 @@ pub struct Config {
     /// Seconds a call may stay up before its record is ended as hung up by the system (its
     /// hang-up or the carrier's callbacks never came), so that caps cannot leak.
     pub max_call_secs: u64,
+    /// Let event webhooks post to loopback and private addresses. Off, such URLs are refused
+    /// and names that resolve only to them fail, so a webhook cannot reach our own network.
+    pub webhooks_allow_private: bool,
+    /// Milliseconds before the first retry of a failed webhook delivery; each retry doubles it
+    /// (up to three hours), with jitter.
+    pub webhooks_retry_base_ms: u64,
+    /// Attempts before a webhook delivery is marked failed.
+    pub webhooks_max_attempts: u32,
+    /// Milliseconds between looks at the outbox for due deliveries.
+    pub webhooks_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -51,6 +61,10 @@ impl Default for Config {
             sip_probe_interval_secs: 10,
             public_url: None,
             max_call_secs: 12 * 3600,
+            webhooks_allow_private: false,
+            webhooks_retry_base_ms: 30_000,
+            webhooks_max_attempts: 15,
+            webhooks_poll_ms: 1_000,
         }
     }
 }

@@ -124,7 +124,25 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
     Ok(callopt_http::Options {
         public_url: config.public_url.clone(),
         max_call: std::time::Duration::from_secs(config.max_call_secs),
+        webhooks_allow_private: config.webhooks_allow_private,
     })
+}
+
+/// Starts the worker that delivers the outbox's events to the accounts' webhooks.
+fn start_webhooks(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.webhooks_max_attempts > 0,
+        "webhooks_max_attempts must be at least 1"
+    );
+    let settings = callopt_events::Settings {
+        allow_private: config.webhooks_allow_private,
+        retry_base: std::time::Duration::from_millis(config.webhooks_retry_base_ms.max(1)),
+        max_attempts: config.webhooks_max_attempts,
+        poll: std::time::Duration::from_millis(config.webhooks_poll_ms.max(10)),
+        ..Default::default()
+    };
+    callopt_events::Worker::spawn(store, settings).context("starting the webhook worker")?;
+    Ok(())
 }
 
 fn geo_config(config: &Config) -> anyhow::Result<GeoConfig> {
@@ -182,6 +200,7 @@ async fn serve(common: Common) -> anyhow::Result<()> {
     let config = common.load()?;
     init_logging(&config.log);
     let store = open_store(&config.db).await?;
+    start_webhooks(&config, store.clone())?;
     let state = AppState::with_options(
         store,
         geo_config(&config)?,

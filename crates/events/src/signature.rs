@@ -47,7 +47,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: i64)
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if s.len() & 1 == 1 {
         return None;
     }
     (0..s.len())

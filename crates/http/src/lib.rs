@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`api`]: management resources (campaigns, pools, numbers, domains, sessions, targets,
-//!   routing plans, calls, carrier connections).
+//!   routing plans, calls, carrier connections, event webhooks, conversions).
 //! - [`carrier`]: the carriers' voice webhooks (TwiML, TeXML, cXML, Plivo XML).
 //! - [`dni`]: the in-memory DNI state the hot path reads; [`dni_api`]: its endpoints.
 //! - [`tag`]: the embedded JavaScript tag.
@@ -59,6 +59,9 @@ pub struct Options {
     pub public_url: Option<String>,
     /// How long a call may stay up before its record is ended (its hang-up never came).
     pub max_call: std::time::Duration,
+    /// Whether event webhooks may name loopback and private addresses (tests, private
+    /// deployments); otherwise such URLs are refused, so webhooks cannot probe our network.
+    pub webhooks_allow_private: bool,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
         Self {
             public_url: None,
             max_call: std::time::Duration::from_millis(callopt_calls::MAX_CALL_MS as u64),
+            webhooks_allow_private: false,
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct AppState {
     pub switchboard: Arc<callopt_calls::Switchboard>,
     /// What the carrier webhooks share: the cursor key, the public URL, Telnyx replay memory.
     pub carriers: Arc<carrier::Webhooks>,
+    /// Whether event webhooks may name loopback and private addresses.
+    pub webhooks_allow_private: bool,
 }
 
 impl AppState {
@@ -114,6 +120,7 @@ impl AppState {
         Ok(Self {
             switchboard,
             carriers,
+            webhooks_allow_private: options.webhooks_allow_private,
             writer: SessionWriter::spawn(store.clone()),
             store,
             dni,
@@ -228,6 +235,22 @@ pub fn router(state: AppState) -> Router {
         .route("/calls", get(api::calls::list))
         .route("/calls/live", get(api::live::live))
         .route("/calls/{id}", get(api::calls::get))
+        .route(
+            "/calls/{id}/conversion",
+            post(api::conversions::convert_call),
+        )
+        .route("/conversions", post(api::conversions::convert_by_caller))
+        .route(
+            "/webhooks",
+            get(api::webhooks::list).post(api::webhooks::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(api::webhooks::get)
+                .patch(api::webhooks::update)
+                .delete(api::webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(api::webhooks::deliveries))
         .route("/sessions/{id}", get(api::sessions::get))
         .route("/dni/refusals", get(api::sessions::refusals))
         .route(

@@ -45,6 +45,9 @@ impl Modify for BearerKey {
         api::carriers::create, api::carriers::list, api::carriers::get, api::carriers::update,
         api::carriers::delete,
         dni_api::sessions, dni_api::feed,
+        api::webhooks::create, api::webhooks::list, api::webhooks::get, api::webhooks::update,
+        api::webhooks::delete, api::webhooks::deliveries,
+        api::conversions::convert_call, api::conversions::convert_by_caller,
     ),
     components(schemas(
         problem::Problem,
@@ -64,6 +67,11 @@ impl Modify for BearerKey {
         api::plans::PlanInput, api::plans::FiltersDto, api::plans::FiltersInput,
         api::plans::DuplicateCallerDto, api::plans::NoTargetDto, api::plans::NoTargetInput,
         api::calls::CallDetailDto, api::calls::AttemptDto, api::calls::AttributionDto,
+        pagination::Listing<api::webhooks::WebhookDto>,
+        pagination::Listing<api::webhooks::DeliveryDto>,
+        api::webhooks::WebhookInput, api::webhooks::CreatedWebhookDto,
+        api::conversions::ConversionDto, api::conversions::CallConversionInput,
+        api::conversions::CallerConversionInput,
     ))
 )]
 pub struct ApiDoc;

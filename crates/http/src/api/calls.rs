@@ -143,6 +143,8 @@ pub struct CallDto {
     pub session_id: Option<String>,
     /// Every attempt, in order.
     pub attempts: Vec<AttemptDto>,
+    /// What the business reported the call was worth; `null` until it does.
+    pub conversion: Option<super::conversions::ConversionDto>,
 }
 
 /// Whole seconds, rounded, of a span in milliseconds.
@@ -176,6 +178,7 @@ impl From<CallRecord> for CallDto {
                 .map(|(from, to)| secs(to - from)),
             session_id: c.session_id,
             attempts: c.attempts.into_iter().map(AttemptDto::from).collect(),
+            conversion: None,
         }
     }
 }
@@ -294,7 +297,19 @@ pub async fn list(
         .calls(account, &filter, page)
         .await
         .map_err(ApiError::store("call"))?;
-    Ok(axum::Json(Listing::from_page(page, CallDto::from)))
+    let ids: Vec<i64> = page.items.iter().map(|c| c.id).collect();
+    let conversions = super::conversions::of_calls(&state, account, &ids).await?;
+    let mut listing = Listing::from_page(page, CallDto::from);
+    for conversion in conversions {
+        if let Some(call) = listing
+            .items
+            .iter_mut()
+            .find(|c| c.id == conversion.call_id)
+        {
+            call.conversion = Some(conversion);
+        }
+    }
+    Ok(axum::Json(listing))
 }
 
 /// One call with its attempts and attribution.
@@ -319,8 +334,9 @@ pub async fn get(
             Err(e) => return Err(ApiError::store("session")(e)),
         },
     };
-    Ok(axum::Json(CallDetailDto {
-        call: call.into(),
-        attribution,
-    }))
+    let mut call = CallDto::from(call);
+    call.conversion = super::conversions::of_calls(&state, account, &[id])
+        .await?
+        .pop();
+    Ok(axum::Json(CallDetailDto { call, attribution }))
 }

@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod campaigns;
 pub mod carriers;
+pub mod conversions;
 pub mod domains;
 pub mod live;
 pub mod numbers;
@@ -11,6 +12,7 @@ pub mod pools;
 pub mod reports;
 pub mod sessions;
 pub mod targets;
+pub mod webhooks;
 
 use callopt_domain::ValidationError;
 use serde::{Deserialize, Deserializer};

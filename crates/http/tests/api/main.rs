@@ -8,3 +8,4 @@ mod live;
 mod management;
 mod reports;
 mod routing;
+mod webhooks;
