@@ -779,6 +779,7 @@ async fn recorded_calls_show_their_attempts_and_attribution() {
                  "started_at": "2026-01-01T00:00:02Z", "answered_at": "2026-01-01T00:00:09Z",
                  "ended_at": "2026-01-01T00:01:09Z", "ring_ms": 6800, "talk_ms": 60000},
             ],
+            "conversion": null,
         })
     );
     assert_eq!(items[1]["outcome"], "rejected");
