@@ -399,10 +399,10 @@ pub struct ReportRow {
     pub calls: i64,
     /// Answered calls.
     pub answered: i64,
-    /// Distinct callers.
+    /// Distinct callers (in a breakdown: in the group of their first call of the range).
     pub unique_callers: i64,
-    /// Callers with more than one call in the group.
-    pub repeat_callers: i64,
+    /// Calls from callers who had called already in the period (calls − unique callers).
+    pub repeat_calls: i64,
     /// Total talk time (ms).
     pub talk_ms: i64,
     /// Answered calls the caller hung up.

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "events",
         include_str!("../migrations/sqlite/0004_events.sql"),
     ),
+    (
+        5,
+        "report columns",
+        include_str!("../migrations/sqlite/0005_report_columns.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {

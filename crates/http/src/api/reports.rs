@@ -32,7 +32,7 @@ const EMPTY: ReportRow = ReportRow {
     calls: 0,
     answered: 0,
     unique_callers: 0,
-    repeat_callers: 0,
+    repeat_calls: 0,
     talk_ms: 0,
     hung_up_by_caller: 0,
     hung_up_by_target: 0,
@@ -101,10 +101,10 @@ pub struct ReportRowDto {
     pub answered: i64,
     /// Answered ÷ calls (0 without calls).
     pub answer_rate: f64,
-    /// Distinct callers.
+    /// Distinct callers (in a breakdown: in the group of their first call of the range).
     pub unique_callers: i64,
-    /// Callers who called more than once.
-    pub repeat_callers: i64,
+    /// Calls from callers who had called already in the period (calls − unique callers).
+    pub repeat_calls: i64,
     /// Total talk time (seconds).
     pub talk_secs: i64,
     /// Average talk time of answered calls (seconds).
@@ -127,7 +127,7 @@ impl ReportRowDto {
             answered: r.answered,
             answer_rate: ratio(r.answered, r.calls),
             unique_callers: r.unique_callers,
-            repeat_callers: r.repeat_callers,
+            repeat_calls: r.repeat_calls,
             talk_secs: r.talk_ms / 1000,
             avg_talk_secs: ratio(r.talk_ms, r.answered) / 1000.0,
             hung_up_by: HungUpDto {
@@ -283,7 +283,7 @@ fn country_rows(rows: Vec<ReportRow>) -> Vec<ReportRowDto> {
                 sum.calls += r.calls;
                 sum.answered += r.answered;
                 sum.unique_callers += r.unique_callers;
-                sum.repeat_callers += r.repeat_callers;
+                sum.repeat_calls += r.repeat_calls;
                 sum.talk_ms += r.talk_ms;
                 sum.hung_up_by_caller += r.hung_up_by_caller;
                 sum.hung_up_by_target += r.hung_up_by_target;
@@ -310,7 +310,7 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
         "answered",
         "answer_rate",
         "unique_callers",
-        "repeat_callers",
+        "repeat_calls",
         "talk_secs",
         "avg_talk_secs",
         "hung_up_by_caller",
@@ -329,7 +329,7 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
             r.answered.to_string(),
             format!("{:.4}", r.answer_rate),
             r.unique_callers.to_string(),
-            r.repeat_callers.to_string(),
+            r.repeat_calls.to_string(),
             r.talk_secs.to_string(),
             format!("{:.1}", r.avg_talk_secs),
             r.hung_up_by.caller.to_string(),

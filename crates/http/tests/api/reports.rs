@@ -10,6 +10,11 @@ const TRACKING: &str = "+14155550123";
 
 /// A campaign on TRACKING routing over two targets; returns the target ids.
 async fn routing(app: &TestApp, key: &str) -> Vec<i64> {
+    routing_on(app, key, &[]).await
+}
+
+/// The same, with the campaign's pages on `domains`.
+async fn routing_on(app: &TestApp, key: &str, domains: &[&str]) -> Vec<i64> {
     let mut ids = Vec::new();
     for (i, dest) in ["+14155550111", "+14155550122"].iter().enumerate() {
         let t = app
@@ -46,7 +51,7 @@ async fn routing(app: &TestApp, key: &str) -> Vec<i64> {
     app.campaign(
         key,
         json!({"name": "c", "default_number": "+12015550199",
-        "pool_id": pool["id"], "routing_plan_id": plan["id"]}),
+        "pool_id": pool["id"], "routing_plan_id": plan["id"], "domains": domains}),
     )
     .await;
     ids
@@ -164,7 +169,7 @@ async fn calls_over_local_days_across_a_daylight_saving_change() {
     assert_eq!(rows[2]["start"], "2026-03-09T04:00:00Z");
     let day = &rows[1];
     assert_eq!(day["unique_callers"], 1);
-    assert_eq!(day["repeat_callers"], 1);
+    assert_eq!(day["repeat_calls"], 1);
     assert_eq!(day["talk_secs"], 90);
     assert_eq!(day["avg_talk_secs"], 45.0);
     assert_eq!(day["attempts_per_call"], 1.5);
@@ -277,4 +282,74 @@ async fn bad_report_parameters_are_problems() {
         assert_eq!(a.status, 400, "{query}: {}", a.text);
         assert_eq!(a.body["field"], field, "{query}: {}", a.text);
     }
+}
+
+#[tokio::test]
+async fn breakdowns_follow_the_attribution_of_each_call() {
+    let app = spawn_app().await;
+    let key = app.new_account("a").await;
+    let host = app.verified_host(&key).await;
+    routing_on(&app, &key, &[&host]).await;
+    let campaigns = app.ok(&key, "GET", "/v1/campaigns", None, 200).await;
+    let campaign = campaigns["items"][0]["key"].as_str().unwrap().to_string();
+    let origin = format!("http://{host}");
+    let shown = app
+        .dni(
+            Some(&origin),
+            json!({"campaign": campaign, "visitor": "visitor-1",
+                   "page_url": format!("{origin}/offer?utm_source=search&utm_medium=cpc&utm_term=plumber+near+me")}),
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["number"], TRACKING, "{}", shown.text);
+    // Two calls while the visitor holds the number, then one after another account's visit
+    // would not matter: a call with no session is unattributed.
+    let now = chrono::Utc::now();
+    let start = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+    place(&app, "+12125550100", &start(3), false, Some(20));
+    place(&app, "+12125550100", &start(2), true, Some(40));
+    app.state.switchboard.pin_clock(0);
+    wait_written(&app, &key, 2).await;
+
+    let range = format!(
+        "from={}&to={}",
+        (now - chrono::Duration::days(1)).format("%Y-%m-%d"),
+        (now + chrono::Duration::days(2)).format("%Y-%m-%d")
+    );
+    for (group, key_value) in [
+        ("source", "search"),
+        ("medium", "cpc"),
+        ("term", "plumber near me"),
+        ("landing_page", &*format!("{origin}/offer")),
+        ("tracking_number", TRACKING),
+        ("channel", "twilio"),
+    ] {
+        let r = report(&app, &key, &format!("group_by={group}&{range}")).await;
+        let rows = r["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{group}: {r}");
+        assert_eq!(rows[0]["key"], key_value, "{group}: {r}");
+        assert_eq!(rows[0]["calls"], 2, "{group}: {r}");
+        assert_eq!(rows[0]["unique_callers"], 1, "{group}: {r}");
+        assert_eq!(rows[0]["repeat_calls"], 1, "{group}: {r}");
+        assert_eq!(rows[0]["unattributed"], 0, "{group}: {r}");
+    }
+    let filtered = report(
+        &app,
+        &key,
+        &format!("group_by=total&utm_source=other&{range}"),
+    )
+    .await;
+    assert_eq!(filtered["totals"]["calls"], 0);
+    let targets = report(&app, &key, &format!("group_by=target&{range}")).await;
+    let answered_by: Vec<i64> = targets["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["calls"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        answered_by,
+        vec![1, 1],
+        "the first and the second target answered one each"
+    );
 }
