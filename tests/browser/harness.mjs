@@ -2,6 +2,7 @@
 // server on a verified origin, sets up a campaign through the management API, and opens
 // Debian's Chromium. Nothing is mocked here.
 import { spawn, execFile } from "node:child_process";
+import crypto from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
 import http from "node:http";
@@ -249,6 +250,7 @@ export class Harness {
       trigger_parameter: null, assignment: "per_visitor", idle_timeout_secs: 1800,
     }, 201);
     this.campaign = campaign.key;
+    this.campaignId = campaign.id;
   }
 
   /**
@@ -285,6 +287,77 @@ export class Harness {
     this.pagePort = this.pages.address().port;
     /** Verified: the campaign's domain. */
     this.pageHost = `127.0.0.1:${this.pagePort}`;
+  }
+
+  /**
+   * Routes the campaign's calls to two targets in failover order (Center A, concurrency cap 5,
+   * then Center B, cap 2; E.164 destinations) and lets a Twilio carrier connection with a known
+   * auth token deliver calls on the pool's numbers, so tests place calls the way a carrier
+   * does (see `placeCall`).
+   */
+  async setUpTwilio() {
+    const targets = [];
+    for (const [i, [name, concurrent]] of [["Center A", 5], ["Center B", 2]].entries()) {
+      targets.push(await this.call("POST", "/v1/targets", {
+        name, destination: `+1415555900${i}`, priority: i + 1, caps: { concurrent },
+      }, 201));
+    }
+    const plan = await this.call("POST", "/v1/routing-plans", {
+      name: "failover", targets: targets.map((t) => t.id), ring_timeout_secs: 20,
+      filters: { open_now: false, geography: false, language: false },
+    }, 201);
+    await this.call("PATCH", `/v1/campaigns/${this.campaignId}`, { routing_plan_id: plan.id }, 200);
+    const authToken = crypto.randomBytes(16).toString("hex");
+    const connection = await this.call("POST", "/v1/carrier-connections", {
+      name: "twilio", carrier: "twilio", auth_token: authToken, numbers: POOL,
+    }, 201);
+    this.twilio = { authToken, voiceUrl: connection.voice_url, targets };
+    return this.twilio;
+  }
+
+  /** POSTs form `params` to `url` signed as Twilio signs (X-Twilio-Signature); the answer's text. */
+  async twilioPost(url, params) {
+    const data = url + Object.keys(params).sort().map((k) => k + params[k]).join("");
+    const signature = crypto.createHmac("sha1", this.twilio.authToken).update(data).digest("base64");
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+      body: new URLSearchParams(params).toString(),
+    });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`POST ${url}: ${res.status}\n${text}`);
+    return text;
+  }
+
+  /**
+   * Starts a call from `caller` on tracking number `to` through the Twilio voice webhook; it
+   * rings at the first target. Returns the dial: `{ sid, end(status, talkSecs) }`, where `end`
+   * reports the dial's result (`completed` with a talk time, `busy`, `no-answer`) to its
+   * `<Dial action>` URL and resolves to the next dial (failover) or null when the call is over.
+   */
+  async placeCall(caller, to) {
+    const sid = "CA" + crypto.randomBytes(16).toString("hex");
+    const twiml = await this.twilioPost(this.twilio.voiceUrl, {
+      CallSid: sid, AccountSid: "", From: caller, To: to, CallStatus: "ringing", Direction: "inbound",
+    });
+    const dial = this.#dial(sid, twiml);
+    if (!dial) throw new Error(`no <Dial action> in the answer:\n${twiml}`);
+    return dial;
+  }
+
+  #dial(sid, twiml) {
+    const m = twiml.match(/<Dial[^>]*\saction="([^"]+)"/);
+    if (!m) return null;
+    const action = new URL(m[1].replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, "\"")
+      .replace(/&#39;/g, "'").replace(/&amp;/g, "&"), this.twilio.voiceUrl).href;
+    return {
+      sid,
+      end: async (status = "completed", talkSecs = 30) => this.#dial(sid, await this.twilioPost(action, {
+        CallSid: sid, AccountSid: "", DialCallStatus: status,
+        CallStatus: status === "completed" ? "completed" : "in-progress",
+        ...(status === "completed" ? { DialCallDuration: String(talkSecs) } : {}),
+      })),
+    };
   }
 
   /** URL of a test page on the verified origin, or on the unverified `localhost` one. */

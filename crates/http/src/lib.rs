@@ -7,6 +7,7 @@
 //! - [`carrier`]: the carriers' voice webhooks (TwiML, TeXML, cXML, Plivo XML).
 //! - [`dni`]: the in-memory DNI state the hot path reads; [`dni_api`]: its endpoints.
 //! - [`tag`]: the embedded JavaScript tag.
+//! - [`dashboard`]: the embedded dashboard's page and versioned assets.
 //! - [`auth`]: bearer API keys → the account every query is scoped to.
 //! - [`problem`]: errors as `application/problem+json`, and extractors that reject that way.
 //! - [`pagination`]: cursor pagination of listings.
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod carrier;
+pub mod dashboard;
 pub mod dni;
 pub mod dni_api;
 pub mod geo;
@@ -172,6 +174,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::campaigns::delete),
         )
         .route("/pools", get(api::pools::list).post(api::pools::create))
+        .route("/pools/utilisation", get(api::pools::utilisation))
         .route(
             "/pools/{id}",
             get(api::pools::get)
@@ -276,6 +279,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/dni.js", get(tag::current))
         .route("/dni/{file}", get(tag::versioned))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/{version}/{*file}", get(dashboard::asset))
         .route("/", get(landing))
         .route("/demo", get(landing))
         .route(

@@ -140,3 +140,64 @@ pub async fn delete(
     state.refresh(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Pools at or above this share of numbers in use are flagged: the next visitors may get the
+/// campaign's default number, and their calls go unattributed.
+pub const EXHAUSTION_WARNING: f64 = 0.9;
+
+/// How much of a pool is leased to visitors now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolUtilisationDto {
+    /// Pool id.
+    pub pool_id: i64,
+    /// Pool name.
+    pub name: String,
+    /// Numbers that can be leased (active numbers of the pool).
+    pub size: i64,
+    /// Numbers leased to a visitor session now.
+    pub in_use: i64,
+    /// `in_use ÷ size` (1 for an empty pool: it has nothing to give).
+    pub utilisation: f64,
+    /// True at or above 90% in use: add numbers before attribution is lost.
+    pub near_exhaustion: bool,
+}
+
+/// Pool utilisation now: numbers leased against pool size, with an exhaustion warning.
+#[utoipa::path(get, path = "/v1/pools/utilisation", tag = "pools", params(ListParams),
+    responses((status = 200, body = Listing<PoolUtilisationDto>)), security(("api_key" = [])))]
+pub async fn utilisation(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Listing<PoolUtilisationDto>>, ApiError> {
+    let page = state
+        .store
+        .pools(account, params.page()?)
+        .await
+        .map_err(ApiError::store("pool"))?;
+    let live: std::collections::HashMap<i64, (usize, usize)> = state
+        .dni
+        .utilisation(crate::now_ms())
+        .into_iter()
+        .map(|(id, used, size)| (id, (used, size)))
+        .collect();
+    Ok(axum::Json(Listing::from_page(page, |p| {
+        let (in_use, size) = match live.get(&p.id) {
+            Some(&(used, size)) => (used as i64, size as i64),
+            None => (0, p.size),
+        };
+        let utilisation = if size == 0 {
+            1.0
+        } else {
+            in_use as f64 / size as f64
+        };
+        PoolUtilisationDto {
+            pool_id: p.id,
+            name: p.name,
+            size,
+            in_use,
+            utilisation,
+            near_exhaustion: utilisation >= EXHAUSTION_WARNING,
+        }
+    })))
+}
