@@ -1,15 +1,18 @@
 //! `callopt demo`: a demo account with a campaign and a pool of numbers in several countries and
 //! languages, and a landing page on the service's own origin, which the demo verifies as a
 //! domain of the campaign through the same well-known-file check every account goes through.
+//! On a fresh database it also routes the campaign to demo targets and places a month of demo
+//! calls through the switchboard, so the dashboard (`/dashboard`) has something to show.
 
 use crate::{open_store, say, shutdown_signal, Common};
 use anyhow::Context;
+use callopt_calls::{Next, Switchboard};
 use callopt_domain::{
-    AccountId, ApiKey, AssignmentMode, Campaign, CampaignKey, DomainHost, TrackingNumber, Trigger,
-    VerificationToken, E164,
+    AccountId, ApiKey, AssignmentMode, AttemptOutcome, Attribution, Campaign, CampaignKey,
+    DomainHost, HungUpBy, TrackingNumber, Trigger, VerificationToken, E164,
 };
 use callopt_http::{AppState, ExtraPages};
-use callopt_store::{NewNumber, Store};
+use callopt_store::{NewNumber, SessionRecord, SessionWrite, Store};
 use std::sync::Arc;
 
 /// The landing page template.
@@ -51,6 +54,9 @@ struct Demo {
     account: AccountId,
     key: ApiKey,
     campaign: String,
+    campaign_id: i64,
+    /// The demo numbers this account got (E.164): none when an earlier demo holds them.
+    numbers: Vec<String>,
     domain_id: i64,
     token: String,
 }
@@ -63,6 +69,11 @@ async fn create(store: &Arc<dyn Store>, host: &DomainHost) -> anyhow::Result<Dem
     let added = store
         .insert_numbers(account, &demo_numbers(pool.id)?, now)
         .await?;
+    let numbers: Vec<String> = added
+        .iter()
+        .flatten()
+        .map(|r| r.number.e164.as_str().to_string())
+        .collect();
     let taken = added.iter().filter(|r| r.is_err()).count();
     if taken > 0 {
         tracing::warn!(
@@ -104,6 +115,8 @@ async fn create(store: &Arc<dyn Store>, host: &DomainHost) -> anyhow::Result<Dem
         account,
         key,
         campaign: record.campaign.key.0,
+        campaign_id: record.campaign.id,
+        numbers,
         domain_id: domain.id,
         token,
     })
@@ -138,6 +151,7 @@ pub async fn run(common: Common) -> anyhow::Result<()> {
     };
     let state = AppState::new(store.clone(), crate::geo_config(&config)?, pages).await?;
     let dni = state.dni.clone();
+    let board = state.switchboard.clone();
     let server = tokio::spawn(callopt_http::serve(listener, state, shutdown_signal()));
 
     // Prove the demo origin the way every account does: fetch our own well-known file.
@@ -151,7 +165,20 @@ pub async fn run(common: Common) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    set_up_routing(&base, demo.key.expose(), demo.campaign_id).await?;
+    let seeded = seed_calls(&store, &board, &demo, &base).await?;
+
     say(&format!("listening on {base}"));
+    say(&format!(
+        "dashboard: {base}/dashboard (sign in with the API key below)"
+    ));
+    if seeded == 0 {
+        say("no demo calls: an earlier demo in this database holds the demo numbers");
+    } else {
+        say(&format!(
+            "demo calls: {seeded} over the last {SEED_DAYS} days"
+        ));
+    }
     say(&format!(
         "demo page: {base}/demo?utm_source=google&utm_medium=cpc&utm_campaign=demo&gclid=demo"
     ));
@@ -159,4 +186,329 @@ pub async fn run(common: Common) -> anyhow::Result<()> {
     say(&format!("campaign: {}", demo.campaign));
     server.await??;
     Ok(())
+}
+
+/// How many days of demo calls are seeded, ending now.
+const SEED_DAYS: i64 = 30;
+
+/// The demo's targets: (name, destination, priority, weight, concurrency cap).
+const TARGETS: &[(&str, &str, u32, u32, u32)] = &[
+    ("Northwind Dispatch", "+14155559000", 1, 3, 8),
+    ("Bay Area Plumbers", "+14155559001", 1, 1, 4),
+    ("After-hours Answering", "+14155559002", 2, 1, 20),
+];
+
+/// Where demo visitors come from: (utm_source, utm_medium, utm_campaign, utm_term, landing
+/// path, click id parameter, share in 100).
+const SOURCES: &[(&str, &str, &str, &str, &str, &str, u64)] = &[
+    (
+        "google",
+        "cpc",
+        "emergency",
+        "emergency plumber",
+        "/emergency",
+        "gclid",
+        38,
+    ),
+    (
+        "google",
+        "cpc",
+        "drains",
+        "blocked drain",
+        "/drains",
+        "gclid",
+        14,
+    ),
+    (
+        "bing",
+        "cpc",
+        "emergency",
+        "24 hour plumber",
+        "/emergency",
+        "msclkid",
+        10,
+    ),
+    (
+        "facebook",
+        "paid_social",
+        "spring-promo",
+        "",
+        "/offers/spring",
+        "fbclid",
+        12,
+    ),
+    (
+        "newsletter",
+        "email",
+        "march-tips",
+        "",
+        "/blog/water-heaters",
+        "",
+        8,
+    ),
+    ("", "", "", "", "/", "", 18),
+];
+
+/// A small deterministic generator (xorshift64*), so every demo looks alike.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Picks from `(item, share)` pairs by share.
+    fn pick<'a, T>(&mut self, items: &'a [T], share: impl Fn(&T) -> u64) -> &'a T {
+        let total: u64 = items.iter().map(&share).sum();
+        let mut roll = self.below(total);
+        for item in items {
+            if roll < share(item) {
+                return item;
+            }
+            roll -= share(item);
+        }
+        &items[items.len() - 1]
+    }
+}
+
+/// Targets and a routing plan for the demo campaign, through the management API the way an
+/// account sets them up.
+async fn set_up_routing(base: &str, key: &str, campaign_id: i64) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        let request = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .json(&body);
+        async move {
+            let response = request.send().await?.error_for_status()?;
+            anyhow::Ok(response.json::<serde_json::Value>().await?)
+        }
+    };
+    let mut ids = Vec::new();
+    for (name, destination, priority, weight, concurrent) in TARGETS {
+        let target = post(
+            "/v1/targets",
+            serde_json::json!({"name": name, "destination": destination, "priority": priority,
+                "weight": weight, "caps": {"concurrent": concurrent}}),
+        )
+        .await
+        .with_context(|| format!("creating the demo target {name}"))?;
+        ids.push(target["id"].as_i64().context("target id")?);
+    }
+    let plan = post(
+        "/v1/routing-plans",
+        serde_json::json!({"name": "Northwind routing", "targets": ids, "strategy": "weighted",
+            "filters": {"open_now": false}}),
+    )
+    .await
+    .context("creating the demo routing plan")?;
+    http.patch(format!("{base}/v1/campaigns/{campaign_id}"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"routing_plan_id": plan["id"]}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("setting the demo campaign's routing plan")?;
+    Ok(())
+}
+
+/// One demo call's visitor session (None: the caller dialled without visiting a page).
+fn demo_session(
+    dice: &mut Dice,
+    demo: &Demo,
+    base: &str,
+    n: usize,
+    number: &str,
+    at: i64,
+) -> Option<SessionRecord> {
+    let (source, medium, campaign, term, path, click, _) = *dice.pick(SOURCES, |s| s.6);
+    if source.is_empty() && dice.below(3) == 0 {
+        return None;
+    }
+    let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("utm_source", source),
+        ("utm_medium", medium),
+        ("utm_campaign", campaign),
+        ("utm_term", term),
+    ] {
+        if !v.is_empty() {
+            query.push((k.to_string(), v.to_string()));
+        }
+    }
+    let click_id = some(click).map(|_| format!("demo{n:05}"));
+    if let Some(id) = &click_id {
+        query.push((click.to_string(), id.clone()));
+    }
+    let qs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+        .collect();
+    let landing_url = if qs.is_empty() {
+        format!("{base}{path}")
+    } else {
+        format!("{base}{path}?{}", qs.join("&"))
+    };
+    let first_seen = at - (60 + dice.below(25 * 60) as i64) * 1000;
+    Some(SessionRecord {
+        id: format!("ses_demo{n:06}"),
+        account: demo.account,
+        campaign_id: demo.campaign_id,
+        visitor: format!("demo-visitor-{n:06}"),
+        number_id: None,
+        number_e164: number.to_string(),
+        attributed: true,
+        attribution: Attribution {
+            landing_url,
+            referrer: match source {
+                "" => Some("https://www.google.com/".into()),
+                "facebook" => Some("https://m.facebook.com/".into()),
+                _ => None,
+            },
+            utm_source: some(source),
+            utm_medium: some(medium),
+            utm_campaign: some(campaign),
+            utm_term: some(term),
+            utm_content: None,
+            gclid: click_id.clone().filter(|_| click == "gclid"),
+            fbclid: click_id.clone().filter(|_| click == "fbclid"),
+            msclkid: click_id.filter(|_| click == "msclkid"),
+            query,
+        },
+        country: Some("US".into()),
+        language: Some(if dice.below(6) == 0 { "es" } else { "en" }.into()),
+        user_agent: Some("Mozilla/5.0 (demo)".into()),
+        first_seen,
+        last_seen: first_seen,
+        lease_expires_at: first_seen + 30 * 60 * 1000,
+    })
+}
+
+/// Plays one call through the switchboard at `at` and ends it as dice say: mostly answered,
+/// some busy then answered elsewhere, some unanswered, some abandoned while ringing.
+fn play_call(board: &Switchboard, dice: &mut Dice, n: usize, number: &str, caller: &str, at: i64) {
+    board.pin_clock(at);
+    let channel = if n.is_multiple_of(3) { "twilio" } else { "sip" };
+    let (key, next) = board.start_call(channel, &format!("demo-{n}"), number, caller);
+    let (Some(key), Next::Target { mut target, .. }) = (key, next) else {
+        return;
+    };
+    let ring = (4 + dice.below(14) as i64) * 1000;
+    let roll = dice.below(100);
+    if (72..80).contains(&roll) {
+        // Busy first, answered by the next target.
+        board.pin_clock(at + 2000);
+        match board.attempt_failed(key, target, AttemptOutcome::Busy, Some(486)) {
+            Next::Target { target: t, .. } => target = t,
+            Next::Reject { .. } => return,
+        }
+    }
+    if roll < 80 {
+        board.pin_clock(at + ring);
+        board.answered(key, target, 200);
+        let long = if dice.below(4) == 0 {
+            dice.below(900)
+        } else {
+            0
+        };
+        let talk = (25 + dice.below(300) + long) as i64 * 1000;
+        board.pin_clock(at + ring + talk);
+        let by = if dice.below(3) == 0 {
+            HungUpBy::Target
+        } else {
+            HungUpBy::Caller
+        };
+        board.ended(key, by, true);
+    } else if roll < 93 {
+        board.pin_clock(at + 20_000);
+        while let Next::Target { target: t, .. } =
+            board.attempt_failed(key, target, AttemptOutcome::NoAnswer, Some(408))
+        {
+            target = t;
+        }
+    } else {
+        board.pin_clock(at + ring);
+        board.ended(key, HungUpBy::Caller, false);
+    }
+}
+
+/// Demo calls over the last [`SEED_DAYS`] days, placed through the switchboard (the path SIP and
+/// carrier calls take) at their times, most attributed to a demo visitor session that held the
+/// number. Returns how many calls were placed.
+async fn seed_calls(
+    store: &Arc<dyn Store>,
+    board: &Switchboard,
+    demo: &Demo,
+    base: &str,
+) -> anyhow::Result<usize> {
+    const DAY: i64 = 86_400_000;
+    // The US numbers: the demo's visitors and callers are on the US West Coast.
+    let numbers: Vec<&str> = demo
+        .numbers
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("+1"))
+        .collect();
+    if numbers.is_empty() {
+        return Ok(0);
+    }
+    let now = callopt_http::now_ms();
+    let today = now - now.rem_euclid(DAY);
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+    let callers: Vec<String> = (0..160)
+        .map(|i| {
+            // Not 415: the demo's tracking numbers are 415-555-01xx.
+            let area = ["510", "650", "408", "707", "925", "628"][i % 6];
+            format!("+1{area}555{:04}", 100 + i)
+        })
+        .collect();
+    let mut plan = Vec::new();
+    for day in (0..SEED_DAYS).rev() {
+        let start = today - day * DAY;
+        let weekday = (start / DAY + 4).rem_euclid(7); // 0 = Sunday
+        let calls = if weekday == 0 || weekday == 6 { 4 } else { 9 } + dice.below(8);
+        let mut times: Vec<i64> = (0..calls)
+            // 15:00 to 03:00 UTC: business hours on the US West Coast.
+            .map(|_| start + 15 * 3_600_000 + dice.below(12 * 3_600_000) as i64)
+            .filter(|t| *t < now - 10 * 60_000)
+            .collect();
+        times.sort_unstable();
+        plan.extend(times);
+    }
+    let mut sessions = Vec::new();
+    let mut calls = Vec::new();
+    for (n, at) in plan.into_iter().enumerate() {
+        let number = numbers[dice.below(numbers.len() as u64) as usize];
+        // Low indexes more often: some callers call again.
+        let spread = dice.below(callers.len() as u64) + 1;
+        let caller = &callers[dice.below(spread) as usize];
+        let session = demo_session(&mut dice, demo, base, n, number, at);
+        calls.push((
+            n,
+            number,
+            caller.clone(),
+            at,
+            session.as_ref().map(|s| s.id.clone()),
+        ));
+        sessions.extend(session.map(|s| SessionWrite::Insert(Box::new(s))));
+    }
+    store.write_sessions(&sessions).await?;
+    for (n, number, caller, at, session) in &calls {
+        if let Some(id) = session {
+            board.hold(number, id, None, *at + 60_000);
+        }
+        play_call(board, &mut dice, *n, number, caller, *at);
+    }
+    board.pin_clock(0);
+    Ok(calls.len())
 }
