@@ -63,8 +63,12 @@ async function settled(page) {
       <= document.documentElement.clientWidth + 1));
 }
 
-/** Full-page screenshots at laptop and phone sizes; on the phone nothing may overflow sideways. */
+/**
+ * Full-page screenshots at laptop and phone sizes. No missing value may show as text, and on
+ * the phone nothing may overflow sideways.
+ */
 async function shots(page, name) {
+  assert.doesNotMatch(await page.textContent("main"), /\b(null|undefined|NaN)\b/, `${name} shows a missing value`);
   await page.setViewportSize(LAPTOP);
   await settled(page);
   await screenshot(page, `dashboard-${name}-laptop`);

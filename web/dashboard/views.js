@@ -389,7 +389,7 @@ async function callDetail(el, { id, signal }) {
 async function pools(el, { signal }) {
   const { items, more } = await all("/v1/pools/utilisation", {}, signal, 2000);
   const warned = items.filter((p) => p.near_exhaustion);
-  el.append(h("h1", {}, "Pool utilisation"),
+  append(el, [h("h1", {}, "Pool utilisation"),
     warned.length ? h("p", { class: "warning", role: "alert", "data-test": "exhaustion-warning" },
       `${warned.map((p) => p.name).join(", ")}: 90% or more of the numbers are in use. New visitors may get the `
       + "default number, and their calls cannot be attributed: add numbers to the pool.") : null,
@@ -401,7 +401,7 @@ async function pools(el, { signal }) {
         h("td", {}, h("meter", { min: 0, max: 1, value: p.utilisation, low: 0.6, high: 0.9, optimum: 0,
           "aria-label": `${p.name} utilisation` })))),
       { test: "pools", empty: "No pools." })),
-    more ? h("p", { class: "muted" }, "More pools than shown.") : null);
+    more ? h("p", { class: "muted" }, "More pools than shown.") : null]);
 }
 
 // ------------------------------------------------------------------------------------- guard
