@@ -460,20 +460,25 @@ impl Switchboard {
     /// The attempt on `target` was answered at `at` (ms): a carrier reports the answer only
     /// when the attempt ends, with how long it was connected.
     pub fn answered_at(&self, key: u64, target: i64, sip_status: u16, at: i64) {
-        let now = at.min(self.now());
+        let mut now = at.min(self.now());
         let mut calls = self.lock();
         let Calls { live, calls, .. } = &mut *calls;
         let Some(call) = calls.get_mut(&key) else {
             return;
         };
-        live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
-        if let Some(a) = call
+        let attempt = call
             .record
             .attempts
             .iter_mut()
             .rev()
-            .find(|a| a.target_id == Some(target))
-        {
+            .find(|a| a.target_id == Some(target));
+        // A carrier may count more talk time than the attempt has been up here (its clock, its
+        // rounding): the answer is never before the attempt began.
+        if let Some(a) = &attempt {
+            now = now.max(a.started_at);
+        }
+        live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
+        if let Some(a) = attempt {
             a.outcome = Some(AttemptOutcome::Answered);
             a.sip_status = Some(sip_status);
             a.answered_at = Some(now);
@@ -525,7 +530,8 @@ impl Switchboard {
 
     /// Queues a call record for the store and tells live watchers.
     fn publish(&self, record: CallRecord) {
-        if record.outcome != CallOutcome::InProgress {
+        // Only ended calls, once each (an answered call is published again when it ends).
+        if record.ended_at.is_some() {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             if recent.len() == RECENT {
                 recent.pop_front();

@@ -140,3 +140,51 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_reported_answer_is_never_before_its_attempt_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db").display().to_string();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let (_, target) = routed_campaign(&store).await;
+    let board = Switchboard::start(store.clone()).await.unwrap();
+    let t0 = 1_790_000_000_000;
+    let mut watch = board.watch();
+
+    // A carrier reports 42 s of talk when the attempt ends 60 s after it began: answered 18 s in.
+    board.pin_clock(t0);
+    let (key, _) = board.start_call("twilio", "CA1", "12015550100", "+14155552671");
+    let key = key.unwrap();
+    board.pin_clock(t0 + 60_000);
+    board.answered_at(key, target, 200, t0 + 60_000 - 42_000);
+    board.ended(key, HungUpBy::Caller, true);
+    // Another reports more talk than the attempt has been up: the answer is when it began.
+    board.pin_clock(t0 + 100_000);
+    let (key2, _) = board.start_call("twilio", "CA2", "12015550100", "+14155552672");
+    let key2 = key2.unwrap();
+    board.pin_clock(t0 + 101_000);
+    board.answered_at(key2, target, 200, t0 + 101_000 - 30_000);
+    board.ended(key2, HungUpBy::Target, true);
+
+    let mut ended = Vec::new();
+    while ended.len() < 2 {
+        let r = tokio::time::timeout(Duration::from_secs(5), watch.recv())
+            .await
+            .expect("the calls are published")
+            .unwrap();
+        if r.ended_at.is_some() {
+            ended.push(r);
+        }
+    }
+    let a = &ended[0].attempts[0];
+    assert_eq!(a.answered_at, Some(t0 + 18_000));
+    assert_eq!(a.ended_at.unwrap() - a.answered_at.unwrap(), 42_000);
+    let b = &ended[1].attempts[0];
+    assert_eq!(b.answered_at, Some(b.started_at), "{b:?}");
+    assert_eq!(ended[1].answered_at, Some(b.started_at));
+
+    // The live view's latest finished calls hold each call once, newest first.
+    let recent = board.recent(ended[0].account, 10);
+    let ids: Vec<i64> = recent.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![key2 as i64, key as i64]);
+}

@@ -144,6 +144,11 @@ async fn the_live_view_streams_a_snapshot_then_each_change_of_the_accounts_calls
     let mut later_buf = String::new();
     let snap = next_event(&mut later, &mut later_buf, "snapshot", |_| true).await;
     assert_eq!(snap["recent"][0]["id"], second, "{snap}");
+    assert_eq!(
+        snap["recent"].as_array().unwrap().len(),
+        1,
+        "each finished call once: {snap}"
+    );
     assert_eq!(snap["in_progress"].as_array().unwrap().len(), 1);
 
     // Without a key: 401.
