@@ -403,6 +403,9 @@ pub struct ReportRow {
     pub unique_callers: i64,
     /// Calls from callers who had called already in the period (calls − unique callers).
     pub repeat_calls: i64,
+    /// Callers of the group new to the whole range (their first call of the range is in the
+    /// group): summed over the rows, the range's distinct callers.
+    pub range_callers: i64,
     /// Total talk time (ms).
     pub talk_ms: i64,
     /// Answered calls the caller hung up.

@@ -7,15 +7,18 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 /// The SQL expression of the local bucket (hour or day number) of the instant in `column`:
 /// local time = UTC + the zone's offset in force then, from (until, offset) intervals whose last
-/// one is open-ended.
+/// one is open-ended. Instants are after 1970 in every zone, so integer division floors.
 fn bucket_expr(column: &str, bucket: i64, offsets: &[(i64, i64)]) -> String {
+    let (last, changes) = offsets.split_last().map_or((0, &[][..]), |(l, c)| (l.1, c));
+    if changes.is_empty() {
+        return format!("(({column} + {last}) / {bucket})");
+    }
     let mut local = format!("({column} + CASE");
-    for (until, offset) in offsets {
+    for (until, offset) in changes {
         local.push_str(&format!(" WHEN {column} < {until} THEN {offset}"));
     }
-    let last = offsets.last().map_or(0, |(_, o)| *o);
     local.push_str(&format!(" ELSE {last} END)"));
-    format!("(({local} - ((({local} % {bucket}) + {bucket}) % {bucket})) / {bucket})")
+    format!("({local} / {bucket})")
 }
 
 /// The grouping key (text) and whether a call's caller is new to the group, over `c` (calls).
@@ -35,7 +38,7 @@ fn key_and_new_caller(r: &ReportQuery) -> (String, String) {
             let started = bucket_expr("c.started_at", bucket, &r.offsets);
             let prev = bucket_expr("c.prev_call_at", bucket, &r.offsets);
             let new = format!("(c.prev_call_at IS NULL OR {prev} < {started})");
-            return (format!("CAST({started} AS TEXT)"), new);
+            return (started, new);
         }
         ReportGroup::Campaign => "CAST(c.campaign_id AS TEXT)".into(),
         ReportGroup::Source => "c.utm_source".into(),
@@ -63,9 +66,14 @@ pub(super) async fn report(
     r: &ReportQuery,
 ) -> Result<Vec<ReportRow>> {
     let (key, new_caller) = key_and_new_caller(r);
+    let new_to_range = format!("(c.prev_call_at IS NULL OR c.prev_call_at < {})", r.from);
+    // The key is grouped as it comes (an integer for buckets) and read as text.
     let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {key} AS k, COUNT(*) AS calls, \
+        "SELECT CAST(k AS TEXT) AS k, calls, answered, callers, range_callers, talk_ms, \
+         by_caller, by_target, by_system, attempts, unattributed FROM (\
+         SELECT {key} AS k, COUNT(*) AS calls, \
          SUM(c.answered_at IS NOT NULL) AS answered, SUM({new_caller}) AS callers, \
+         SUM({new_to_range}) AS range_callers, \
          SUM(CASE WHEN c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
              THEN c.ended_at - c.answered_at ELSE 0 END) AS talk_ms, \
          SUM(c.hung_up_by = 'caller') AS by_caller, SUM(c.hung_up_by = 'target') AS by_target, \
@@ -105,7 +113,7 @@ pub(super) async fn report(
             q.push(format!(" AND {column} = ")).push_bind(v.clone());
         }
     }
-    q.push(" GROUP BY k ORDER BY calls DESC, k");
+    q.push(" GROUP BY 1) ORDER BY calls DESC, k");
     let rows = q.build().fetch_all(db).await?;
     Ok(rows
         .iter()
@@ -117,6 +125,7 @@ pub(super) async fn report(
                 calls,
                 answered: row.get("answered"),
                 unique_callers: callers,
+                range_callers: row.get("range_callers"),
                 repeat_calls: calls - callers,
                 talk_ms: row.get("talk_ms"),
                 hung_up_by_caller: row.get("by_caller"),
