@@ -1,17 +1,20 @@
-//! Where a webhook may post. A webhook URL is chosen by an account, and the worker posts from
-//! inside the service's network: unless configuration allows it (tests, a private deployment),
-//! a webhook must not reach loopback, private, link-local or other non-public addresses, or it
-//! would let any account probe the service's network (SSRF).
+//! Where Callopt may connect out to. Webhook URLs are chosen by accounts and landing page URLs
+//! by whoever uses a tag or files a report, and both are fetched from inside the service's
+//! network: unless configuration allows it (tests, a private deployment), such a request must
+//! not reach loopback, private, link-local or other non-public addresses, or it would let anyone
+//! probe the service's network (SSRF).
 //!
-//! The URL is checked when the webhook is saved (scheme, no credentials, no private address
-//! literal, no `localhost`), and again on every delivery: literal addresses by [`check_url`],
-//! names by [`PublicResolver`], which hands the HTTP client only public addresses, so a name
-//! that resolves elsewhere after the first check still cannot reach a private one.
+//! A URL is checked before use (scheme, no credentials, no private address literal, no
+//! `localhost`) by [`check_url`], and every connection goes through [`PublicResolver`], which
+//! hands the HTTP client only public addresses, so a name that resolves elsewhere after the
+//! first check (or that always pointed inward) still cannot reach a private one.
+//!
+//! Used by `callopt-events` (webhook delivery) and `callopt-scan` (landing page fetches).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::{Host, Url};
 
-/// Why a URL cannot be a webhook's.
+/// Why a URL cannot be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
     /// Not a URL at all.
@@ -28,7 +31,7 @@ pub enum DestinationError {
     Private,
 }
 
-/// The URL parsed, if a webhook may post to it: http(s), a host, no user or password, and
+/// The URL parsed, if the service may connect to it: http(s), a host, no user or password, and
 /// (unless `allow_private`) no private address literal or `localhost`.
 pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, DestinationError> {
     let url = Url::parse(raw.trim()).map_err(|_| DestinationError::Invalid)?;
