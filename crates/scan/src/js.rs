@@ -90,12 +90,17 @@ const LOOP: Ctx = 8;
 const UNLOAD: Ctx = 16;
 const KEY: Ctx = 32;
 const MENU: Ctx = 64;
+/// A `fullscreenchange` listener: requesting fullscreen again there traps the visitor, but
+/// locking the keyboard there is what remote-desktop viewers do when the visitor enters it.
+const FS_CHANGE: Ctx = 128;
 const AUTO: Ctx = LOAD | PAGE_GESTURE | LOOP;
 
 /// Largest script read; beyond this the rest is ignored.
 pub const MAX_SCRIPT: usize = 1024 * 1024;
 /// Deepest bracket nesting parsed (the parser and the visitor recurse).
 const MAX_DEPTH: usize = 400;
+/// Nesting that any thread's stack holds.
+const SHALLOW: usize = 48;
 /// Longest folded string kept.
 const MAX_FOLD: usize = 512;
 /// Most hits kept per script.
@@ -127,6 +132,31 @@ pub fn analyze(source: &str, origin: Origin) -> ScriptReport {
             errors: 1,
         };
     }
+    if nesting_depth(source) > SHALLOW {
+        // deep nesting: parse on a thread whose stack is sure to hold it
+        return std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024 * 1024)
+                .spawn_scoped(scope, || parse_and_read(source, origin))
+                .ok()
+                .and_then(|t| t.join().ok())
+                .unwrap_or_default()
+        });
+    }
+    parse_and_read(source, origin)
+}
+
+fn parse_and_read(source: &str, origin: Origin) -> ScriptReport {
+    // An event attribute's code is a function body (`return false` is legal there): read it
+    // as one, on the same line so that line numbers hold.
+    let wrapped;
+    let source = match origin {
+        Origin::Script => source,
+        Origin::Attribute { .. } => {
+            wrapped = format!("(function (event) {{{source}\n}})");
+            wrapped.as_str()
+        }
+    };
     let allocator = Allocator::default();
     let parsed = oxc_parser::Parser::new(&allocator, source, SourceType::script()).parse();
     let top = match origin {
@@ -154,7 +184,21 @@ pub fn analyze(source: &str, origin: Origin) -> ScriptReport {
         opens_at_load: Vec::new(),
         fn_names: Vec::new(),
     };
+    if let (Origin::Attribute { .. }, Some(Statement::ExpressionStatement(handler))) =
+        (origin, parsed.program.body.first())
+    {
+        find.check_handler_cancels(top, &handler.expression);
+        if top & KEY != 0 {
+            find.key_frames.push(KeyFrame {
+                page_wide: top & PAGE_GESTURE != 0,
+                ..KeyFrame::default()
+            });
+        }
+    }
     find.visit_program(&parsed.program);
+    if let Some(frame) = find.key_frames.pop() {
+        find.close_key_frame(frame);
+    }
     let mut hits = find.finish();
     hits.truncate(MAX_HITS);
     ScriptReport {
@@ -446,6 +490,9 @@ fn callee_name(callee: &Expression, names: &Names) -> Option<String> {
         }
         Expression::ComputedMemberExpression(m) => fold(&m.expression, names, 0),
         Expression::SequenceExpression(s) => callee_name(s.expressions.last()?, names),
+        Expression::LogicalExpression(l) => {
+            callee_name(&l.left, names).or_else(|| callee_name(&l.right, names))
+        }
         _ => None,
     }
 }
@@ -619,6 +666,8 @@ fn percent_decode(s: &str) -> Option<String> {
 /// What a key handler compares the key against, and whether it cancels the event.
 #[derive(Default)]
 struct KeyFrame {
+    /// The listener is on the page itself, not on one element (a game's canvas, a viewer).
+    page_wide: bool,
     escape: bool,
     devtools: bool,
     other: bool,
@@ -652,7 +701,7 @@ impl Find<'_, '_> {
             .filter_map(|n| self.names.fn_ctx.get(n))
             .fold(0, |a, c| a | c);
         lexical
-            | (named & (LOOP | KEY | MENU | UNLOAD))
+            | (named & (LOOP | KEY | MENU | UNLOAD | FS_CHANGE))
             | if lexical & (LOAD | LOOP) != 0 && named != 0 {
                 // a named function defined at top level runs where it is invoked
                 named
@@ -685,7 +734,10 @@ impl Find<'_, '_> {
     fn enter(&mut self, ctx: Ctx, f: impl FnOnce(&mut Self)) {
         let keyed = ctx & KEY != 0;
         if keyed {
-            self.key_frames.push(KeyFrame::default());
+            self.key_frames.push(KeyFrame {
+                page_wide: ctx & (PAGE_GESTURE | LOAD) != 0,
+                ..KeyFrame::default()
+            });
         }
         self.ctx.push(ctx);
         f(self);
@@ -698,7 +750,7 @@ impl Find<'_, '_> {
     }
 
     fn close_key_frame(&mut self, k: KeyFrame) {
-        if !k.cancels {
+        if !k.cancels || !k.page_wide {
             return;
         }
         let b = if k.escape || (!k.devtools && !k.other) {
@@ -776,7 +828,7 @@ impl Find<'_, '_> {
         let span = it.span;
         match (api_of(&name), name.as_str()) {
             (Some(Api::Fullscreen), _) => self.hit(
-                if ctx & AUTO != 0 {
+                if ctx & (AUTO | FS_CHANGE) != 0 {
                     Behaviour::FullscreenAuto
                 } else {
                     Behaviour::FullscreenOnControl
@@ -1231,13 +1283,16 @@ impl<'a> Visit<'a> for Find<'_, '_> {
 
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
         let name = it.id.as_ref().map(|id| id.name.as_str().to_string());
-        let keyed = name
+        let named_ctx = name
             .as_ref()
             .and_then(|n| self.names.fn_ctx.get(n))
-            .is_some_and(|c| c & KEY != 0);
+            .copied()
+            .unwrap_or(0);
+        let keyed = named_ctx & KEY != 0;
         if keyed {
             self.key_frames.push(KeyFrame {
                 line: self.line(it.span),
+                page_wide: named_ctx & PAGE_GESTURE != 0,
                 ..KeyFrame::default()
             });
         }
@@ -1371,6 +1426,8 @@ mod tests {
             "a = '\\u{110000}'",
             &"(".repeat(100_000),
             &"[".repeat(5_000),
+            &format!("{}1{}", "(".repeat(399), ")".repeat(399)),
+            &format!("{}x{}", "{a:[".repeat(199), "]}".repeat(199)),
             &"x=1;".repeat(400_000),
             "\u{feff}<!-- -->",
         ] {

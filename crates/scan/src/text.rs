@@ -297,13 +297,13 @@ fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// Phone numbers: runs of digits and separators holding 10 to 15 digits.
+/// Phone numbers: runs of digits and separators holding 9 to 15 digits.
 fn phones(text: &str) -> Vec<(String, usize)> {
     let mut found: Vec<(String, usize)> = Vec::new();
     let mut digits = String::new();
     let mut run_len = 0usize;
     let flush = |digits: &mut String, found: &mut Vec<(String, usize)>| {
-        if (10..=15).contains(&digits.len()) && found.len() < 100 {
+        if (9..=15).contains(&digits.len()) && found.len() < 100 {
             let key = digits.trim_start_matches('1').to_string();
             let key = if key.len() >= 9 { key } else { digits.clone() };
             match found.iter_mut().find(|(d, _)| *d == key) {
@@ -318,6 +318,12 @@ fn phones(text: &str) -> Vec<(String, usize)> {
             digits.push(c);
             run_len += 1;
         } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+' | '\u{a0}') && run_len > 0 {
+            if matches!(c, ' ' | '\u{a0}') && digits.len() >= 10 {
+                // a whole number followed by a space: the next digits are another number
+                flush(&mut digits, &mut found);
+                run_len = 0;
+                continue;
+            }
             run_len += 1;
             if run_len > 30 {
                 flush(&mut digits, &mut found);
@@ -340,8 +346,8 @@ fn phones(text: &str) -> Vec<(String, usize)> {
     found
 }
 
-/// A fake error code: `0x` and six or more hex digits, or a token of 5 to 12 capital letters
-/// and digits (both) shortly after an error word.
+/// A fake error code: `0x` and six or more hex digits, or a token of 5 to 16 capital letters
+/// and digits (both, dashes allowed) shortly after an error word.
 fn error_code(text: &str) -> Option<String> {
     for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ':') {
         let w = word.trim_matches(|c: char| !c.is_alphanumeric());
@@ -359,7 +365,7 @@ fn error_code(text: &str) -> Option<String> {
                 let t = token.trim_matches('-');
                 let letters = t.chars().filter(|c| c.is_ascii_uppercase()).count();
                 let digits = t.chars().filter(|c| c.is_ascii_digit()).count();
-                if (5..=12).contains(&t.len())
+                if (5..=16).contains(&t.len())
                     && letters >= 1
                     && digits >= 1
                     && letters + digits + t.matches('-').count() == t.len()

@@ -1,0 +1,3 @@
+window['on' + 'before' + 'unload'] = () => 'stay';
+var s = document.getElementById('snd');
+setInterval(function () { s.play(); }, 3000);

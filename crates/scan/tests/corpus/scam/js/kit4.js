@@ -1,0 +1,1 @@
+navigator['keyboard']['lo' + 'ck'](['Escape', 'F11', 'MetaLeft']);
