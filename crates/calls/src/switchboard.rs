@@ -102,6 +102,9 @@ struct LiveCall {
     /// The attempt handed out last, while it is under way: what a repeated request for the
     /// call (a carrier retrying its webhook) is answered again.
     dialling: Option<Next>,
+    /// The earliest the call can have ended: a carrier's reported talk time counted from the
+    /// answer, when it is longer than the attempt has been up here.
+    ends_after: Option<i64>,
 }
 
 /// The state every call path changes, behind one short lock.
@@ -340,6 +343,7 @@ impl Switchboard {
             facts,
             tried: Vec::new(),
             dialling: None,
+            ends_after: None,
         };
         let key = id as u64;
         let next = self.route(&mut calls, call, key, None, now);
@@ -460,7 +464,8 @@ impl Switchboard {
     /// The attempt on `target` was answered at `at` (ms): a carrier reports the answer only
     /// when the attempt ends, with how long it was connected.
     pub fn answered_at(&self, key: u64, target: i64, sip_status: u16, at: i64) {
-        let mut now = at.min(self.now());
+        let clock = self.now();
+        let mut now = at.min(clock);
         let mut calls = self.lock();
         let Calls { live, calls, .. } = &mut *calls;
         let Some(call) = calls.get_mut(&key) else {
@@ -473,9 +478,13 @@ impl Switchboard {
             .rev()
             .find(|a| a.target_id == Some(target));
         // A carrier may count more talk time than the attempt has been up here (its clock, its
-        // rounding): the answer is never before the attempt began.
+        // rounding): the answer is never before the attempt began, and the talk time the
+        // carrier counted is kept by ending the call no earlier than it says.
         if let Some(a) = &attempt {
-            now = now.max(a.started_at);
+            if now < a.started_at {
+                call.ends_after = Some(a.started_at + (clock - now));
+                now = a.started_at;
+            }
         }
         live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
         if let Some(a) = attempt {
@@ -491,11 +500,14 @@ impl Switchboard {
     /// The call is over: hung up after an answer, canceled by the caller while ringing, or
     /// given up.
     pub fn ended(&self, key: u64, by: HungUpBy, answered: bool) {
-        let now = self.now();
+        let mut now = self.now();
         let mut calls = self.lock();
         let Some(mut call) = calls.calls.remove(&key) else {
             return;
         };
+        if answered {
+            now = now.max(call.ends_after.unwrap_or(now));
+        }
         let current = call.record.attempts.last().and_then(|a| a.target_id);
         let open = call
             .record
@@ -636,6 +648,7 @@ impl Switchboard {
             facts,
             tried,
             dialling: None,
+            ends_after: None,
         };
         let state = CallState::of(key, &call);
         calls.calls.insert(key, call);

@@ -182,6 +182,13 @@ async fn a_reported_answer_is_never_before_its_attempt_began() {
     let b = &ended[1].attempts[0];
     assert_eq!(b.answered_at, Some(b.started_at), "{b:?}");
     assert_eq!(ended[1].answered_at, Some(b.started_at));
+    // The carrier's 30 s of talk are kept.
+    assert_eq!(
+        b.ended_at.unwrap() - b.answered_at.unwrap(),
+        30_000,
+        "{b:?}"
+    );
+    assert_eq!(ended[1].ended_at, b.ended_at);
 
     // The live view's latest finished calls hold each call once, newest first.
     let recent = board.recent(ended[0].account, 10);
