@@ -1,15 +1,17 @@
 //! The `callopt` binary: parses flags and configuration, opens the store, binds, and hands the
-//! listener to `callopt_http::serve`. Subcommands: serve, demo, migrate, account, numbers.
+//! listener to `callopt_http::serve`. Subcommands: serve, demo, migrate, account, numbers, scan.
 //!
 //! # Layout
 //! - [`config`]: layered configuration.
 //! - [`demo`]: the demo account, campaign, pool and landing page.
 //! - [`import`]: `callopt numbers import`, a client of the management API.
+//! - [`scan`]: `callopt scan`, the landing page scanner on the command line.
 //! - [`sip`]: the switchboard as the SIP router's `CallControl`.
 
 mod config;
 mod demo;
 mod import;
+mod scan;
 mod sip;
 
 use anyhow::Context;
@@ -74,6 +76,9 @@ enum Command {
     /// Manages tracking numbers through the API of a running service.
     #[command(subcommand)]
     Numbers(NumbersCommand),
+    /// Scans landing pages (URLs or files) for tech-support scam behaviour. Exit status 1 when
+    /// any is a scam, 2 when any could not be scanned, else 0.
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Subcommand)]
@@ -306,5 +311,9 @@ async fn main() -> anyhow::Result<()> {
             create_account(&name, common).await
         }
         Command::Numbers(NumbersCommand::Import(args)) => import::run(args).await,
+        Command::Scan(args) => {
+            let status = scan::run(args).await?;
+            std::process::exit(status)
+        }
     }
 }

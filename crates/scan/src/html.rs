@@ -135,13 +135,12 @@ pub fn read(html: &str) -> Markup {
                     }
                     "template" | "noscript" | "textarea" => hidden_depth += 1,
                     "h1" | "h2" | "h3" | "marquee" | "blink" => large.push(name.clone()),
-                    "font" => {
+                    "font"
                         if attr("size")
                             .and_then(|s| s.trim().trim_start_matches('+').parse::<u8>().ok())
-                            .is_some_and(|s| s >= 5)
-                        {
-                            large.push(name.clone());
-                        }
+                            .is_some_and(|s| s >= 5) =>
+                    {
+                        large.push(name.clone());
                     }
                     "audio" | "video" | "embed" | "bgsound" => {
                         let has = |k: &str| tag.attributes.contains_key(k.as_bytes());

@@ -245,15 +245,8 @@ fn event_ctx(event: &str, page_wide: bool) -> Ctx {
         | "touchend" | "dblclick" | "auxclick" | "mousemove" | "mouseover" | "mouseenter"
         | "scroll" | "wheel" => gesture,
         "beforeunload" | "unload" | "pagehide" => UNLOAD,
-        "popstate"
-        | "hashchange"
-        | "blur"
-        | "focusout"
-        | "visibilitychange"
-        | "resize"
-        | "fullscreenchange"
-        | "webkitfullscreenchange"
-        | "mozfullscreenchange" => LOOP,
+        "popstate" | "hashchange" | "blur" | "focusout" | "visibilitychange" | "resize" => LOOP,
+        "fullscreenchange" | "webkitfullscreenchange" | "mozfullscreenchange" => FS_CHANGE,
         "contextmenu" => MENU,
         _ => CONTROL,
     }
@@ -350,10 +343,8 @@ impl<'a> Visit<'a> for Learn {
         if let Expression::Identifier(id) = it.callee.without_parentheses() {
             self.invoke(id.name.as_str(), here);
         }
-        if let Some((ctx, handler)) = registration(it, &self.names) {
-            if let Some(Expression::Identifier(id)) = handler {
-                self.invoke(id.name.as_str(), ctx | (here & LOOP));
-            }
+        if let Some((ctx, Some(Expression::Identifier(id)))) = registration(it, &self.names) {
+            self.invoke(id.name.as_str(), ctx | (here & LOOP));
         }
         walk::walk_call_expression(self, it);
     }
@@ -1402,6 +1393,18 @@ mod tests {
             ("setInterval(function(){ debugger; }, 100);", &[DebuggerLoop]),
             ("console.log = function(){};", &[ConsoleTampering]),
             ("navigator.keyboard.lock();", &[KeyboardLockAuto]),
+            (
+                "document.addEventListener('fullscreenchange', function () { if (document.fullscreenElement) navigator.keyboard.lock(); });",
+                &[KeyboardLockOnControl],
+            ),
+            (
+                "document.addEventListener('fullscreenchange', function () { if (!document.fullscreenElement) document.body.requestFullscreen(); });",
+                &[FullscreenAuto],
+            ),
+            (
+                "canvas.addEventListener('keydown', function (e) { e.preventDefault(); send(e.keyCode); });",
+                &[],
+            ),
             ("btn.onclick = () => navigator.keyboard.lock(['Escape']);", &[KeyboardLockOnControl]),
             ("document[String.fromCharCode(98,111,100,121)].style.cursor = 'none';", &[CursorHidden]),
             ("var a = new Audio('a.mp3'); a.loop = true; a.play();", &[AudioLoop]),
