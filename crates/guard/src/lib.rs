@@ -3,6 +3,6 @@
 //! # Layout
 //! - [`verify`]: proving ownership of a domain through the well-known file.
 //!
-//! Page scanning and abuse reports come next; they will live here too.
+//! Abuse reports come next and will live here too; page scanning is `callopt-scan`.
 
 pub mod verify;
