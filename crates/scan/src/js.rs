@@ -180,8 +180,18 @@ fn parse_and_read(source: &str, origin: Origin) -> ScriptReport {
         dom_write: false,
         loop_set: false,
         play: 0,
-        dialogs_at_load: Vec::new(),
-        opens_at_load: Vec::new(),
+        dialogs_at_load: (0, 0),
+        opens_at_load: (0, 0),
+        line_starts: std::iter::once(0)
+            .chain(
+                source
+                    .bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i as u32 + 1),
+            )
+            .collect(),
+        phone_param_named: None,
         fn_names: Vec::new(),
     };
     if let (Origin::Attribute { .. }, Some(Statement::ExpressionStatement(handler))) =
@@ -677,8 +687,14 @@ struct Find<'s, 'n> {
     dom_write: bool,
     loop_set: bool,
     play: usize,
-    dialogs_at_load: Vec<u32>,
-    opens_at_load: Vec<u32>,
+    /// Dialogs called on load, outside any loop: (count, first line).
+    dialogs_at_load: (usize, u32),
+    /// `window.open` called on load or a page-wide gesture: (count, first line).
+    opens_at_load: (usize, u32),
+    /// Byte offsets where lines start (0 first), for line numbers in O(log n).
+    line_starts: Vec<u32>,
+    /// Whether the source names a phone-like query parameter (computed once).
+    phone_param_named: Option<bool>,
     fn_names: Vec<Option<String>>,
 }
 
@@ -702,11 +718,9 @@ impl Find<'_, '_> {
     }
 
     fn line(&self, span: oxc_span::Span) -> u32 {
-        let end = (span.start as usize).min(self.source.len());
-        1 + self.source.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u32
+        // the number of line starts at or before the offset
+        self.line_starts
+            .partition_point(|&start| start <= span.start) as u32
     }
 
     fn hit(&mut self, behaviour: Behaviour, span: oxc_span::Span) {
@@ -847,7 +861,7 @@ impl Find<'_, '_> {
                     self.hit(Behaviour::DialogLoop, span)
                 } else if ctx & LOAD != 0 {
                     let l = self.line(span);
-                    self.dialogs_at_load.push(l);
+                    count_first(&mut self.dialogs_at_load, l);
                 }
             }
             (None, "open")
@@ -857,7 +871,7 @@ impl Find<'_, '_> {
                     self.hit(Behaviour::WindowOpenLoop, span)
                 } else if ctx & (LOAD | PAGE_GESTURE) != 0 {
                     let l = self.line(span);
-                    self.opens_at_load.push(l);
+                    count_first(&mut self.opens_at_load, l);
                 }
             }
             (None, "print") if ctx & LOOP != 0 => self.hit(Behaviour::PrintLoop, span),
@@ -934,15 +948,15 @@ impl Find<'_, '_> {
     }
 
     fn finish(mut self) -> Vec<Hit> {
-        if self.dialogs_at_load.len() >= 3 {
-            let line = self.dialogs_at_load[0];
+        if self.dialogs_at_load.0 >= 3 {
+            let line = self.dialogs_at_load.1;
             self.hits.push(Hit {
                 behaviour: Behaviour::DialogLoop,
                 line,
             });
         }
-        if self.opens_at_load.len() >= 3 {
-            let line = self.opens_at_load[0];
+        if self.opens_at_load.0 >= 3 {
+            let line = self.opens_at_load.1;
             self.hits.push(Hit {
                 behaviour: Behaviour::WindowOpenLoop,
                 line,
@@ -1321,6 +1335,11 @@ impl Find<'_, '_> {
     }
 
     fn query_read_hint(&mut self) {
+        if let Some(named) = self.phone_param_named {
+            self.query_param |= named;
+            return;
+        }
+        self.phone_param_named = Some(false);
         // `location.search` alone is common (analytics); only a phone-like parameter name,
         // seen by `get`/`has` or as a string in the same script, makes it count.
         if PHONE_PARAMS_IN_TEXT.iter().any(|p| {
@@ -1329,6 +1348,7 @@ impl Find<'_, '_> {
                 || self.source.contains(&format!("\"{p}\""))
         }) {
             self.query_param = true;
+            self.phone_param_named = Some(true);
         }
     }
 }
@@ -1336,6 +1356,14 @@ impl Find<'_, '_> {
 const PHONE_PARAMS_IN_TEXT: &[&str] = &[
     "phone", "ph", "tel", "tfn", "number", "num", "telefono", "numero", "nummer",
 ];
+
+/// Counts an occurrence and keeps the first one's line.
+fn count_first(slot: &mut (usize, u32), line: u32) {
+    if slot.0 == 0 {
+        slot.1 = line;
+    }
+    slot.0 += 1;
+}
 
 /// A literal's value as text (strings and numbers).
 fn literal(e: &Expression) -> Option<String> {

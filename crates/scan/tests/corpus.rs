@@ -126,3 +126,40 @@ fn wilson_matches_a_worked_example() {
     );
     assert_eq!(wilson(0, 0), (0.0, 1.0));
 }
+
+/// Every corpus page cut short at many places, with bytes flipped, and a huge script: the scan
+/// finishes without panicking (whatever parsed is scored).
+#[test]
+fn truncated_and_mangled_pages_never_panic() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for p in pages("scam").iter().chain(pages("legit").iter()) {
+        let html = std::fs::read(p).unwrap();
+        for i in 1..8 {
+            let cut = &html[..html.len() * i / 8];
+            let _ = analyze("cut", &String::from_utf8_lossy(cut), &[]);
+        }
+        let mut mangled = html.clone();
+        for _ in 0..16 {
+            let at = (next() as usize) % mangled.len();
+            mangled[at] = b"<>\"'{}()[];/\\`$\0\xff"[(next() % 17) as usize];
+        }
+        let _ = analyze("mangled", &String::from_utf8_lossy(&mangled), &[]);
+    }
+    let huge = format!(
+        "<script>{}</script>",
+        "var a = document.body; a['request' + 'Fullscreen'](); alert(1);\n".repeat(60_000)
+    );
+    let started = std::time::Instant::now();
+    let r = analyze("huge", &huge, &[("x.js".into(), "}{".repeat(300_000))]);
+    assert!(r.scripts == 2 && r.script_errors > 0);
+    let took = started.elapsed();
+    println!("a {} KiB page scanned in {took:?}", huge.len() / 1024);
+    // linear in the input: well under a second in release, a few in a debug build
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+}
