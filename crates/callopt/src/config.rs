@@ -45,6 +45,25 @@ pub struct Config {
     pub webhooks_max_attempts: u32,
     /// Milliseconds between looks at the outbox for due deliveries.
     pub webhooks_poll_ms: u64,
+    /// Let the Guard's domain verification and page scans reach loopback and private
+    /// addresses (tests, private deployments). Off, they obey the same rule as webhooks.
+    pub guard_allow_private: bool,
+    /// Nameservers (`ip:port`, UDP) asked for verification TXT records; the system's if empty.
+    pub guard_nameservers: Vec<std::net::SocketAddr>,
+    /// Seconds between re-verifications of every verified domain.
+    pub guard_reverify_secs: u64,
+    /// Seconds a verified domain may fail its re-verification before it is unverified.
+    pub guard_reverify_grace_secs: u64,
+    /// Milliseconds between looks at the page scan queue.
+    pub guard_scan_poll_ms: u64,
+    /// Page scans run at once.
+    pub guard_scan_concurrency: usize,
+    /// Abuse reports accepted per client address per minute.
+    pub guard_abuse_reports_per_minute: u32,
+    /// Distinct reporters of one number (within the window) that quarantine it.
+    pub guard_abuse_threshold: u32,
+    /// Hours in which reporters of a number are counted.
+    pub guard_abuse_window_hours: u64,
 }
 
 impl Default for Config {
@@ -65,6 +84,15 @@ impl Default for Config {
             webhooks_retry_base_ms: 30_000,
             webhooks_max_attempts: 15,
             webhooks_poll_ms: 1_000,
+            guard_allow_private: false,
+            guard_nameservers: Vec::new(),
+            guard_reverify_secs: 6 * 3600,
+            guard_reverify_grace_secs: 72 * 3600,
+            guard_scan_poll_ms: 1_000,
+            guard_scan_concurrency: 2,
+            guard_abuse_reports_per_minute: 5,
+            guard_abuse_threshold: 3,
+            guard_abuse_window_hours: 7 * 24,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod config;
 mod demo;
+mod guard;
 mod import;
 mod scan;
 mod sip;
@@ -130,7 +131,25 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         public_url: config.public_url.clone(),
         max_call: std::time::Duration::from_secs(config.max_call_secs),
         webhooks_allow_private: config.webhooks_allow_private,
+        guard: guard_settings(config),
+        ..Default::default()
     })
+}
+
+/// The Guard's settings from the configuration.
+fn guard_settings(config: &Config) -> callopt_http::guard::GuardSettings {
+    use std::time::Duration;
+    callopt_http::guard::GuardSettings {
+        allow_private: config.guard_allow_private,
+        nameservers: config.guard_nameservers.clone(),
+        reverify_interval: Duration::from_secs(config.guard_reverify_secs.max(60)),
+        reverify_grace: Duration::from_secs(config.guard_reverify_grace_secs),
+        scan_poll: Duration::from_millis(config.guard_scan_poll_ms.max(10)),
+        scan_concurrency: config.guard_scan_concurrency.max(1),
+        abuse_reports_per_minute: config.guard_abuse_reports_per_minute.max(1),
+        abuse_threshold: config.guard_abuse_threshold.max(1),
+        abuse_window: Duration::from_secs(config.guard_abuse_window_hours.max(1) * 3600),
+    }
 }
 
 /// Starts the worker that delivers the outbox's events to the accounts' webhooks.
@@ -213,6 +232,8 @@ async fn serve(common: Common) -> anyhow::Result<()> {
         http_options(&config)?,
     )
     .await?;
+    let scanner = guard::Scanner::new(config.guard_allow_private);
+    callopt_http::guard::start(&state, Some(std::sync::Arc::new(scanner)));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -30,6 +30,7 @@ impl Service {
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
             .args(["--sip-listen", "127.0.0.1:0"])
             .env("CALLOPT_LOG", "warn")
+            .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
             .env("CALLOPT_SIP_PROBE_INTERVAL_SECS", "1")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(format!("{db}.stderr")).unwrap())

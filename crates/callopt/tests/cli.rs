@@ -21,6 +21,7 @@ impl Proc {
         let mut child = Command::new(BIN)
             .args(args)
             .env("CALLOPT_LOG", "warn")
+            .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

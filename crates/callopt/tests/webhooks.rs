@@ -32,6 +32,7 @@ impl Service {
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
             .args(["--sip-listen", "127.0.0.1:0"])
             .env("CALLOPT_LOG", "warn")
+            .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
             .env("CALLOPT_WEBHOOKS_ALLOW_PRIVATE", "true")
             .env("CALLOPT_WEBHOOKS_RETRY_BASE_MS", "50")
             .env("CALLOPT_WEBHOOKS_POLL_MS", "50")

@@ -1,8 +1,12 @@
-//! Domain verification against real HTTP servers on loopback.
+//! Domain verification against real HTTP servers and a DNS responder on loopback.
 
 use axum::{response::Redirect, routing::get, Router};
 use callopt_domain::{DomainHost, VerificationToken};
-use callopt_guard::verify::{verify_domain, VerifyError};
+use callopt_guard::verify::{Method, Verifier, VerifyError, VerifySettings};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::{rdata::TXT, RData, Record, RecordType};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 async fn serve(app: Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -11,10 +15,62 @@ async fn serve(app: Router) -> u16 {
     port
 }
 
+/// A DNS responder on loopback UDP answering TXT queries from `records` (name with its final
+/// dot → text), NXDOMAIN otherwise.
+async fn dns(records: HashMap<String, String>) -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut answer = Message::new();
+            answer
+                .set_id(query.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(query.op_code())
+                .set_recursion_desired(query.recursion_desired())
+                .set_recursion_available(true)
+                .set_authoritative(true);
+            for q in query.queries() {
+                answer.add_query(q.clone());
+                let name = q.name().to_ascii().to_lowercase();
+                match records.get(&name) {
+                    Some(text) if q.query_type() == RecordType::TXT => {
+                        answer.add_answer(Record::from_rdata(
+                            q.name().clone(),
+                            5,
+                            RData::TXT(TXT::new(vec![text.clone()])),
+                        ));
+                    }
+                    _ => {
+                        answer.set_response_code(ResponseCode::NXDomain);
+                    }
+                }
+            }
+            let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
+        }
+    });
+    addr
+}
+
 const PATH: &str = VerificationToken::WELL_KNOWN_PATH;
 
 fn token() -> VerificationToken {
     VerificationToken("callopt-verification=t0k3n".into())
+}
+
+fn verifier(allow_private: bool) -> Verifier {
+    Verifier::new(&VerifySettings {
+        nameservers: Vec::new(),
+        allow_private,
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -22,7 +78,20 @@ async fn published_token_verifies() {
     let port =
         serve(Router::new().route(PATH, get(|| async { "callopt-verification=t0k3n\n" }))).await;
     let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
-    verify_domain(&host, &token()).await.unwrap();
+    let method = verifier(true).verify(&host, &token()).await.unwrap();
+    assert_eq!(method, Method::File);
+}
+
+#[tokio::test]
+async fn loopback_hosts_are_refused_unless_allowed() {
+    let port =
+        serve(Router::new().route(PATH, get(|| async { "callopt-verification=t0k3n\n" }))).await;
+    let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
+    let err = verifier(false)
+        .verify_file(&host, &token())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a public address"), "{err}");
 }
 
 #[tokio::test]
@@ -30,7 +99,10 @@ async fn wrong_token_is_refused() {
     let port =
         serve(Router::new().route(PATH, get(|| async { "callopt-verification=other" }))).await;
     let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
-    let err = verify_domain(&host, &token()).await.unwrap_err();
+    let err = verifier(true)
+        .verify_file(&host, &token())
+        .await
+        .unwrap_err();
     assert!(matches!(err, VerifyError::TokenMissing { .. }), "{err}");
 }
 
@@ -38,7 +110,7 @@ async fn wrong_token_is_refused() {
 async fn missing_file_is_refused() {
     let port = serve(Router::new()).await;
     let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
-    let err = verify_domain(&host, &token()).await.unwrap_err();
+    let err = verifier(true).verify(&host, &token()).await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
 }
 
@@ -49,7 +121,7 @@ async fn redirect_within_the_host_is_followed() {
         .route("/token.txt", get(|| async { "callopt-verification=t0k3n" }));
     let port = serve(app).await;
     let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
-    verify_domain(&host, &token()).await.unwrap();
+    verifier(true).verify_file(&host, &token()).await.unwrap();
 }
 
 #[tokio::test]
@@ -67,6 +139,44 @@ async fn redirect_to_another_host_is_never_followed() {
     );
     let port = serve(app).await;
     let host = DomainHost::parse("host", &format!("127.0.0.1:{port}")).unwrap();
-    let err = verify_domain(&host, &token()).await.unwrap_err();
+    let err = verifier(true)
+        .verify_file(&host, &token())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("another host"), "{err}");
+}
+
+#[tokio::test]
+async fn a_txt_record_verifies_at_either_name() {
+    let server = dns(HashMap::from([
+        (
+            "_callopt.shop.example.".to_string(),
+            "callopt-verification=t0k3n".to_string(),
+        ),
+        (
+            "apex.example.".to_string(),
+            "callopt-verification=t0k3n".to_string(),
+        ),
+        (
+            "wrong.example.".to_string(),
+            "callopt-verification=other".to_string(),
+        ),
+    ]))
+    .await;
+    let v = Verifier::new(&VerifySettings {
+        nameservers: vec![server],
+        allow_private: false,
+    })
+    .unwrap();
+    for (host, proved) in [
+        ("shop.example", true),
+        ("apex.example:8443", true),
+        ("wrong.example", false),
+        ("absent.example", false),
+    ] {
+        let h = DomainHost::parse("host", host).unwrap();
+        assert_eq!(v.verify_dns(&h, &token()).await, proved, "{host}");
+    }
+    let h = DomainHost::parse("host", "shop.example").unwrap();
+    assert_eq!(v.verify(&h, &token()).await.unwrap(), Method::Dns);
 }

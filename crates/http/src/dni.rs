@@ -82,6 +82,8 @@ pub struct CampaignEntry {
     /// The country of the default number: whose conventions numbers are written in when the
     /// visitor's country is unknown (the page was written for its readers).
     pub default_country: Option<String>,
+    /// Whether the Guard quarantined the campaign: its numbers are not served.
+    pub quarantined: bool,
 }
 
 impl CampaignEntry {
@@ -227,6 +229,10 @@ impl Dni {
             .filter(|d| d.verified_at.is_some())
             .filter_map(|d| DomainHost::parse("host", &d.host).ok())
             .collect();
+        let quarantined = store
+            .quarantined_campaigns(account)
+            .await
+            .map_err(unexpected)?;
         let now = crate::now_ms();
         let mut entries = Vec::with_capacity(campaigns.len());
         for record in campaigns {
@@ -263,6 +269,7 @@ impl Dni {
                     .collect(),
                 replace: Arc::new(replace),
                 default_country: c.default_number.country(),
+                quarantined: quarantined.contains(&c.id),
                 pool,
                 source_sessions,
                 campaign: c,

@@ -200,7 +200,8 @@ fn check_origin(
 ) -> Result<(), ApiError> {
     let (presented, host) = page_host(headers);
     let reason = match &host {
-        Some(h) if entry.serves(h) => return Ok(()),
+        Some(h) if entry.serves(h) && !entry.quarantined => return Ok(()),
+        Some(h) if entry.serves(h) => "quarantined_campaign",
         Some(_) => "unverified_origin",
         None => "missing_origin",
     };
@@ -222,6 +223,9 @@ fn check_origin(
     });
     Err(ApiError::Forbidden {
         detail: match presented {
+            Some(_) if reason == "quarantined_campaign" => {
+                "this campaign is quarantined by the Guard: no tracking number is served".into()
+            }
             Some(o) => format!(
                 "{o} is not a verified domain of this campaign: no tracking number is served there"
             ),

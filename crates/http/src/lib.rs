@@ -12,6 +12,7 @@
 //! - [`problem`]: errors as `application/problem+json`, and extractors that reject that way.
 //! - [`pagination`]: cursor pagination of listings.
 //! - [`geo`]: visitor country and language.
+//! - [`guard`]: the page scan worker, re-verification of domains, the abuse report limiter.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
 //!
 //! [`serve`] takes a bound listener and a shutdown future, as the binary and the tests do.
@@ -23,6 +24,7 @@ pub mod dashboard;
 pub mod dni;
 pub mod dni_api;
 pub mod geo;
+pub mod guard;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
@@ -64,6 +66,8 @@ pub struct Options {
     /// Whether event webhooks may name loopback and private addresses (tests, private
     /// deployments); otherwise such URLs are refused, so webhooks cannot probe our network.
     pub webhooks_allow_private: bool,
+    /// The Guard's settings: verification, re-verification, scans, abuse reports.
+    pub guard: guard::GuardSettings,
 }
 
 impl Default for Options {
@@ -72,6 +76,7 @@ impl Default for Options {
             public_url: None,
             max_call: std::time::Duration::from_millis(callopt_calls::MAX_CALL_MS as u64),
             webhooks_allow_private: false,
+            guard: guard::GuardSettings::default(),
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct AppState {
     pub carriers: Arc<carrier::Webhooks>,
     /// Whether event webhooks may name loopback and private addresses.
     pub webhooks_allow_private: bool,
+    /// The Guard: domain verification, the scan queue's wake-up, the abuse report limiter.
+    pub guard: Arc<guard::Guard>,
 }
 
 impl AppState {
@@ -120,6 +127,7 @@ impl AppState {
             callopt_calls::Switchboard::start_with(store.clone(), options.max_call).await?;
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         Ok(Self {
+            guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
             carriers,
             webhooks_allow_private: options.webhooks_allow_private,
@@ -256,6 +264,21 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries", get(api::webhooks::deliveries))
         .route("/sessions/{id}", get(api::sessions::get))
         .route("/dni/refusals", get(api::sessions::refusals))
+        .route("/guard/scans", get(api::guard::scans))
+        .route(
+            "/guard/scans/{id}/override",
+            post(api::guard::override_scan),
+        )
+        .route("/guard/quarantines", get(api::guard::quarantines))
+        .route("/guard/quarantines/{id}", get(api::guard::quarantine))
+        .route("/guard/quarantines/{id}/lift", post(api::guard::lift))
+        .route("/guard/audit", get(api::guard::audit))
+        .route("/guard/abuse-reports", get(api::guard::abuse_reports))
+        .route(
+            "/abuse-reports",
+            post(api::guard::report_abuse)
+                .layer(DefaultBodyLimit::max(api::guard::MAX_REPORT_BODY)),
+        )
         .route(
             "/dni/sessions",
             post(dni_api::sessions)

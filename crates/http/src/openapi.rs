@@ -48,6 +48,9 @@ impl Modify for BearerKey {
         api::webhooks::create, api::webhooks::list, api::webhooks::get, api::webhooks::update,
         api::webhooks::delete, api::webhooks::deliveries,
         api::conversions::convert_call, api::conversions::convert_by_caller,
+        api::guard::scans, api::guard::override_scan, api::guard::quarantines,
+        api::guard::quarantine, api::guard::lift, api::guard::audit, api::guard::abuse_reports,
+        api::guard::report_abuse,
     ),
     components(schemas(
         problem::Problem,
@@ -73,6 +76,9 @@ impl Modify for BearerKey {
         api::webhooks::WebhookInput, api::webhooks::CreatedWebhookDto,
         api::conversions::ConversionDto, api::conversions::CallConversionInput,
         api::conversions::CallerConversionInput,
+        pagination::Listing<api::guard::ScanDto>, pagination::Listing<api::guard::QuarantineDto>,
+        pagination::Listing<api::guard::AuditDto>, pagination::Listing<api::guard::AbuseReportDto>,
+        api::guard::NoteRequest, api::guard::AbuseReportRequest, api::guard::AbuseReportReceipt,
     ))
 )]
 pub struct ApiDoc;

@@ -59,6 +59,9 @@ pub enum ApiError {
     /// The body is larger than this endpoint takes.
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
+    /// The client sent too many requests; it may try again after this many seconds.
+    #[error("too many requests: try again in {0} seconds")]
+    TooManyRequests(u64),
     /// Something failed on our side.
     #[error("internal error")]
     Unexpected(#[source] anyhow::Error),
@@ -105,6 +108,12 @@ impl ApiError {
                 None,
             ),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Refused", None),
+            Self::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+                None,
+            ),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found", None),
             Self::Conflict(f) => (
                 StatusCode::CONFLICT,

@@ -2,6 +2,7 @@
 //! embedded default), migrations, and the group-commit writer for visitor sessions.
 //!
 //! # Layout
+//! - [`guard`]: page scans, quarantines, abuse reports and the Guard's audit.
 //! - [`records`]: the rows callers read and write, in domain types.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (a file, WAL, migrations at open).
 //! - [`webhooks`]: event webhooks, their deliveries from the outbox, and call conversions.
@@ -11,11 +12,13 @@
 //! Every method that reads or changes an account's objects takes the [`AccountId`] and puts it in
 //! the `WHERE` clause: there is no way to reach another account's rows through this trait.
 
+pub mod guard;
 pub mod records;
 pub mod sqlite;
 pub mod webhooks;
 pub mod writer;
 
+pub use guard::*;
 pub use records::*;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
@@ -341,4 +344,100 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         calls: &[i64],
     ) -> Result<Vec<(i64, Conversion)>>;
+
+    // Guard
+    /// Records how a domain was checked at `now`: proved (`method`), or not, in which case a
+    /// domain failing for longer than `grace_ms` loses its verification. Returns whether it did.
+    async fn domain_checked(
+        &self,
+        account: AccountId,
+        id: i64,
+        method: Option<&str>,
+        now: i64,
+        grace_ms: i64,
+    ) -> Result<bool>;
+    /// Queues a page URL for a scan (again, when the campaign's URL was scanned before).
+    async fn queue_scan(
+        &self,
+        account: Option<AccountId>,
+        campaign_id: Option<i64>,
+        url: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<i64>;
+    /// The (account, campaign) pairs whose tag was used on exactly this URL, of any account
+    /// (for abuse reports, which never see the answer).
+    async fn scanned_pages(&self, url: &str) -> Result<Vec<(AccountId, i64)>>;
+    /// Claims up to `limit` queued scans due at `now`, of any account (the scan worker's
+    /// loader); a claimed scan not finished by `lease_until` is due again.
+    async fn claim_scans(&self, now: i64, lease_until: i64, limit: u32)
+        -> Result<Vec<ClaimedScan>>;
+    /// Records a claimed scan's verdict (and the audit step when the page has an account).
+    async fn finish_scan(&self, id: i64, verdict: &ScanVerdict, now: i64) -> Result<()>;
+    /// Records that a claimed scan failed; it is due again at `retry_at` unless `None`.
+    async fn fail_scan(&self, id: i64, error: &str, retry_at: Option<i64>, now: i64) -> Result<()>;
+    /// A page of the account's scans.
+    async fn scans(&self, account: AccountId, page: PageRequest) -> Result<Page<ScanRecord>>;
+    /// Marks a scan of the account not a scam, with the operator's note.
+    async fn override_scan(
+        &self,
+        account: AccountId,
+        id: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<ScanRecord>;
+    /// Quarantines a campaign because of a scan; flags the calls already on numbers first
+    /// shown on that page. `None` when the campaign is already quarantined.
+    async fn quarantine_campaign(
+        &self,
+        account: AccountId,
+        campaign_id: i64,
+        scan_id: Option<i64>,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>>;
+    /// Quarantines a tracking number (its status becomes `quarantined`). `None` when it
+    /// already is.
+    async fn quarantine_number(
+        &self,
+        account: AccountId,
+        number_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>>;
+    /// The account's campaigns under an active quarantine.
+    async fn quarantined_campaigns(&self, account: AccountId) -> Result<Vec<i64>>;
+    /// A page of the account's quarantines.
+    async fn quarantines(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Page<QuarantineRecord>>;
+    /// One quarantine of the account.
+    async fn quarantine(&self, account: AccountId, id: i64) -> Result<QuarantineRecord>;
+    /// Lifts an active quarantine (a number becomes active again).
+    async fn lift_quarantine(
+        &self,
+        account: AccountId,
+        id: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<QuarantineRecord>;
+    /// The tracking number with this E.164, of any account (for abuse reports).
+    async fn number_owner(&self, e164: &str) -> Result<Option<(AccountId, i64)>>;
+    /// Records an abuse report; returns how many distinct reporters reported its tracking
+    /// number since `since` (0 when it names none).
+    async fn record_abuse_report(&self, r: &NewAbuseReport, since: i64) -> Result<u32>;
+    /// A page of the abuse reports about the account's numbers and pages.
+    async fn abuse_reports(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Page<AbuseReportRecord>>;
+    /// Writes one audit step.
+    async fn audit(&self, account: AccountId, entry: &AuditEntry) -> Result<()>;
+    /// A page of the account's audit.
+    async fn audit_log(&self, account: AccountId, page: PageRequest) -> Result<Page<AuditEntry>>;
+    /// Why a call of the account is flagged, if it is.
+    async fn call_flag(&self, account: AccountId, call_id: i64) -> Result<Option<String>>;
 }

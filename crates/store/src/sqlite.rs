@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default. One file in WAL mode, migrations run at open.
 
 mod carriers;
+mod guard;
 mod reports;
 mod routing;
 mod webhooks;
@@ -57,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "report columns",
         include_str!("../migrations/sqlite/0005_report_columns.sql"),
+    ),
+    (
+        6,
+        "guard",
+        include_str!("../migrations/sqlite/0006_guard.sql"),
     ),
 ];
 
@@ -1237,5 +1243,138 @@ impl Store for SqliteStore {
         calls: &[i64],
     ) -> Result<Vec<(i64, Conversion)>> {
         webhooks::conversions(&self.pool, account, calls).await
+    }
+
+    // Guard
+    async fn domain_checked(
+        &self,
+        account: AccountId,
+        id: i64,
+        method: Option<&str>,
+        now: i64,
+        grace_ms: i64,
+    ) -> Result<bool> {
+        guard::domain_checked(&self.pool, account, id, method, now, grace_ms).await
+    }
+
+    async fn queue_scan(
+        &self,
+        account: Option<AccountId>,
+        campaign_id: Option<i64>,
+        url: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<i64> {
+        guard::queue_scan(&self.pool, account, campaign_id, url, source, now).await
+    }
+
+    async fn scanned_pages(&self, url: &str) -> Result<Vec<(AccountId, i64)>> {
+        guard::scanned_pages(&self.pool, url).await
+    }
+
+    async fn claim_scans(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedScan>> {
+        guard::claim_scans(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn finish_scan(&self, id: i64, verdict: &ScanVerdict, now: i64) -> Result<()> {
+        guard::finish_scan(&self.pool, id, verdict, now).await
+    }
+
+    async fn fail_scan(&self, id: i64, error: &str, retry_at: Option<i64>, now: i64) -> Result<()> {
+        guard::fail_scan(&self.pool, id, error, retry_at, now).await
+    }
+
+    async fn scans(&self, account: AccountId, p: PageRequest) -> Result<Page<ScanRecord>> {
+        guard::scans(&self.pool, account, p).await
+    }
+
+    async fn override_scan(
+        &self,
+        account: AccountId,
+        id: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<ScanRecord> {
+        guard::override_scan(&self.pool, account, id, note, now).await
+    }
+
+    async fn quarantine_campaign(
+        &self,
+        account: AccountId,
+        campaign_id: i64,
+        scan_id: Option<i64>,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>> {
+        guard::quarantine_campaign(&self.pool, account, campaign_id, scan_id, reason, now).await
+    }
+
+    async fn quarantine_number(
+        &self,
+        account: AccountId,
+        number_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>> {
+        guard::quarantine_number(&self.pool, account, number_id, reason, now).await
+    }
+
+    async fn quarantined_campaigns(&self, account: AccountId) -> Result<Vec<i64>> {
+        guard::quarantined_campaigns(&self.pool, account).await
+    }
+
+    async fn quarantines(
+        &self,
+        account: AccountId,
+        p: PageRequest,
+    ) -> Result<Page<QuarantineRecord>> {
+        guard::quarantines(&self.pool, account, p).await
+    }
+
+    async fn quarantine(&self, account: AccountId, id: i64) -> Result<QuarantineRecord> {
+        guard::quarantine(&self.pool, account, id).await
+    }
+
+    async fn lift_quarantine(
+        &self,
+        account: AccountId,
+        id: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<QuarantineRecord> {
+        guard::lift_quarantine(&self.pool, account, id, note, now).await
+    }
+
+    async fn number_owner(&self, e164: &str) -> Result<Option<(AccountId, i64)>> {
+        guard::number_owner(&self.pool, e164).await
+    }
+
+    async fn record_abuse_report(&self, r: &NewAbuseReport, since: i64) -> Result<u32> {
+        guard::record_abuse_report(&self.pool, r, since).await
+    }
+
+    async fn abuse_reports(
+        &self,
+        account: AccountId,
+        p: PageRequest,
+    ) -> Result<Page<AbuseReportRecord>> {
+        guard::abuse_reports(&self.pool, account, p).await
+    }
+
+    async fn audit(&self, account: AccountId, entry: &AuditEntry) -> Result<()> {
+        guard::audit(&self.pool, account, entry).await
+    }
+
+    async fn audit_log(&self, account: AccountId, p: PageRequest) -> Result<Page<AuditEntry>> {
+        guard::audit_log(&self.pool, account, p).await
+    }
+
+    async fn call_flag(&self, account: AccountId, call_id: i64) -> Result<Option<String>> {
+        guard::call_flag(&self.calls, account, call_id).await
     }
 }

@@ -14,15 +14,18 @@ pub enum EventType {
     CallFinished,
     /// A visitor session was created (a visitor was given a number).
     SessionCreated,
+    /// A campaign was quarantined by the Guard (its page was scanned as a scam).
+    CampaignQuarantined,
 }
 
 impl EventType {
     /// Every event type, in the order the API lists them.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 5] = [
         EventType::CallStarted,
         EventType::CallRouted,
         EventType::CallFinished,
         EventType::SessionCreated,
+        EventType::CampaignQuarantined,
     ];
 
     /// The name in the API, the payload and the database.
@@ -32,6 +35,7 @@ impl EventType {
             EventType::CallRouted => "call.routed",
             EventType::CallFinished => "call.finished",
             EventType::SessionCreated => "session.created",
+            EventType::CampaignQuarantined => "campaign.quarantined",
         }
     }
 

@@ -191,6 +191,9 @@ pub struct CallDetailDto {
     pub call: CallDto,
     /// Where the caller came from; `null` when no visitor session held the number.
     pub attribution: Option<AttributionDto>,
+    /// Why the Guard flagged the call (`scam_page`: it came on a number first shown on a page
+    /// scanned as a scam); `null` when it is not flagged.
+    pub guard_flag: Option<String>,
 }
 
 /// Filters and pagination of the call listing; every filter narrows it.
@@ -338,5 +341,14 @@ pub async fn get(
     call.conversion = super::conversions::of_calls(&state, account, &[id])
         .await?
         .pop();
-    Ok(axum::Json(CallDetailDto { call, attribution }))
+    let guard_flag = state
+        .store
+        .call_flag(account, id)
+        .await
+        .map_err(ApiError::store("call"))?;
+    Ok(axum::Json(CallDetailDto {
+        call,
+        attribution,
+        guard_flag,
+    }))
 }

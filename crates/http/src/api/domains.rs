@@ -114,7 +114,8 @@ pub async fn get(
     Ok(axum::Json(d.into()))
 }
 
-/// Fetches the host's well-known file and, when it holds the token, marks the domain verified.
+/// Looks for the token in the host's TXT record (`_callopt.<host>` or `<host>`), then in its
+/// well-known file, and when either holds it, marks the domain verified.
 #[utoipa::path(post, path = "/v1/domains/{id}/verify", tag = "domains",
     responses((status = 200, body = DomainDto), (status = 422, body = crate::problem::Problem)),
     security(("api_key" = [])))]
@@ -129,15 +130,24 @@ pub async fn verify(
         .await
         .map_err(ApiError::store("domain"))?;
     let host = DomainHost::parse("host", &d.host)?;
-    callopt_guard::verify::verify_domain(&host, &VerificationToken(d.token.clone()))
+    let method = state
+        .guard
+        .verifier
+        .verify(&host, &VerificationToken(d.token.clone()))
         .await
         .map_err(|e| ApiError::Unprocessable {
             detail: e.to_string(),
             field: Some("host".into()),
         })?;
+    let now = crate::now_ms();
     let d = state
         .store
-        .mark_domain_verified(account, id, crate::now_ms())
+        .mark_domain_verified(account, id, now)
+        .await
+        .map_err(ApiError::store("domain"))?;
+    state
+        .store
+        .domain_checked(account, id, Some(method.as_str()), now, 0)
         .await
         .map_err(ApiError::store("domain"))?;
     tracing::info!(account = account.0, host = %d.host, "domain verified");

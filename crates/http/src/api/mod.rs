@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod carriers;
 pub mod conversions;
 pub mod domains;
+pub mod guard;
 pub mod live;
 pub mod numbers;
 pub mod plans;

@@ -115,7 +115,7 @@ pub struct RefusalDto {
     pub origin: Option<String>,
     /// The page URL the tag reported.
     pub page_url: Option<String>,
-    /// `unverified_origin` or `missing_origin`.
+    /// `unverified_origin`, `missing_origin` or `quarantined_campaign`.
     pub reason: String,
     /// When (RFC 3339).
     pub at: String,

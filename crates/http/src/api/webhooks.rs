@@ -26,7 +26,7 @@ pub struct WebhookDto {
     /// Where events are posted.
     pub url: String,
     /// The event types it gets: `call.started`, `call.routed`, `call.finished`,
-    /// `session.created`.
+    /// `session.created`, `campaign.quarantined`.
     pub events: Vec<String>,
     /// Whether events are delivered (a disabled webhook gets no new events; its pending
     /// deliveries wait until it is enabled again).
@@ -75,7 +75,7 @@ pub struct CreatedWebhookDto {
 pub struct WebhookInput {
     /// `http` or `https` URL on a public address.
     pub url: Option<String>,
-    /// One or more of `call.started`, `call.routed`, `call.finished`, `session.created`.
+    /// One or more of `call.started`, `call.routed`, `call.finished`, `session.created`, `campaign.quarantined`.
     pub events: Option<Vec<String>>,
     /// Whether events are delivered.
     pub enabled: Option<bool>,
@@ -97,7 +97,7 @@ fn apply(mut w: Webhook, input: WebhookInput, allow_private: bool) -> Result<Web
             let e = EventType::parse(name.trim()).ok_or_else(|| {
                 ValidationError::new(
                     format!("events[{i}]"),
-                    "one of call.started, call.routed, call.finished, session.created",
+                    "one of call.started, call.routed, call.finished, session.created, campaign.quarantined",
                 )
             })?;
             if !events.contains(&e) {
@@ -242,7 +242,7 @@ pub struct DeliveryDto {
     pub id: String,
     /// The event's id (`id` in the body), the same for every webhook that gets it.
     pub event_id: String,
-    /// `call.started`, `call.routed`, `call.finished` or `session.created`.
+    /// `call.started`, `call.routed`, `call.finished` or `session.created`, `campaign.quarantined`.
     pub event_type: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,

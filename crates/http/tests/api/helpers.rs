@@ -7,6 +7,29 @@ use callopt_store::{SqliteStore, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// `callopt-scan` on loopback (private addresses allowed), as the binary wires it.
+pub struct TestScanner;
+
+#[async_trait::async_trait]
+impl callopt_guard::scanner::PageScanner for TestScanner {
+    async fn scan(&self, url: &str) -> Result<callopt_guard::scanner::PageVerdict, String> {
+        use callopt_scan::fetch::{client, scan_url, Limits};
+        let limits = Limits {
+            allow_private: true,
+            ..Limits::default()
+        };
+        let r = scan_url(&client(&limits), url, &limits)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(callopt_guard::scanner::PageVerdict {
+            verdict: format!("{:?}", r.decision.verdict).to_lowercase(),
+            score: f64::from(r.decision.score),
+            rule: r.decision.rule.clone(),
+            findings_json: serde_json::to_string(&r.findings).unwrap(),
+        })
+    }
+}
+
 /// A running server with its own database.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -21,6 +44,8 @@ pub struct TestApp {
     pub stop: tokio::sync::oneshot::Sender<()>,
     /// The server's state (its switchboard takes calls as the SIP router and webhooks do).
     pub state: AppState,
+    /// The tokens `verified_host` serves, so a test can withdraw them.
+    pub tokens: std::sync::Mutex<Vec<Arc<std::sync::Mutex<String>>>>,
 }
 
 /// The geo header tests set to choose a visitor's country.
@@ -42,9 +67,19 @@ pub async fn spawn_app_in(dir: tempfile::TempDir) -> TestApp {
 pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
     let db = dir.path().join("callopt.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
-    let state = AppState::new(store.clone(), geo, ExtraPages::default())
+    // Tests serve their pages and verification files on loopback.
+    let options = callopt_http::Options {
+        guard: callopt_http::guard::GuardSettings {
+            allow_private: true,
+            scan_poll: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let state = AppState::with_options(store.clone(), geo, ExtraPages::default(), options)
         .await
         .unwrap();
+    callopt_http::guard::start(&state, Some(Arc::new(TestScanner)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -58,6 +93,7 @@ pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
         dir,
         stop,
         state,
+        tokens: Default::default(),
     }
 }
 
@@ -154,6 +190,7 @@ impl TestApp {
     pub async fn verified_host(&self, key: &str) -> String {
         let token = Arc::new(std::sync::Mutex::new(String::new()));
         let served = token.clone();
+        self.tokens.lock().unwrap().push(token.clone());
         let app = axum::Router::new().route(
             callopt_domain::VerificationToken::WELL_KNOWN_PATH,
             axum::routing::get(move || {
@@ -179,6 +216,13 @@ impl TestApp {
             .await;
         assert_eq!(v["verified"], true);
         host
+    }
+
+    /// Stops publishing every token `verified_host` served (the files answer empty).
+    pub fn clear_verification_tokens(&self) {
+        for t in self.tokens.lock().unwrap().iter() {
+            t.lock().unwrap().clear();
+        }
     }
 
     /// A campaign; returns (id, key).

@@ -4,6 +4,7 @@ mod helpers;
 mod mmdb;
 
 mod dni;
+mod guard;
 mod live;
 mod management;
 mod reports;

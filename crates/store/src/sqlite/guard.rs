@@ -1,0 +1,679 @@
+//! The Guard's tables in SQLite: domain checks, page scans, quarantines, abuse reports, audit.
+
+use super::{not_found_if_zero, page};
+use crate::*;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+const SCAN_COLUMNS: &str = "id, campaign_id, url, source, status, verdict, score, rule, \
+     findings, error, created_at, finished_at, overridden_at, override_note";
+
+fn scan_row(r: SqliteRow) -> ScanRecord {
+    ScanRecord {
+        id: r.get("id"),
+        campaign_id: r.get("campaign_id"),
+        url: r.get("url"),
+        source: r.get("source"),
+        status: r.get("status"),
+        verdict: r.get("verdict"),
+        score: r.get("score"),
+        rule: r.get("rule"),
+        findings: r.get("findings"),
+        error: r.get("error"),
+        created_at: r.get("created_at"),
+        finished_at: r.get("finished_at"),
+        overridden_at: r.get("overridden_at"),
+        override_note: r.get("override_note"),
+    }
+}
+
+const QUARANTINE_COLUMNS: &str =
+    "id, campaign_id, number_id, scan_id, reason, status, created_at, lifted_at, lift_note";
+
+fn quarantine_row(r: SqliteRow) -> QuarantineRecord {
+    QuarantineRecord {
+        id: r.get("id"),
+        campaign_id: r.get("campaign_id"),
+        number_id: r.get("number_id"),
+        scan_id: r.get("scan_id"),
+        reason: r.get("reason"),
+        status: r.get("status"),
+        created_at: r.get("created_at"),
+        lifted_at: r.get("lifted_at"),
+        lift_note: r.get("lift_note"),
+    }
+}
+
+async fn audit_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    db: E,
+    account: AccountId,
+    e: &AuditEntry,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO guard_audit (account_id, actor, action, subject, detail, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(account.0)
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.subject)
+    .bind(&e.detail)
+    .bind(e.at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+fn entry(
+    actor: &str,
+    action: &str,
+    subject: String,
+    detail: Option<String>,
+    at: i64,
+) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        actor: actor.into(),
+        action: action.into(),
+        subject,
+        detail,
+        at,
+    }
+}
+
+pub(super) async fn domain_checked(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    method: Option<&str>,
+    now: i64,
+    grace_ms: i64,
+) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(
+        "SELECT host, verified_at, failing_since FROM domains WHERE id = ? AND account_id = ?",
+    )
+    .bind(id)
+    .bind(account.0)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let host: String = row.get("host");
+    let verified: Option<i64> = row.get("verified_at");
+    let failing: Option<i64> = row.get("failing_since");
+    let mut lost = false;
+    if let Some(m) = method {
+        sqlx::query(
+            "UPDATE domains SET method = ?, checked_at = ?, failing_since = NULL \
+             WHERE id = ? AND account_id = ?",
+        )
+        .bind(m)
+        .bind(now)
+        .bind(id)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        let since = failing.unwrap_or(now);
+        lost = verified.is_some() && now - since >= grace_ms;
+        sqlx::query(
+            "UPDATE domains SET checked_at = ?, failing_since = ?, \
+             verified_at = CASE WHEN ? THEN NULL ELSE verified_at END \
+             WHERE id = ? AND account_id = ?",
+        )
+        .bind(now)
+        .bind(since)
+        .bind(lost)
+        .bind(id)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await?;
+        let action = if lost {
+            "domain.unverified"
+        } else {
+            "domain.check_failed"
+        };
+        if lost || failing.is_none() {
+            let e = entry(
+                "system",
+                action,
+                format!("domain:{id}"),
+                Some(format!(
+                    "{host}: neither the TXT record nor the file proves the token"
+                )),
+                now,
+            );
+            audit_in(&mut *tx, account, &e).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(lost)
+}
+
+pub(super) async fn queue_scan(
+    db: &SqlitePool,
+    account: Option<AccountId>,
+    campaign_id: Option<i64>,
+    url: &str,
+    source: &str,
+    now: i64,
+) -> Result<i64> {
+    let existing: Option<i64> = match campaign_id {
+        Some(c) => {
+            sqlx::query_scalar("SELECT id FROM page_scans WHERE campaign_id = ? AND url = ?")
+                .bind(c)
+                .bind(url)
+                .fetch_optional(db)
+                .await?
+        }
+        None => None,
+    };
+    if let Some(id) = existing {
+        sqlx::query(
+            "UPDATE page_scans SET status = 'queued', due_at = ?, source = ?, attempts = 0 \
+             WHERE id = ? AND status <> 'running'",
+        )
+        .bind(now)
+        .bind(source)
+        .bind(id)
+        .execute(db)
+        .await?;
+        return Ok(id);
+    }
+    let id = sqlx::query_scalar(
+        "INSERT INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(account.map(|a| a.0))
+    .bind(campaign_id)
+    .bind(url)
+    .bind(source)
+    .bind(now)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    Ok(id)
+}
+
+pub(super) async fn scanned_pages(db: &SqlitePool, url: &str) -> Result<Vec<(AccountId, i64)>> {
+    let rows = sqlx::query(
+        "SELECT account_id, campaign_id FROM page_scans \
+         WHERE url = ? AND campaign_id IS NOT NULL LIMIT 100",
+    )
+    .bind(url)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (AccountId(r.get("account_id")), r.get("campaign_id")))
+        .collect())
+}
+
+pub(super) async fn claim_scans(
+    db: &SqlitePool,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedScan>> {
+    // A running scan past its lease was lost with a crash: it is claimed again.
+    let rows = sqlx::query(
+        "UPDATE page_scans SET status = 'running', due_at = ?, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM page_scans WHERE status IN ('queued', 'running') \
+                      AND due_at <= ? ORDER BY due_at LIMIT ?) \
+         RETURNING id, account_id, campaign_id, url, attempts",
+    )
+    .bind(lease_until)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ClaimedScan {
+            id: r.get("id"),
+            account: r.get::<Option<i64>, _>("account_id").map(AccountId),
+            campaign_id: r.get("campaign_id"),
+            url: r.get("url"),
+            attempts: r.get("attempts"),
+        })
+        .collect())
+}
+
+pub(super) async fn finish_scan(db: &SqlitePool, id: i64, v: &ScanVerdict, now: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let account: Option<Option<i64>> = sqlx::query_scalar(
+        "UPDATE page_scans SET status = 'done', verdict = ?, score = ?, rule = ?, findings = ?, \
+         error = NULL, finished_at = ? WHERE id = ? RETURNING account_id",
+    )
+    .bind(&v.verdict)
+    .bind(v.score)
+    .bind(&v.rule)
+    .bind(&v.findings)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(Some(account)) = account {
+        let e = entry(
+            "system",
+            "scan.finished",
+            format!("scan:{id}"),
+            Some(format!("{}: {}", v.verdict, v.rule)),
+            now,
+        );
+        audit_in(&mut *tx, AccountId(account), &e).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn fail_scan(
+    db: &SqlitePool,
+    id: i64,
+    error: &str,
+    retry_at: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE page_scans SET status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'queued' END, \
+         due_at = COALESCE(?, due_at), error = ?, finished_at = ? WHERE id = ?",
+    )
+    .bind(retry_at)
+    .bind(retry_at)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn scans(
+    db: &SqlitePool,
+    account: AccountId,
+    p: PageRequest,
+) -> Result<Page<ScanRecord>> {
+    let sql = format!(
+        "SELECT {SCAN_COLUMNS} FROM page_scans WHERE account_id = ? AND id > ? \
+         ORDER BY id LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(p.after.unwrap_or(0))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(db)
+        .await?;
+    Ok(page(
+        rows.into_iter().map(scan_row).collect(),
+        p.limit,
+        |r| r.id,
+    ))
+}
+
+pub(super) async fn override_scan(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    note: &str,
+    now: i64,
+) -> Result<ScanRecord> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE page_scans SET overridden_at = ?, override_note = ? \
+         WHERE id = ? AND account_id = ?",
+    )
+    .bind(now)
+    .bind(note)
+    .bind(id)
+    .bind(account.0)
+    .execute(&mut *tx)
+    .await?;
+    not_found_if_zero(done.rows_affected())?;
+    let e = entry(
+        "operator",
+        "scan.overridden",
+        format!("scan:{id}"),
+        Some(note.to_string()),
+        now,
+    );
+    audit_in(&mut *tx, account, &e).await?;
+    let sql = format!("SELECT {SCAN_COLUMNS} FROM page_scans WHERE id = ? AND account_id = ?");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(account.0)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(scan_row(row))
+}
+
+pub(super) async fn quarantine_campaign(
+    db: &SqlitePool,
+    account: AccountId,
+    campaign_id: i64,
+    scan_id: Option<i64>,
+    reason: &str,
+    now: i64,
+) -> Result<Option<QuarantineRecord>> {
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "INSERT OR IGNORE INTO quarantines (account_id, campaign_id, scan_id, reason, created_at) \
+         SELECT account_id, id, ?, ?, ? FROM campaigns WHERE id = ? AND account_id = ? \
+         RETURNING {QUARANTINE_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(scan_id)
+        .bind(reason)
+        .bind(now)
+        .bind(campaign_id)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(q) = row.map(quarantine_row) else {
+        return Ok(None);
+    };
+    // Calls already on numbers first shown on that page.
+    let flagged = sqlx::query(
+        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = ? AND guard_flag IS NULL \
+         AND session_id IN (SELECT s.id FROM visitor_sessions s JOIN page_scans p \
+             ON p.campaign_id = s.campaign_id AND p.url = s.landing_url \
+             WHERE p.id = ? AND s.account_id = ?)",
+    )
+    .bind(account.0)
+    .bind(scan_id)
+    .bind(account.0)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let e = entry(
+        "system",
+        "campaign.quarantined",
+        format!("campaign:{campaign_id}"),
+        Some(match scan_id {
+            Some(s) => format!("{reason} (scan:{s}); {flagged} calls flagged"),
+            None => reason.to_string(),
+        }),
+        now,
+    );
+    audit_in(&mut *tx, account, &e).await?;
+    tx.commit().await?;
+    Ok(Some(q))
+}
+
+pub(super) async fn quarantine_number(
+    db: &SqlitePool,
+    account: AccountId,
+    number_id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<Option<QuarantineRecord>> {
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "INSERT OR IGNORE INTO quarantines (account_id, number_id, reason, created_at) \
+         SELECT account_id, id, ?, ? FROM tracking_numbers WHERE id = ? AND account_id = ? \
+         RETURNING {QUARANTINE_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(reason)
+        .bind(now)
+        .bind(number_id)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(q) = row.map(quarantine_row) else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE tracking_numbers SET status = 'quarantined' WHERE id = ? AND account_id = ? \
+         AND status = 'active'",
+    )
+    .bind(number_id)
+    .bind(account.0)
+    .execute(&mut *tx)
+    .await?;
+    let e = entry(
+        "system",
+        "number.quarantined",
+        format!("number:{number_id}"),
+        Some(reason.to_string()),
+        now,
+    );
+    audit_in(&mut *tx, account, &e).await?;
+    tx.commit().await?;
+    Ok(Some(q))
+}
+
+pub(super) async fn quarantined_campaigns(db: &SqlitePool, account: AccountId) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT campaign_id FROM quarantines WHERE account_id = ? AND status = 'active' \
+         AND campaign_id IS NOT NULL",
+    )
+    .bind(account.0)
+    .fetch_all(db)
+    .await?)
+}
+
+pub(super) async fn quarantines(
+    db: &SqlitePool,
+    account: AccountId,
+    p: PageRequest,
+) -> Result<Page<QuarantineRecord>> {
+    let sql = format!(
+        "SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE account_id = ? AND id > ? \
+         ORDER BY id LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(p.after.unwrap_or(0))
+        .bind(i64::from(p.limit) + 1)
+        .fetch_all(db)
+        .await?;
+    Ok(page(
+        rows.into_iter().map(quarantine_row).collect(),
+        p.limit,
+        |r| r.id,
+    ))
+}
+
+pub(super) async fn quarantine(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+) -> Result<QuarantineRecord> {
+    let sql =
+        format!("SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE id = ? AND account_id = ?");
+    sqlx::query(&sql)
+        .bind(id)
+        .bind(account.0)
+        .fetch_optional(db)
+        .await?
+        .map(quarantine_row)
+        .ok_or(StoreError::NotFound)
+}
+
+pub(super) async fn lift_quarantine(
+    db: &SqlitePool,
+    account: AccountId,
+    id: i64,
+    note: &str,
+    now: i64,
+) -> Result<QuarantineRecord> {
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "UPDATE quarantines SET status = 'lifted', lifted_at = ?, lift_note = ? \
+         WHERE id = ? AND account_id = ? AND status = 'active' RETURNING {QUARANTINE_COLUMNS}"
+    );
+    let q = sqlx::query(&sql)
+        .bind(now)
+        .bind(note)
+        .bind(id)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(quarantine_row)
+        .ok_or(StoreError::NotFound)?;
+    if let Some(n) = q.number_id {
+        sqlx::query(
+            "UPDATE tracking_numbers SET status = 'active' WHERE id = ? AND account_id = ? \
+             AND status = 'quarantined'",
+        )
+        .bind(n)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let subject = match (q.campaign_id, q.number_id) {
+        (Some(c), _) => format!("campaign:{c}"),
+        (_, Some(n)) => format!("number:{n}"),
+        _ => format!("quarantine:{id}"),
+    };
+    let e = entry(
+        "operator",
+        "quarantine.lifted",
+        subject,
+        Some(note.to_string()),
+        now,
+    );
+    audit_in(&mut *tx, account, &e).await?;
+    tx.commit().await?;
+    Ok(q)
+}
+
+pub(super) async fn number_owner(db: &SqlitePool, e164: &str) -> Result<Option<(AccountId, i64)>> {
+    let row = sqlx::query("SELECT account_id, id FROM tracking_numbers WHERE e164 = ?")
+        .bind(e164)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| (AccountId(r.get("account_id")), r.get("id"))))
+}
+
+pub(super) async fn record_abuse_report(
+    db: &SqlitePool,
+    r: &NewAbuseReport,
+    since: i64,
+) -> Result<u32> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO abuse_reports (reference, account_id, number_e164, number_id, page_url, \
+         description, reporter, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.reference)
+    .bind(r.account.map(|a| a.0))
+    .bind(&r.number)
+    .bind(r.number_id)
+    .bind(&r.page_url)
+    .bind(&r.description)
+    .bind(&r.reporter)
+    .bind(r.at)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(account) = r.account {
+        let subject = match r.number_id {
+            Some(n) => format!("number:{n}"),
+            None => "page".to_string(),
+        };
+        let e = entry(
+            "reporter",
+            "abuse_report.received",
+            subject,
+            Some(r.reference.clone()),
+            r.at,
+        );
+        audit_in(&mut *tx, account, &e).await?;
+    }
+    let reporters: i64 = match r.number_id {
+        Some(n) => {
+            sqlx::query_scalar(
+                "SELECT count(DISTINCT reporter) FROM abuse_reports \
+                 WHERE number_id = ? AND created_at >= ?",
+            )
+            .bind(n)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        None => 0,
+    };
+    tx.commit().await?;
+    Ok(reporters as u32)
+}
+
+pub(super) async fn abuse_reports(
+    db: &SqlitePool,
+    account: AccountId,
+    p: PageRequest,
+) -> Result<Page<AbuseReportRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, reference, account_id, number_e164, number_id, page_url, description, \
+         reporter, created_at FROM abuse_reports WHERE account_id = ? AND id > ? \
+         ORDER BY id LIMIT ?",
+    )
+    .bind(account.0)
+    .bind(p.after.unwrap_or(0))
+    .bind(i64::from(p.limit) + 1)
+    .fetch_all(db)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| AbuseReportRecord {
+            id: r.get("id"),
+            report: NewAbuseReport {
+                reference: r.get("reference"),
+                account: r.get::<Option<i64>, _>("account_id").map(AccountId),
+                number: r.get("number_e164"),
+                number_id: r.get("number_id"),
+                page_url: r.get("page_url"),
+                description: r.get("description"),
+                reporter: r.get("reporter"),
+                at: r.get("created_at"),
+            },
+        })
+        .collect();
+    Ok(page(items, p.limit, |r| r.id))
+}
+
+pub(super) async fn audit(db: &SqlitePool, account: AccountId, e: &AuditEntry) -> Result<()> {
+    audit_in(db, account, e).await
+}
+
+pub(super) async fn audit_log(
+    db: &SqlitePool,
+    account: AccountId,
+    p: PageRequest,
+) -> Result<Page<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, actor, action, subject, detail, created_at FROM guard_audit \
+         WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(account.0)
+    .bind(p.after.unwrap_or(0))
+    .bind(i64::from(p.limit) + 1)
+    .fetch_all(db)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.get("id"),
+            actor: r.get("actor"),
+            action: r.get("action"),
+            subject: r.get("subject"),
+            detail: r.get("detail"),
+            at: r.get("created_at"),
+        })
+        .collect();
+    Ok(page(items, p.limit, |r| r.id))
+}
+
+pub(super) async fn call_flag(
+    db: &SqlitePool,
+    account: AccountId,
+    call_id: i64,
+) -> Result<Option<String>> {
+    let flag: Option<Option<String>> =
+        sqlx::query_scalar("SELECT guard_flag FROM calls WHERE id = ? AND account_id = ?")
+            .bind(call_id)
+            .bind(account.0)
+            .fetch_optional(db)
+            .await?;
+    Ok(flag.flatten())
+}
