@@ -35,6 +35,8 @@ pub struct Config {
     /// Seconds a call may stay up before its record is ended as hung up by the system (its
     /// hang-up or the carrier's callbacks never came), so that caps cannot leak.
     pub max_call_secs: u64,
+    /// Seconds between writes of each pool's peak of leased numbers to its hourly history.
+    pub pool_sample_secs: u64,
     /// Let event webhooks post to loopback and private addresses. Off, such URLs are refused
     /// and names that resolve only to them fail, so a webhook cannot reach our own network.
     pub webhooks_allow_private: bool,
@@ -80,6 +82,7 @@ impl Default for Config {
             sip_probe_interval_secs: 10,
             public_url: None,
             max_call_secs: 12 * 3600,
+            pool_sample_secs: 60,
             webhooks_allow_private: false,
             webhooks_retry_base_ms: 30_000,
             webhooks_max_attempts: 15,

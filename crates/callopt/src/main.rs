@@ -132,7 +132,7 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         max_call: std::time::Duration::from_secs(config.max_call_secs),
         webhooks_allow_private: config.webhooks_allow_private,
         guard: guard_settings(config),
-        ..Default::default()
+        pool_sample: std::time::Duration::from_secs(config.pool_sample_secs.max(1)),
     })
 }
 

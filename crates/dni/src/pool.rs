@@ -152,6 +152,9 @@ pub struct Pool {
     /// `(next_drop, slot)` of every number with calls in the window, so that a number's volume is
     /// re-keyed in the free index when its calls age out.
     aging: BTreeSet<u128>,
+    /// The most numbers leased at once since [`Pool::take_peak`] last ran: utilisation history
+    /// records peaks, which sampling the count now and then would miss.
+    peak: usize,
 }
 
 impl fmt::Debug for Pool {
@@ -217,6 +220,7 @@ impl Pool {
         let slot = free::slot_of(key);
         let expires_at = lease_end(now, idle_ms);
         self.start_lease(slot, who.visitor.clone(), now, expires_at);
+        self.peak = self.peak.max(self.expiry.len());
         Assignment::New {
             number_id: self.slots[slot].number.id,
             expires_at,
@@ -305,6 +309,15 @@ impl Pool {
             })
             .collect();
         *self = Self::build(numbers, |id| histories.remove(&id).unwrap_or_default());
+    }
+
+    /// `(most numbers leased at once since the last call, numbers in the pool)`; the peak starts
+    /// again from the numbers leased at `now`.
+    pub fn take_peak(&mut self, now: Millis) -> (usize, usize) {
+        self.settle(now);
+        let peak = self.peak.max(self.expiry.len());
+        self.peak = self.expiry.len();
+        (peak, self.slots.len())
     }
 
     /// `(numbers leased at now, numbers in the pool)`.

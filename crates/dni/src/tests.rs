@@ -543,3 +543,19 @@ fn a_hundred_thousand_visitors_assign_and_renew() {
     assert_eq!(pool.utilisation(2 * N), (N as usize, N as usize));
     pool.assert_consistent();
 }
+
+#[test]
+fn the_peak_counts_leases_that_ended_between_two_looks() {
+    let mut pool = plain(5);
+    for (i, who) in ["a", "b", "c"].iter().enumerate() {
+        assign(&mut pool, who, None, None, i as Millis * MIN);
+    }
+    // Two of the three leases have ended by the time anyone looks: the peak still says three.
+    let later = IDLE + MIN + 30_000;
+    assert_eq!(pool.utilisation(later), (1, 5));
+    assert_eq!(pool.take_peak(later), (3, 5));
+    // The next peak starts from what is leased now.
+    assert_eq!(pool.take_peak(later), (1, 5));
+    assign(&mut pool, "d", None, None, later);
+    assert_eq!(pool.take_peak(later), (2, 5));
+}

@@ -311,6 +311,24 @@ impl Dni {
         }
     }
 
+    /// Each pool's peak since the last call: (pool id, most numbers leased at once, pool size).
+    pub fn take_peaks(&self, now: i64) -> Vec<(i64, usize, usize)> {
+        let pools: Vec<(i64, Arc<Mutex<PoolState>>)> = self
+            .pools
+            .lock()
+            .expect("pools lock")
+            .iter()
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
+        pools
+            .into_iter()
+            .map(|(id, p)| {
+                let (peak, size) = p.lock().expect("pool lock").pool.take_peak(now);
+                (id, peak, size)
+            })
+            .collect()
+    }
+
     /// Pool utilisation for the metrics: (pool id, numbers leased, pool size).
     pub fn utilisation(&self, now: i64) -> Vec<(i64, usize, usize)> {
         let pools: Vec<(i64, Arc<Mutex<PoolState>>)> = self

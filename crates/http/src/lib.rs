@@ -63,6 +63,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// How long a call may stay up before its record is ended (its hang-up never came).
     pub max_call: std::time::Duration,
+    /// How often each pool's peak of leased numbers is written to its utilisation history.
+    pub pool_sample: std::time::Duration,
     /// Whether event webhooks may name loopback and private addresses (tests, private
     /// deployments); otherwise such URLs are refused, so webhooks cannot probe our network.
     pub webhooks_allow_private: bool,
@@ -75,6 +77,7 @@ impl Default for Options {
         Self {
             public_url: None,
             max_call: std::time::Duration::from_millis(callopt_calls::MAX_CALL_MS as u64),
+            pool_sample: std::time::Duration::from_secs(60),
             webhooks_allow_private: false,
             guard: guard::GuardSettings::default(),
         }
@@ -126,6 +129,7 @@ impl AppState {
         let switchboard =
             callopt_calls::Switchboard::start_with(store.clone(), options.max_call).await?;
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
+        sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
         Ok(Self {
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
@@ -138,6 +142,39 @@ impl AppState {
             pages: Arc::new(pages),
         })
     }
+}
+
+/// Writes each pool's peak of leased numbers to its utilisation history every `every`, until
+/// the DNI state is dropped. A failed write is logged and its peak carried to the next one.
+fn sample_pools(dni: std::sync::Weak<dni::Dni>, store: Arc<dyn Store>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(std::time::Duration::from_millis(50)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut carried: Vec<callopt_store::PoolSample> = Vec::new();
+        loop {
+            tick.tick().await;
+            let Some(dni) = dni.upgrade() else { return };
+            let now = now_ms();
+            let hour = now - now.rem_euclid(3_600_000);
+            let mut samples: Vec<callopt_store::PoolSample> = dni
+                .take_peaks(now)
+                .into_iter()
+                .map(|(pool_id, peak, size)| callopt_store::PoolSample {
+                    pool_id,
+                    hour,
+                    peak_in_use: peak as i64,
+                    size: size as i64,
+                })
+                .collect();
+            drop(dni);
+            samples.append(&mut carried);
+            if let Err(e) = store.record_pool_usage(&samples).await {
+                tracing::warn!(error = %e, "pool utilisation not recorded; retrying with the next");
+                carried = samples;
+                carried.truncate(10_000);
+            }
+        }
+    });
 }
 
 impl AppState {
@@ -243,6 +280,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::carriers::delete),
         )
         .route("/reports/calls", get(api::reports::calls))
+        .route("/reports/pools", get(api::reports::pools))
         .route("/calls", get(api::calls::list))
         .route("/calls/live", get(api::live::live))
         .route("/calls/{id}", get(api::calls::get))

@@ -239,6 +239,16 @@ pub trait Store: Send + Sync + 'static {
     // Reports.
     /// Calls of the account aggregated as the query says.
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>>;
+    /// Raises each pool's recorded peak for its hour to the sample's, when higher.
+    async fn record_pool_usage(&self, samples: &[PoolSample]) -> Result<()>;
+    /// The account's pools' hourly peaks in `[from, to)`, by pool then hour; one pool or all.
+    async fn pool_usage(
+        &self,
+        account: AccountId,
+        from: i64,
+        to: i64,
+        pool: Option<i64>,
+    ) -> Result<Vec<PoolUsageRow>>;
 
     // Carrier connections.
     /// Creates a carrier connection with the public `key` of its webhook URLs.

@@ -419,3 +419,25 @@ pub struct ReportRow {
     /// Calls with no visitor session (the number was not shown to a visitor then).
     pub unattributed: i64,
 }
+
+/// The most numbers of a pool leased at once in an hour, as sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSample {
+    /// The pool.
+    pub pool_id: i64,
+    /// Start of the UTC hour (ms).
+    pub hour: i64,
+    /// Most numbers leased at once.
+    pub peak_in_use: i64,
+    /// Numbers in the pool.
+    pub size: i64,
+}
+
+/// One pool's peak in one hour, with the pool's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsageRow {
+    /// The sample.
+    pub sample: PoolSample,
+    /// The pool's name.
+    pub pool_name: String,
+}

@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "guard",
         include_str!("../migrations/sqlite/0006_guard.sql"),
     ),
+    (
+        7,
+        "pool usage",
+        include_str!("../migrations/sqlite/0007_pool_usage.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -1089,6 +1094,20 @@ impl Store for SqliteStore {
 
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>> {
         reports::report(&self.pool, account, query).await
+    }
+
+    async fn record_pool_usage(&self, samples: &[PoolSample]) -> Result<()> {
+        reports::record_pool_usage(&self.pool, samples).await
+    }
+
+    async fn pool_usage(
+        &self,
+        account: AccountId,
+        from: i64,
+        to: i64,
+        pool: Option<i64>,
+    ) -> Result<Vec<PoolUsageRow>> {
+        reports::pool_usage(&self.pool, account, from, to, pool).await
     }
 
     async fn create_carrier_connection(

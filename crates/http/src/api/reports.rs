@@ -469,6 +469,138 @@ pub async fn calls(
     Ok(axum::Json(report).into_response())
 }
 
+/// What a pool utilisation report asks for.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PoolReportParams {
+    /// Start: `YYYY-MM-DD` (local midnight) or RFC 3339; default 7 days before `to`.
+    pub from: Option<String>,
+    /// End, exclusive: `YYYY-MM-DD` (local midnight) or RFC 3339; default now.
+    pub to: Option<String>,
+    /// IANA time zone of the hours' labels (default `UTC`).
+    pub time_zone: Option<String>,
+    /// Only this pool.
+    pub pool_id: Option<i64>,
+}
+
+/// One hour of a pool.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolHourDto {
+    /// The hour's local start (`2026-03-08T01:00`).
+    pub hour: String,
+    /// The hour's start (RFC 3339, UTC).
+    pub start: String,
+    /// Most numbers leased at once in the hour.
+    pub peak_in_use: i64,
+    /// Numbers in the pool.
+    pub size: i64,
+    /// Peak ÷ size (1 when the pool was exhausted).
+    pub utilisation: f64,
+}
+
+/// One pool's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolHistoryDto {
+    /// The pool.
+    pub pool_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Hours with leases, in time order (hours without a recorded peak had none).
+    pub hours: Vec<PoolHourDto>,
+    /// The highest hourly utilisation of the range.
+    pub peak_utilisation: f64,
+    /// Hours in which every number was leased (visitors then saw the overflow number).
+    pub exhausted_hours: usize,
+}
+
+/// Pool utilisation per hour.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolReportDto {
+    /// The time zone of the hours' labels.
+    pub time_zone: String,
+    /// Start of the range (RFC 3339).
+    pub from: String,
+    /// End of the range, exclusive (RFC 3339).
+    pub to: String,
+    /// Pools with leases in the range.
+    pub pools: Vec<PoolHistoryDto>,
+}
+
+/// Pool utilisation per hour: the most numbers leased at once against the pool's size.
+#[utoipa::path(get, path = "/v1/reports/pools", tag = "reports", params(PoolReportParams),
+    responses((status = 200, body = PoolReportDto), (status = 400, body = crate::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn pools(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Query(p): Query<PoolReportParams>,
+) -> Result<axum::Json<PoolReportDto>, ApiError> {
+    let tz = match p.time_zone.as_deref() {
+        None => Tz::UTC,
+        Some(z) => parse_time_zone("time_zone", z)?,
+    };
+    let to = match &p.to {
+        Some(raw) => instant("to", raw, tz)?,
+        None => crate::now_ms(),
+    };
+    let from = match &p.from {
+        Some(raw) => instant("from", raw, tz)?,
+        None => to - 7 * DAY_MS,
+    };
+    if from >= to {
+        return Err(ValidationError::new("from", "must be before to").into());
+    }
+    if to - from > MAX_DAYS * DAY_MS {
+        return Err(ValidationError::new("to", "at most 400 days after from").into());
+    }
+    let rows = state
+        .store
+        .pool_usage(account, from, to, p.pool_id)
+        .await
+        .map_err(ApiError::store("pool"))?;
+    let mut pools: Vec<PoolHistoryDto> = Vec::new();
+    for row in rows {
+        let s = row.sample;
+        if pools.last().is_none_or(|h| h.pool_id != s.pool_id) {
+            pools.push(PoolHistoryDto {
+                pool_id: s.pool_id,
+                name: row.pool_name.clone(),
+                hours: Vec::new(),
+                peak_utilisation: 0.0,
+                exhausted_hours: 0,
+            });
+        }
+        let Some(history) = pools.last_mut() else {
+            continue;
+        };
+        let utilisation = if s.size == 0 {
+            1.0
+        } else {
+            (s.peak_in_use as f64 / s.size as f64).min(1.0)
+        };
+        let local = DateTime::<Utc>::from_timestamp_millis(s.hour)
+            .unwrap_or_default()
+            .with_timezone(&tz);
+        history.peak_utilisation = history.peak_utilisation.max(utilisation);
+        if s.peak_in_use >= s.size {
+            history.exhausted_hours += 1;
+        }
+        history.hours.push(PoolHourDto {
+            hour: local.format("%Y-%m-%dT%H:%M").to_string(),
+            start: rfc3339(s.hour),
+            peak_in_use: s.peak_in_use,
+            size: s.size,
+            utilisation,
+        });
+    }
+    Ok(axum::Json(PoolReportDto {
+        time_zone: tz.name().to_string(),
+        from: rfc3339(from),
+        to: rfc3339(to),
+        pools,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

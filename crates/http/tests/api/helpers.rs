@@ -65,17 +65,29 @@ pub async fn spawn_app_in(dir: tempfile::TempDir) -> TestApp {
 }
 
 pub async fn spawn_app_with(dir: tempfile::TempDir, geo: GeoConfig) -> TestApp {
+    spawn_app_full(dir, geo, callopt_http::Options::default()).await
+}
+
+/// A server with these options (and the test geo header).
+pub async fn spawn_app_options(options: callopt_http::Options) -> TestApp {
+    let geo = GeoConfig {
+        country_header: Some(HeaderName::from_static(COUNTRY_HEADER)),
+        ..Default::default()
+    };
+    spawn_app_full(tempfile::tempdir().unwrap(), geo, options).await
+}
+
+async fn spawn_app_full(
+    dir: tempfile::TempDir,
+    geo: GeoConfig,
+    options: callopt_http::Options,
+) -> TestApp {
     let db = dir.path().join("callopt.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
     // Tests serve their pages and verification files on loopback.
-    let options = callopt_http::Options {
-        guard: callopt_http::guard::GuardSettings {
-            allow_private: true,
-            scan_poll: std::time::Duration::from_millis(50),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut options = options;
+    options.guard.allow_private = true;
+    options.guard.scan_poll = std::time::Duration::from_millis(50);
     let state = AppState::with_options(store.clone(), geo, ExtraPages::default(), options)
         .await
         .unwrap();

@@ -353,3 +353,79 @@ async fn breakdowns_follow_the_attribution_of_each_call() {
         "the first and the second target answered one each"
     );
 }
+
+#[tokio::test]
+async fn pool_utilisation_history_shows_the_hour_a_pool_ran_out() {
+    let app = crate::helpers::spawn_app_options(callopt_http::Options {
+        pool_sample: std::time::Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
+    let key = app.new_account("a").await;
+    let host = app.verified_host(&key).await;
+    let pool = app.pool_with_block(&key, "+14155550101", 3, &["en"]).await;
+    let (_, campaign) = app
+        .campaign(
+            &key,
+            json!({"name": "c", "default_number": "+14155550100",
+            "pool_id": pool, "domains": [host]}),
+        )
+        .await;
+    let origin = format!("http://{host}");
+    for i in 0..4 {
+        let a = app
+            .dni(
+                Some(&origin),
+                json!({"campaign": campaign, "visitor": format!("visitor-{i:03}"),
+                       "page_url": format!("{origin}/")}),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    // Another account's pool stays out of this account's report.
+    let other = app.new_account("b").await;
+    app.pool_with_block(&other, "+14155550201", 2, &["en"])
+        .await;
+
+    let range = format!(
+        "from={}&to={}",
+        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d"),
+        (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d")
+    );
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        report = app
+            .ok(
+                &key,
+                "GET",
+                &format!("/v1/reports/pools?{range}&time_zone=America/Chicago"),
+                None,
+                200,
+            )
+            .await;
+        if report["pools"][0]["hours"][0]["peak_in_use"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pools = report["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 1, "{report}");
+    let p = &pools[0];
+    assert_eq!(p["pool_id"], pool);
+    assert_eq!(p["peak_utilisation"], 1.0, "{report}");
+    assert_eq!(p["exhausted_hours"], 1, "{report}");
+    let hour = &p["hours"][0];
+    assert_eq!(
+        (hour["peak_in_use"].as_i64(), hour["size"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert!(
+        hour["start"].as_str().unwrap().ends_with(":00:00Z"),
+        "{hour}"
+    );
+    let bad = app
+        .call(&key, "GET", "/v1/reports/pools?time_zone=Nowhere", None)
+        .await;
+    assert_eq!(bad.status, 400);
+}

@@ -137,3 +137,63 @@ pub(super) async fn report(
         })
         .collect())
 }
+
+/// Raises each (pool, hour) peak to the sample's.
+pub(super) async fn record_pool_usage(db: &SqlitePool, samples: &[PoolSample]) -> Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO pool_usage (pool_id, hour, peak_in_use, size) \
+         SELECT column1, column2, column3, column4 FROM (",
+    );
+    q.push_values(samples, |mut b, s| {
+        b.push_bind(s.pool_id)
+            .push_bind(s.hour)
+            .push_bind(s.peak_in_use)
+            .push_bind(s.size);
+    });
+    // Samples of pools deleted meanwhile are dropped rather than failing the batch.
+    q.push(
+        ") WHERE column1 IN (SELECT id FROM pools) AND true \
+         ON CONFLICT (pool_id, hour) DO UPDATE SET \
+         peak_in_use = max(peak_in_use, excluded.peak_in_use), size = excluded.size",
+    );
+    q.build().execute(db).await?;
+    Ok(())
+}
+
+/// The account's hourly pool peaks in `[from, to)`.
+pub(super) async fn pool_usage(
+    db: &SqlitePool,
+    account: AccountId,
+    from: i64,
+    to: i64,
+    pool: Option<i64>,
+) -> Result<Vec<PoolUsageRow>> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT u.pool_id, u.hour, u.peak_in_use, u.size, p.name FROM pool_usage u \
+         JOIN pools p ON p.id = u.pool_id WHERE p.account_id = ",
+    );
+    q.push_bind(account.0);
+    q.push(" AND u.hour >= ")
+        .push_bind(from - from.rem_euclid(3_600_000));
+    q.push(" AND u.hour < ").push_bind(to);
+    if let Some(p) = pool {
+        q.push(" AND u.pool_id = ").push_bind(p);
+    }
+    q.push(" ORDER BY u.pool_id, u.hour");
+    let rows = q.build().fetch_all(db).await?;
+    Ok(rows
+        .iter()
+        .map(|r| PoolUsageRow {
+            sample: PoolSample {
+                pool_id: r.get(0),
+                hour: r.get(1),
+                peak_in_use: r.get(2),
+                size: r.get(3),
+            },
+            pool_name: r.get(4),
+        })
+        .collect())
+}
