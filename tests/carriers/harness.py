@@ -50,7 +50,9 @@ class Service:
     def __init__(self, workdir: Path, env: dict | None = None, db: Path | None = None):
         self.workdir = workdir
         self.db = db or workdir / "callopt.db"
-        self.env = dict(os.environ, CALLOPT_LOG="warn", CALLOPT_SIP_PROBE_INTERVAL_SECS="1")
+        # Tests serve their pages and verification files on loopback.
+        self.env = dict(os.environ, CALLOPT_LOG="warn", CALLOPT_SIP_PROBE_INTERVAL_SECS="1",
+                        CALLOPT_GUARD_ALLOW_PRIVATE="true")
         self.env.update(env or {})
         self.proc = None
         self.base = None
