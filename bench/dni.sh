@@ -46,10 +46,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v python3 >/dev/null || die "python3 is needed (JSON parsing, free port)"
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 cores (server and load generator pinned apart)"
 
-if [ ! -x "$BIN" ]; then
-    log "building target/release/callopt"
-    (cd "$REPO" && cargo build --release -p callopt >&2)
-fi
+# Always build: a binary left from an earlier checkout would be measured otherwise.
+log "building target/release/callopt"
+(cd "$REPO" && cargo build --release -p callopt >&2)
 
 # --- temp dir and cleanup ------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/callopt-dni-bench.XXXXXX)

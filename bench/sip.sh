@@ -61,10 +61,9 @@ KAM_MODULES=$(dirname "$(dpkg -L kamailio 2>/dev/null | grep '/modules/tm\.so$' 
 for r in $RATES; do [[ $r =~ ^[0-9]+$ ]] && [ "$r" -gt 0 ] || die "RATES: bad rate '$r'"; done
 
 if [[ " $PROXIES " == *" callopt "* ]]; then
-    if [ ! -x "$BIN" ]; then
-        log "building target/release/callopt"
-        (cd "$REPO" && cargo build --release -p callopt >&2)
-    fi
+    # Always build: a binary left from an earlier checkout would be measured otherwise.
+    log "building target/release/callopt"
+    (cd "$REPO" && cargo build --release -p callopt >&2)
     "$BIN" serve --help 2>/dev/null | grep -q -- '--sip-listen' \
         || die "$BIN has no 'serve --sip-listen' (rebuild: cargo build --release -p callopt)"
 fi
