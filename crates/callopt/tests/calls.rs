@@ -2,78 +2,24 @@
 //! SIP router, routing plans set up through the management API, call records read back through
 //! it, and `kill -9` in the middle of a call.
 
+#[path = "support/service.rs"]
+mod service;
 #[path = "../../sip/tests/support/mod.rs"]
 mod sipp;
 
 use serde_json::{json, Value};
+use service::Service;
 use sipp::Sipp;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_callopt");
+/// Probe targets every second, so a target that stopped answering is seen quickly.
+const ENV: &[(&str, &str)] = &[("CALLOPT_SIP_PROBE_INTERVAL_SECS", "1")];
 
 /// The tracking number the tests call.
 const TRACKING: &str = "+12015550100";
-
-/// A running `callopt serve` with its HTTP base URL and SIP address.
-struct Service {
-    child: Child,
-    http: String,
-    sip: String,
-}
-
-impl Service {
-    fn start(db: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
-            .args(["--sip-listen", "127.0.0.1:0"])
-            .env("CALLOPT_LOG", "warn")
-            .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
-            .env("CALLOPT_SIP_PROBE_INTERVAL_SECS", "1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(format!("{db}.stderr")).unwrap())
-            .spawn()
-            .expect("start callopt");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut http, mut sip) = (None, None);
-        while http.is_none() || sip.is_none() {
-            let line = lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| {
-                    let log = std::fs::read_to_string(format!("{db}.stderr")).unwrap_or_default();
-                    panic!("callopt printed no addresses within 30 s: {log}")
-                });
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                http = Some(rest.trim().to_string());
-            }
-            if let Some(rest) = line.strip_prefix("sip on udp:") {
-                sip = rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        Self {
-            child,
-            http: http.unwrap(),
-            sip: sip.unwrap(),
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A blocking API client for one account.
 struct Api {
@@ -133,7 +79,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("c.db").display().to_string();
         let key = account(&db);
-        let service = Service::start(&db);
+        let service = Service::start(BIN, &db, ENV);
         let api = Api {
             http: reqwest::blocking::Client::new(),
             base: service.http.clone(),
@@ -151,7 +97,7 @@ impl Fixture {
     fn restart(&mut self) {
         self.service.child.kill().unwrap();
         self.service.child.wait().unwrap();
-        self.service = Service::start(&self.db);
+        self.service = Service::start(BIN, &self.db, ENV);
         self.api.base = self.service.http.clone();
     }
 

@@ -2,79 +2,30 @@
 //! callers and targets, the DNI endpoint, and a receiver on loopback that fails for a while,
 //! across a `kill -9` and restart.
 
+#[path = "support/service.rs"]
+mod service;
 #[path = "../../sip/tests/support/mod.rs"]
 mod sipp;
 
 use serde_json::{json, Value};
+use service::Service;
 use sipp::Sipp;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_callopt");
+/// Webhooks allowed to loopback, with short retries.
+const ENV: &[(&str, &str)] = &[
+    ("CALLOPT_WEBHOOKS_ALLOW_PRIVATE", "true"),
+    ("CALLOPT_WEBHOOKS_RETRY_BASE_MS", "50"),
+    ("CALLOPT_WEBHOOKS_POLL_MS", "50"),
+];
 const TRACKING: &str = "+12015550100";
 /// The caller id `tests/sip/uac.xml` presents.
 const CALLER: &str = "+15550001111";
-
-/// A running `callopt serve`, with webhooks allowed to loopback and short retries.
-struct Service {
-    child: Child,
-    http: String,
-    sip: String,
-}
-
-impl Service {
-    fn start(db: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
-            .args(["--sip-listen", "127.0.0.1:0"])
-            .env("CALLOPT_LOG", "warn")
-            .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
-            .env("CALLOPT_WEBHOOKS_ALLOW_PRIVATE", "true")
-            .env("CALLOPT_WEBHOOKS_RETRY_BASE_MS", "50")
-            .env("CALLOPT_WEBHOOKS_POLL_MS", "50")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(format!("{db}.stderr")).unwrap())
-            .spawn()
-            .expect("start callopt");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut http, mut sip) = (None, None);
-        while http.is_none() || sip.is_none() {
-            let line = lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("callopt printed its addresses");
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                http = Some(rest.trim().to_string());
-            }
-            if let Some(rest) = line.strip_prefix("sip on udp:") {
-                sip = rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        Self {
-            child,
-            http: http.unwrap(),
-            sip: sip.unwrap(),
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One test's Callopt: a temp dir, a database with one account, the binary, an API client.
 struct Fixture {
@@ -101,7 +52,7 @@ impl Fixture {
             .unwrap()
             .trim()
             .to_string();
-        let service = Service::start(&db);
+        let service = Service::start(BIN, &db, ENV);
         Self {
             dir,
             db,
@@ -115,7 +66,7 @@ impl Fixture {
     fn restart(&mut self) {
         self.service.child.kill().unwrap();
         self.service.child.wait().unwrap();
-        self.service = Service::start(&self.db);
+        self.service = Service::start(BIN, &self.db, ENV);
     }
 
     /// The status and JSON body of an API request.
