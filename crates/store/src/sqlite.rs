@@ -16,8 +16,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// The SQLite implementation of [`Store`].
@@ -30,7 +31,47 @@ pub struct SqliteStore {
     sessions: SqlitePool,
     /// One connection of its own for call records, for the same reason.
     calls: SqlitePool,
+    /// What a session batch writes beside its rows, known in memory.
+    side: Arc<SessionSideWrites>,
 }
+
+/// What the session batch writes beside the sessions themselves: the `session.created` event for
+/// accounts with a webhook for it, and a scan of each page URL a campaign was not seen on before.
+/// Both are known in memory, so that the DNI path runs no per-row work (a trigger would) when
+/// there is nothing to write; the database's unique keys stay the judge of what is new.
+#[derive(Default)]
+struct SessionSideWrites {
+    /// Accounts with an enabled `session.created` webhook, reloaded on every webhook change.
+    hooked: RwLock<HashSet<i64>>,
+    /// (campaign, page URL) pairs already queued for a scan, up to [`QUEUED_PAGES_KEPT`];
+    /// forgotten all at once past it (a forgotten pair costs one `INSERT OR IGNORE`).
+    queued_pages: Mutex<QueuedPages>,
+}
+
+/// Page URLs already queued for a scan, by campaign.
+#[derive(Default)]
+struct QueuedPages {
+    by_campaign: HashMap<i64, HashSet<String>>,
+    len: usize,
+}
+
+impl QueuedPages {
+    fn contains(&self, campaign: i64, url: &str) -> bool {
+        self.by_campaign
+            .get(&campaign)
+            .is_some_and(|urls| urls.contains(url))
+    }
+}
+
+/// A batch's side writes: (account, campaign, URL, first seen) to scan, sessions to announce.
+#[derive(Default)]
+struct SideWrites<'a> {
+    pages: Vec<(i64, i64, &'a str, i64)>,
+    hooked: Vec<&'a str>,
+}
+
+/// How many (campaign, page URL) pairs the session batch remembers as already queued.
+const QUEUED_PAGES_KEPT: usize = 100_000;
 
 /// The SQLite migrations, embedded in the binary, in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -68,6 +109,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "pool usage",
         include_str!("../migrations/sqlite/0007_pool_usage.sql"),
+    ),
+    (
+        8,
+        "session side writes",
+        include_str!("../migrations/sqlite/0008_session_side_writes.sql"),
     ),
 ];
 
@@ -126,10 +172,13 @@ impl SqliteStore {
         let one = || SqlitePoolOptions::new().max_connections(1);
         let sessions = one().connect_with(options.clone()).await?;
         let calls = one().connect_with(options).await?;
+        let side = Arc::new(SessionSideWrites::default());
+        *side.hooked.write().expect("lock") = webhooks::session_hook_accounts(&pool).await?;
         Ok(Self {
             pool,
             sessions,
             calls,
+            side,
         })
     }
 
@@ -392,16 +441,22 @@ impl SqliteStore {
             }
         }
         let renewals: Vec<(&str, (i64, i64))> = renewals.into_iter().collect();
+        let side = self.side_writes(&inserts);
         let statements = inserts.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
-            + renewals.len().div_ceil(SESSION_ROWS_PER_STATEMENT);
+            + renewals.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
+            + usize::from(!side.pages.is_empty())
+            + side.hooked.len().div_ceil(SESSION_ROWS_PER_STATEMENT);
         // One statement is atomic on its own: no BEGIN and COMMIT round trips for it.
         let mut conn = self.sessions.acquire().await?;
         if statements > 1 {
             sqlx::query("BEGIN").execute(&mut *conn).await?;
         }
-        let written = self
+        let mut written = self
             .write_session_rows(&mut conn, &inserts, &renewals)
             .await;
+        if written.is_ok() {
+            written = Self::write_side(&mut conn, &side).await;
+        }
         if statements > 1 {
             let end = if written.is_ok() {
                 "COMMIT"
@@ -410,7 +465,60 @@ impl SqliteStore {
             };
             sqlx::query(end).execute(&mut *conn).await?;
         }
+        if written.is_ok() && !side.pages.is_empty() {
+            let mut queued = self.side.queued_pages.lock().expect("lock");
+            if queued.len + side.pages.len() > QUEUED_PAGES_KEPT {
+                *queued = QueuedPages::default();
+            }
+            for (_, campaign, url, _) in &side.pages {
+                if queued
+                    .by_campaign
+                    .entry(*campaign)
+                    .or_default()
+                    .insert(url.to_string())
+                {
+                    queued.len += 1;
+                }
+            }
+        }
         written
+    }
+
+    /// The side writes of a batch's new sessions: the page URLs to queue for a scan (once per
+    /// campaign and URL in the batch) and the sessions whose account hooks `session.created`.
+    fn side_writes<'a>(&self, inserts: &[&'a SessionRecord]) -> SideWrites<'a> {
+        let hooked = self.side.hooked.read().expect("lock");
+        let queued = self.side.queued_pages.lock().expect("lock");
+        let mut seen = HashSet::new();
+        let mut side = SideWrites::default();
+        for s in inserts {
+            let url = s.attribution.landing_url.as_str();
+            if !queued.contains(s.campaign_id, url) && seen.insert((s.campaign_id, url)) {
+                side.pages
+                    .push((s.account.0, s.campaign_id, url, s.first_seen));
+            }
+            if hooked.contains(&s.account.0) {
+                side.hooked.push(s.id.as_str());
+            }
+        }
+        side
+    }
+
+    async fn write_side(conn: &mut sqlx::SqliteConnection, side: &SideWrites<'_>) -> Result<()> {
+        for chunk in side.pages.chunks(SESSION_ROWS_PER_STATEMENT) {
+            guard::queue_page_scans(conn, chunk).await?;
+        }
+        for chunk in side.hooked.chunks(SESSION_ROWS_PER_STATEMENT) {
+            webhooks::queue_session_created(conn, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Reloads which accounts hook `session.created`, after a webhook changed.
+    async fn reload_session_hooks(&self) -> Result<()> {
+        let hooked = webhooks::session_hook_accounts(&self.pool).await?;
+        *self.side.hooked.write().expect("lock") = hooked;
+        Ok(())
     }
 
     async fn write_session_rows(
@@ -1172,6 +1280,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<WebhookRecord> {
         let id = webhooks::create(&self.pool, account, w, secret, now).await?;
+        self.reload_session_hooks().await?;
         self.webhook(account, id).await
     }
 
@@ -1206,11 +1315,13 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<WebhookRecord> {
         webhooks::update(&self.pool, account, id, w, now).await?;
+        self.reload_session_hooks().await?;
         self.webhook(account, id).await
     }
 
     async fn delete_webhook(&self, account: AccountId, id: i64) -> Result<()> {
-        webhooks::delete(&self.pool, account, id).await
+        webhooks::delete(&self.pool, account, id).await?;
+        self.reload_session_hooks().await
     }
 
     async fn deliveries(

@@ -1,5 +1,6 @@
 //! The outbox on a real file: session and call writes create one delivery per event and
-//! subscribed webhook in their own transaction; claims, retries and conversions.
+//! subscribed webhook in their own transaction; claims, retries and conversions; the session
+//! batch's page scans.
 
 use callopt_domain::{
     AccountId, ApiKey, AttemptOutcome, Attribution, CallOutcome, Campaign, CampaignKey, HungUpBy,
@@ -339,4 +340,123 @@ async fn conversions_land_on_the_latest_call_of_the_caller_in_the_window() {
         .await
         .unwrap();
     assert_eq!(store.conversions(a, &[20]).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn session_created_follows_each_change_of_the_accounts_webhooks_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, campaign) = account(&store, 1).await;
+    let secret = Secret("whsec_x".into());
+    // A session before any webhook: no event, and none later for it.
+    store
+        .write_sessions(&[session(a, campaign, "ses_0")])
+        .await
+        .unwrap();
+    let w = store
+        .create_webhook(a, &hook(&[EventType::SessionCreated]), &secret, 0)
+        .await
+        .unwrap();
+    store
+        .write_sessions(&[session(a, campaign, "ses_1")])
+        .await
+        .unwrap();
+    let mut off = hook(&[EventType::SessionCreated]);
+    off.enabled = false;
+    store.update_webhook(a, w.id, &off, 1).await.unwrap();
+    store
+        .write_sessions(&[session(a, campaign, "ses_2")])
+        .await
+        .unwrap();
+    store
+        .update_webhook(a, w.id, &hook(&[EventType::SessionCreated]), 2)
+        .await
+        .unwrap();
+    store
+        .write_sessions(&[session(a, campaign, "ses_3")])
+        .await
+        .unwrap();
+    let ids = |d: Vec<DeliveryRecord>| -> Vec<String> {
+        let mut v: Vec<String> = d.into_iter().map(|d| d.event_id).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(all_deliveries(&store, a, w.id).await),
+        ["evt_ses_1", "evt_ses_3"]
+    );
+
+    // A reopened store (a restart) knows the webhook from the database.
+    drop(store);
+    let store = open(&dir).await;
+    store
+        .write_sessions(&[session(a, campaign, "ses_4"), session(a, campaign, "ses_5")])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(all_deliveries(&store, a, w.id).await),
+        ["evt_ses_1", "evt_ses_3", "evt_ses_4", "evt_ses_5"]
+    );
+}
+
+fn session_on(account: AccountId, campaign: i64, id: &str, url: &str) -> SessionWrite {
+    let SessionWrite::Insert(mut s) = session(account, campaign, id) else {
+        unreachable!()
+    };
+    s.attribution = Attribution::parse(url, None).unwrap();
+    SessionWrite::Insert(s)
+}
+
+#[tokio::test]
+async fn each_campaign_and_page_url_is_queued_for_a_scan_once_across_batches_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, c1) = account(&store, 1).await;
+    let (b, c2) = account(&store, 2).await;
+    let page = "https://example.com/lp?n=1";
+    store
+        .write_sessions(&[
+            session_on(a, c1, "ses_1", page),
+            session_on(a, c1, "ses_2", page),
+            session_on(a, c1, "ses_3", "https://example.com/other"),
+            session_on(b, c2, "ses_4", page),
+        ])
+        .await
+        .unwrap();
+    store
+        .write_sessions(&[session_on(a, c1, "ses_5", page)])
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&dir).await;
+    store
+        .write_sessions(&[
+            session_on(a, c1, "ses_6", page),
+            session_on(a, c1, "ses_7", "https://example.com/lp?n=2"),
+        ])
+        .await
+        .unwrap();
+    let urls = |p: Page<ScanRecord>| -> Vec<(Option<i64>, String, String)> {
+        let mut v: Vec<_> = p
+            .items
+            .into_iter()
+            .map(|s| (s.campaign_id, s.url, s.source))
+            .collect();
+        v.sort();
+        v
+    };
+    let all = PageRequest {
+        after: None,
+        limit: 100,
+    };
+    let dni = |c: i64, u: &str| (Some(c), u.to_string(), "dni".to_string());
+    assert_eq!(
+        urls(store.scans(a, all).await.unwrap()),
+        [
+            dni(c1, "https://example.com/lp?n=1"),
+            dni(c1, "https://example.com/lp?n=2"),
+            dni(c1, "https://example.com/other"),
+        ]
+    );
+    assert_eq!(urls(store.scans(b, all).await.unwrap()), [dni(c2, page)]);
 }

@@ -195,6 +195,27 @@ pub(super) async fn queue_scan(
     Ok(id)
 }
 
+/// Queues a `dni` scan of each (account, campaign, page URL) not queued before, in the session
+/// batch's transaction.
+pub(super) async fn queue_page_scans(
+    conn: &mut sqlx::SqliteConnection,
+    pages: &[(i64, i64, &str, i64)],
+) -> Result<()> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT OR IGNORE INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) ",
+    );
+    q.push_values(pages, |mut b, (account, campaign, url, at)| {
+        b.push_bind(*account)
+            .push_bind(*campaign)
+            .push_bind(*url)
+            .push_bind("dni")
+            .push_bind(*at)
+            .push_bind(*at);
+    });
+    q.build().execute(conn).await?;
+    Ok(())
+}
+
 pub(super) async fn scanned_pages(db: &SqlitePool, url: &str) -> Result<Vec<(AccountId, i64)>> {
     let rows = sqlx::query(
         "SELECT account_id, campaign_id FROM page_scans \

@@ -1,9 +1,11 @@
-//! SQLite rows of event webhooks, their deliveries (the outbox the migration's triggers fill in
-//! the transactions that change sessions and calls), and call conversions.
+//! SQLite rows of event webhooks, their deliveries (the outbox, filled in the transactions that
+//! change sessions and calls: by the migrations' triggers for calls, by the session batch for
+//! sessions), and call conversions.
 
 use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::collections::HashSet;
 
 use super::{corrupt, not_found_if_zero, page};
 
@@ -21,6 +23,52 @@ fn events_text(events: &[EventType]) -> String {
         s.push(',');
     }
     s
+}
+
+/// The accounts with an enabled webhook for `session.created`: the session batch writes that
+/// event only for them, so that the DNI path pays nothing for accounts without one.
+pub(super) async fn session_hook_accounts(db: &SqlitePool) -> Result<HashSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT account_id FROM webhooks \
+         WHERE enabled AND instr(events, ',session.created,') > 0",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Queues `session.created` for the sessions `ids` (already inserted, in this transaction) to
+/// every webhook of their account that asks for it.
+pub(super) async fn queue_session_created(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[&str],
+) -> Result<()> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT OR IGNORE INTO webhook_deliveries \
+             (account_id, webhook_id, event_id, event_type, data, created_at, next_attempt_at) \
+         SELECT w.account_id, w.id, 'evt_' || s.id, 'session.created', \
+             json_object( \
+                 'session_id', s.id, 'campaign_id', s.campaign_id, 'visitor', s.visitor, \
+                 'number', s.number_e164, \
+                 'attributed', json(CASE WHEN s.attributed THEN 'true' ELSE 'false' END), \
+                 'landing_url', s.landing_url, 'referrer', s.referrer, \
+                 'utm_source', s.utm_source, 'utm_medium', s.utm_medium, \
+                 'utm_campaign', s.utm_campaign, 'utm_term', s.utm_term, \
+                 'utm_content', s.utm_content, 'gclid', s.gclid, 'fbclid', s.fbclid, \
+                 'msclkid', s.msclkid, 'country', s.country, 'language', s.language, \
+                 'lease_expires_at', \
+                 strftime('%Y-%m-%dT%H:%M:%SZ', s.lease_expires_at / 1000, 'unixepoch')), \
+             s.first_seen, s.first_seen \
+         FROM visitor_sessions s JOIN webhooks w ON w.account_id = s.account_id \
+         WHERE w.enabled AND instr(w.events, ',session.created,') > 0 AND s.id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build().execute(conn).await?;
+    Ok(())
 }
 
 pub(super) fn webhook_row(r: SqliteRow) -> Result<WebhookRecord> {
