@@ -215,7 +215,8 @@ pub struct Decision {
 
 /// Decides a verdict from the findings.
 pub fn decide(findings: &[Finding]) -> Decision {
-    let score: f32 = findings.iter().map(|f| f.weight).sum();
+    // An empty float sum is -0.0, which would print as "-0": adding 0.0 makes it 0.0.
+    let score: f32 = findings.iter().map(|f| f.weight).sum::<f32>() + 0.0;
     let distinct = |kind: Kind| {
         let mut codes: Vec<&str> = findings
             .iter()
@@ -262,5 +263,18 @@ pub fn decide(findings: &[Finding]) -> Decision {
         verdict,
         score,
         rule,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_without_findings_scores_a_plain_zero() {
+        let d = decide(&[]);
+        assert_eq!(d.verdict, Verdict::Clean);
+        assert!(d.score.is_sign_positive(), "{}", d.score);
+        assert_eq!(d.rule, format!("score 0 < {REVIEW_SCORE}"));
     }
 }
