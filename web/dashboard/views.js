@@ -196,7 +196,7 @@ async function overview(el, { params, signal }) {
     tile("Calls", n(t.calls), "total-calls"),
     tile("Answered", n(t.answered), "total-answered"),
     tile("Answer rate", pct(t.answer_rate), "answer-rate"),
-    tile("Unique callers", n(t.unique_callers), "unique-callers"),
+    tile("Unique calls", n(t.unique_calls), "unique-calls"),
     tile("Average talk time", duration(t.avg_talk_secs), "avg-talk"),
     tile("Unattributed", n(t.unattributed), "unattributed"));
   const chart = callsChart(series, tz);
@@ -314,10 +314,10 @@ async function calls(el, ctx) {
     outcome: params.get("outcome"), campaign_id: params.get("campaign_id"), target_id: params.get("target_id"),
     from: instant(params.get("from")), to: instant(params.get("to"), 1),
   };
-  const found = await all("/v1/calls", filter, signal, 2500);
-  const newest = found.items.reverse();
+  const found = await all("/v1/calls", { ...filter, order: "newest" }, signal, 2500);
+  const newest = found.items;
   const count = h("p", { class: "muted", "data-test": "call-count" },
-    found.more ? `The first ${n(newest.length)} matching calls, newest first: narrow the dates to see later ones.`
+    found.more ? `The latest ${n(newest.length)} matching calls, newest first: narrow the dates to see earlier ones.`
       : `${n(newest.length)} calls, newest first.`);
   const box = h("div");
   let shown = PER_SCREEN;
@@ -407,20 +407,49 @@ async function pools(el, { signal }) {
 // ------------------------------------------------------------------------------------- guard
 
 async function guard(el, { signal }) {
-  const [domains, refusals] = await Promise.all([
+  const [domains, refusals, quarantines, scans, reports, campaigns] = await Promise.all([
     all("/v1/domains", {}, signal, 500),
     get("/v1/dni/refusals", { limit: 100 }, { signal }),
+    all("/v1/guard/quarantines", {}, signal, 1000),
+    all("/v1/guard/scans", {}, signal, 2000),
+    all("/v1/guard/abuse-reports", {}, signal, 1000),
+    all("/v1/campaigns", {}, signal, 500),
   ]);
-  el.append(h("h1", {}, "Guard"),
-    h("p", { class: "muted" }, "Numbers are served only to pages on domains the account has proved it owns. "
-      + "Page scanning, abuse reports and quarantines are not in the dashboard yet."),
+  const campaignName = new Map(campaigns.items.map((c) => [c.id, c.name]));
+  const of = (q) => (q.campaign_id !== null ? `campaign ${campaignName.get(q.campaign_id) ?? `#${q.campaign_id}`}`
+    : `number #${q.number_id}`);
+  const active = quarantines.items.filter((q) => q.status === "active");
+  const newest = (items, max) => items.slice(-max).reverse();
+  append(el, [h("h1", {}, "Guard"),
+    h("p", { class: "muted" }, "Numbers are served only to pages on domains the account has proved it owns; "
+      + "each new page a campaign's tag runs on is scanned for scam behaviour, and a scam verdict quarantines the campaign."),
+    active.length ? h("p", { class: "warning", role: "alert", "data-test": "quarantine-warning" },
+      `${active.map(of).join(", ")}: quarantined, no numbers are served. Review the scan, then lift it with `
+      + "POST /v1/guard/quarantines/{id}/lift.") : null,
+    section("Quarantines", table(["Since", "What", "Reason", "Status"],
+      newest(quarantines.items, 100).map((q) => h("tr", { "data-quarantine-id": q.id, class: q.status === "active" ? "hot" : null },
+        h("td", {}, when(q.created_at)), h("td", {}, of(q)), h("td", {}, q.reason),
+        h("td", {}, q.status === "active" ? h("span", { class: "badge outcome-failed" }, "active")
+          : `lifted ${when(q.lifted_at)}`))),
+      { test: "quarantines", empty: "No quarantines." })),
+    section("Page scans", table(["Queued", "Page", "Campaign", "Status", "Verdict", "Score", "Rule"],
+      newest(scans.items, 100).map((sc) => h("tr", { "data-scan-id": sc.id },
+        h("td", {}, when(sc.created_at)), h("td", { class: "key" }, sc.url),
+        h("td", {}, sc.campaign_id === null ? DASH : campaignName.get(sc.campaign_id) ?? `#${sc.campaign_id}`),
+        h("td", {}, sc.status), h("td", {}, sc.verdict ? h("span", { class: `badge verdict-${sc.verdict}` }, sc.verdict) : DASH),
+        h("td", { class: "num" }, sc.score ?? DASH), h("td", {}, sc.rule ?? sc.error ?? DASH))),
+      { test: "scans", empty: "No pages scanned yet." })),
+    section("Abuse reports", table(["When", "Number", "Page", "Reference"],
+      newest(reports.items, 100).map((r) => h("tr", {}, h("td", {}, when(r.at)),
+        h("td", {}, r.number ?? DASH), h("td", { class: "key" }, r.page_url ?? DASH), h("td", {}, r.reference ?? DASH))),
+      { test: "abuse-reports", empty: "No abuse reports." })),
     section("Domains", table(["Host", "Verified"], domains.items.map((d) => h("tr", {},
       h("td", {}, d.host), h("td", {}, d.verified ? `yes, ${when(d.verified_at)}` : "no"))),
     { test: "domains", empty: "No domains." })),
     section("Refused requests for numbers", table(["When", "Reason", "Origin", "Page"],
       refusals.items.map((r) => h("tr", {}, h("td", {}, when(r.at)), h("td", {}, r.reason.replace(/_/g, " ")),
         h("td", {}, r.origin ?? DASH), h("td", { class: "key" }, r.page_url ?? DASH))),
-      { test: "refusals", empty: "No refused requests." })));
+      { test: "refusals", empty: "No refused requests." }))]);
 }
 
 export const views = { overview, live, calls, pools, guard };

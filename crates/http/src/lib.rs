@@ -130,6 +130,7 @@ impl AppState {
             callopt_calls::Switchboard::start_with(store.clone(), options.max_call).await?;
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
+        roll_reports(Arc::downgrade(&dni), store.clone(), options.max_call);
         Ok(Self {
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
@@ -173,6 +174,43 @@ fn sample_pools(dni: std::sync::Weak<dni::Dni>, store: Arc<dyn Store>, every: st
                 carried = samples;
                 carried.truncate(10_000);
             }
+        }
+    });
+}
+
+/// Keeps the report rollups up to date: a day is rolled once its calls are settled (every one
+/// started more than `max_call` and a margin ago, none in progress), a few days at a time so the
+/// database is never held long. Stops with the state (`dni` gone).
+fn roll_reports(
+    dni: std::sync::Weak<dni::Dni>,
+    store: Arc<dyn Store>,
+    max_call: std::time::Duration,
+) {
+    const DAYS_PER_STEP: u32 = 4;
+    const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+    let settle = max_call.as_millis() as i64 + 5 * 60_000;
+    tokio::spawn(async move {
+        loop {
+            if dni.strong_count() == 0 {
+                return;
+            }
+            let pause = match store.roll_reports(now_ms() - settle, DAYS_PER_STEP).await {
+                Ok(status) => {
+                    metrics::gauge!("callopt_report_rolled_until_seconds")
+                        .set((status.rolled_until / 1000) as f64);
+                    metrics::gauge!("callopt_report_pending_days").set(status.pending_days as f64);
+                    if status.pending_days > 0 {
+                        std::time::Duration::from_millis(10)
+                    } else {
+                        IDLE
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "report rollups not updated; retrying");
+                    IDLE
+                }
+            };
+            tokio::time::sleep(pause).await;
         }
     });
 }

@@ -239,6 +239,10 @@ pub trait Store: Send + Sync + 'static {
     // Reports.
     /// Calls of the account aggregated as the query says.
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>>;
+    /// Rolls up at most `max_days` days of calls: settled days (every call started before
+    /// `settled_before`, none still in progress) not rolled yet, then days whose calls changed
+    /// after they were rolled. Reports are exact whatever the rollups hold.
+    async fn roll_reports(&self, settled_before: i64, max_days: u32) -> Result<RollupStatus>;
     /// Raises each pool's recorded peak for its hour to the sample's, when higher.
     async fn record_pool_usage(&self, samples: &[PoolSample]) -> Result<()>;
     /// The account's pools' hourly peaks in `[from, to)`, by pool then hour; one pool or all.

@@ -267,6 +267,8 @@ pub struct CallFilter {
     pub from: Option<i64>,
     /// Started before, ms since the epoch.
     pub to: Option<i64>,
+    /// Newest first (a page's cursor then leads to older calls); oldest first otherwise.
+    pub newest_first: bool,
 }
 
 /// A secret the service must use in clear (a carrier's auth token): its `Debug` never shows it.
@@ -390,8 +392,13 @@ pub struct ReportQuery {
     pub filter: ReportFilter,
 }
 
+/// A call is a repeat call when its caller called the account less than this long before (30
+/// days, ms); otherwise it is a unique call. Being a property of the call, not of the period
+/// looked at, unique calls add up over days, groups and ranges.
+pub const REPEAT_WINDOW_MS: i64 = 30 * 86_400_000;
+
 /// One row of a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportRow {
     /// The group's key (`None`: calls without that dimension, such as unattributed calls).
     pub key: Option<String>,
@@ -399,13 +406,8 @@ pub struct ReportRow {
     pub calls: i64,
     /// Answered calls.
     pub answered: i64,
-    /// Distinct callers (in a breakdown: in the group of their first call of the range).
-    pub unique_callers: i64,
-    /// Calls from callers who had called already in the period (calls − unique callers).
-    pub repeat_calls: i64,
-    /// Callers of the group new to the whole range (their first call of the range is in the
-    /// group): summed over the rows, the range's distinct callers.
-    pub range_callers: i64,
+    /// Calls whose caller had not called the account in the [`REPEAT_WINDOW_MS`] before.
+    pub unique_calls: i64,
     /// Total talk time (ms).
     pub talk_ms: i64,
     /// Answered calls the caller hung up.
@@ -418,6 +420,36 @@ pub struct ReportRow {
     pub attempts: i64,
     /// Calls with no visitor session (the number was not shown to a visitor then).
     pub unattributed: i64,
+    /// Calls the account marked converted.
+    pub conversions: i64,
+    /// The sum of their conversion values.
+    pub conversion_value: f64,
+}
+
+impl ReportRow {
+    /// Adds `other`'s measures to this row's (every measure adds up).
+    pub fn add(&mut self, other: &ReportRow) {
+        self.calls += other.calls;
+        self.answered += other.answered;
+        self.unique_calls += other.unique_calls;
+        self.talk_ms += other.talk_ms;
+        self.hung_up_by_caller += other.hung_up_by_caller;
+        self.hung_up_by_target += other.hung_up_by_target;
+        self.hung_up_by_system += other.hung_up_by_system;
+        self.attempts += other.attempts;
+        self.unattributed += other.unattributed;
+        self.conversions += other.conversions;
+        self.conversion_value += other.conversion_value;
+    }
+}
+
+/// How far the report rollups reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupStatus {
+    /// Calls started before this UTC midnight (ms) are rolled up, but for the dirty days.
+    pub rolled_until: i64,
+    /// Days waiting to be rolled (the settled ones not rolled yet, and the dirty ones).
+    pub pending_days: i64,
 }
 
 /// The most numbers of a pool leased at once in an hour, as sampled.

@@ -115,6 +115,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session side writes",
         include_str!("../migrations/sqlite/0008_session_side_writes.sql"),
     ),
+    (
+        9,
+        "call rollups",
+        include_str!("../migrations/sqlite/0009_call_rollups.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -1202,6 +1207,10 @@ impl Store for SqliteStore {
 
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>> {
         reports::report(&self.pool, account, query).await
+    }
+
+    async fn roll_reports(&self, settled_before: i64, max_days: u32) -> Result<RollupStatus> {
+        reports::roll(&self.pool, settled_before, max_days).await
     }
 
     async fn record_pool_usage(&self, samples: &[PoolSample]) -> Result<()> {

@@ -214,6 +214,8 @@ pub struct CallQuery {
     pub from: Option<String>,
     /// Calls that started before this time (RFC 3339).
     pub to: Option<String>,
+    /// `oldest` (default) or `newest` first; a page's `next_cursor` goes on in the same order.
+    pub order: Option<String>,
     /// How many calls per page (1 to 500, default 50).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
@@ -265,6 +267,11 @@ impl CallQuery {
             target_id: id("target_id", &self.target_id)?,
             from: time("from", &self.from)?,
             to: time("to", &self.to)?,
+            newest_first: match self.order.as_deref().map(str::trim) {
+                None | Some("oldest") => false,
+                Some("newest") => true,
+                Some(_) => return Err(ValidationError::new("order", "oldest or newest")),
+            },
         })
     }
 }
@@ -280,7 +287,7 @@ fn plus_restored(raw: &str) -> String {
     }
 }
 
-/// Lists calls, oldest first, narrowed by the filters given.
+/// Lists calls, oldest first (or newest with `order=newest`), narrowed by the filters given.
 #[utoipa::path(get, path = "/v1/calls", tag = "calls", params(CallQuery),
     responses((status = 200, body = Listing<CallDto>), (status = 400, body = crate::problem::Problem)),
     security(("api_key" = [])))]

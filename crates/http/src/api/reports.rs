@@ -26,21 +26,6 @@ const OFFSET_STEP_MS: i64 = 15 * 60 * 1000;
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// A group without calls.
-const EMPTY: ReportRow = ReportRow {
-    key: None,
-    calls: 0,
-    answered: 0,
-    unique_callers: 0,
-    repeat_calls: 0,
-    range_callers: 0,
-    talk_ms: 0,
-    hung_up_by_caller: 0,
-    hung_up_by_target: 0,
-    hung_up_by_system: 0,
-    attempts: 0,
-    unattributed: 0,
-};
 const DAY_MS: i64 = 86_400_000;
 
 /// What a report asks for.
@@ -102,9 +87,10 @@ pub struct ReportRowDto {
     pub answered: i64,
     /// Answered ÷ calls (0 without calls).
     pub answer_rate: f64,
-    /// Distinct callers (in a breakdown: in the group of their first call of the range).
-    pub unique_callers: i64,
-    /// Calls from callers who had called already in the period (calls − unique callers).
+    /// Unique calls: calls whose caller had not called the account in the 30 days before. Each
+    /// call is unique or a repeat whatever the period looked at, so both add up over rows.
+    pub unique_calls: i64,
+    /// Repeat calls: calls whose caller had called the account in the 30 days before.
     pub repeat_calls: i64,
     /// Total talk time (seconds).
     pub talk_secs: i64,
@@ -116,6 +102,10 @@ pub struct ReportRowDto {
     pub attempts_per_call: f64,
     /// Calls no visitor session was holding the number for.
     pub unattributed: i64,
+    /// Calls the account marked converted (`POST /v1/calls/{id}/conversion`).
+    pub conversions: i64,
+    /// The sum of their conversion values (in the account's currency).
+    pub conversion_value: f64,
 }
 
 impl ReportRowDto {
@@ -127,8 +117,8 @@ impl ReportRowDto {
             calls: r.calls,
             answered: r.answered,
             answer_rate: ratio(r.answered, r.calls),
-            unique_callers: r.unique_callers,
-            repeat_calls: r.repeat_calls,
+            unique_calls: r.unique_calls,
+            repeat_calls: r.calls - r.unique_calls,
             talk_secs: r.talk_ms / 1000,
             avg_talk_secs: ratio(r.talk_ms, r.answered) / 1000.0,
             hung_up_by: HungUpDto {
@@ -138,6 +128,8 @@ impl ReportRowDto {
             },
             attempts_per_call: ratio(r.attempts, r.calls),
             unattributed: r.unattributed,
+            conversions: r.conversions,
+            conversion_value: r.conversion_value,
         }
     }
 }
@@ -261,33 +253,25 @@ fn bucket_rows(tz: Tz, q: &ReportQuery, rows: &[ReportRow], size: i64) -> Vec<Re
             if start.is_none() && row.is_none() {
                 return None;
             }
-            Some(ReportRowDto::new(Some(label), start, row.unwrap_or(&EMPTY)))
+            Some(ReportRowDto::new(
+                Some(label),
+                start,
+                row.unwrap_or(&ReportRow::default()),
+            ))
         })
         .collect()
 }
 
-/// The whole range: every measure adds up over the rows, and distinct callers are those new to
-/// the range in each row.
+/// The whole range: every measure adds up over the rows.
 fn total_of(rows: &[ReportRow]) -> ReportRow {
-    let mut t = EMPTY;
+    let mut t = ReportRow::default();
     for r in rows {
-        t.calls += r.calls;
-        t.answered += r.answered;
-        t.unique_callers += r.range_callers;
-        t.range_callers += r.range_callers;
-        t.talk_ms += r.talk_ms;
-        t.hung_up_by_caller += r.hung_up_by_caller;
-        t.hung_up_by_target += r.hung_up_by_target;
-        t.hung_up_by_system += r.hung_up_by_system;
-        t.attempts += r.attempts;
-        t.unattributed += r.unattributed;
+        t.add(r);
     }
-    t.repeat_calls = t.calls - t.unique_callers;
     t
 }
 
-/// Callers' rows merged by the caller's country (from the number's prefix). Each caller is in
-/// one row, so distinct and repeat callers add up.
+/// Callers' rows merged by the caller's country (from the number's prefix).
 fn country_rows(rows: Vec<ReportRow>) -> Vec<ReportRowDto> {
     let mut by_country: BTreeMap<Option<String>, ReportRow> = BTreeMap::new();
     for r in rows {
@@ -300,19 +284,7 @@ fn country_rows(rows: Vec<ReportRow>) -> Vec<ReportRowDto> {
             None => {
                 by_country.insert(country.clone(), ReportRow { key: country, ..r });
             }
-            Some(sum) => {
-                sum.calls += r.calls;
-                sum.answered += r.answered;
-                sum.unique_callers += r.unique_callers;
-                sum.repeat_calls += r.repeat_calls;
-                sum.range_callers += r.range_callers;
-                sum.talk_ms += r.talk_ms;
-                sum.hung_up_by_caller += r.hung_up_by_caller;
-                sum.hung_up_by_target += r.hung_up_by_target;
-                sum.hung_up_by_system += r.hung_up_by_system;
-                sum.attempts += r.attempts;
-                sum.unattributed += r.unattributed;
-            }
+            Some(sum) => sum.add(&r),
         }
     }
     let mut out: Vec<ReportRowDto> = by_country
@@ -331,7 +303,7 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
         "calls",
         "answered",
         "answer_rate",
-        "unique_callers",
+        "unique_calls",
         "repeat_calls",
         "talk_secs",
         "avg_talk_secs",
@@ -340,6 +312,8 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
         "hung_up_by_system",
         "attempts_per_call",
         "unattributed",
+        "conversions",
+        "conversion_value",
     ];
     let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
     w.write_record(header).map_err(unexpected)?;
@@ -350,7 +324,7 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
             r.calls.to_string(),
             r.answered.to_string(),
             format!("{:.4}", r.answer_rate),
-            r.unique_callers.to_string(),
+            r.unique_calls.to_string(),
             r.repeat_calls.to_string(),
             r.talk_secs.to_string(),
             format!("{:.1}", r.avg_talk_secs),
@@ -359,6 +333,8 @@ fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
             r.hung_up_by.system.to_string(),
             format!("{:.2}", r.attempts_per_call),
             r.unattributed.to_string(),
+            r.conversions.to_string(),
+            format!("{:.2}", r.conversion_value),
         ])
         .map_err(unexpected)?;
     }

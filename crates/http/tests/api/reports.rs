@@ -138,6 +138,24 @@ async fn calls_over_local_days_across_a_daylight_saving_change() {
     // 00:00 local on 03-09 (04:00 UTC): the day after.
     place(&app, "+12125550177", "2026-03-09T04:00:00Z", true, None);
     wait_written(&app, &key, 4).await;
+    // The business marks the 05:30 UTC call converted afterwards.
+    let calls = app.ok(&key, "GET", "/v1/calls", None, 200).await;
+    let converted = calls["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["started_at"] == "2026-03-08T05:30:00Z")
+        .unwrap_or_else(|| panic!("{calls}"))["id"]
+        .as_i64()
+        .unwrap();
+    app.ok(
+        &key,
+        "POST",
+        &format!("/v1/calls/{converted}/conversion"),
+        Some(serde_json::json!({"value": 99.5})),
+        200,
+    )
+    .await;
 
     let days = report(
         &app,
@@ -168,20 +186,23 @@ async fn calls_over_local_days_across_a_daylight_saving_change() {
     assert_eq!(rows[1]["start"], "2026-03-08T05:00:00Z");
     assert_eq!(rows[2]["start"], "2026-03-09T04:00:00Z");
     let day = &rows[1];
-    assert_eq!(day["unique_callers"], 1);
+    assert_eq!(day["unique_calls"], 1);
     assert_eq!(day["repeat_calls"], 1);
     assert_eq!(day["talk_secs"], 90);
     assert_eq!(day["avg_talk_secs"], 45.0);
     assert_eq!(day["attempts_per_call"], 1.5);
     assert_eq!(day["hung_up_by"]["caller"], 2);
     assert_eq!(day["unattributed"], 2);
+    assert_eq!(day["conversions"], 1);
+    assert_eq!(day["conversion_value"], 99.5);
+    assert_eq!(rows[0]["conversions"], 0);
     let totals = &days["totals"];
     assert_eq!(
         (totals["calls"].as_i64(), totals["answered"].as_i64()),
         (Some(4), Some(2))
     );
     assert_eq!(totals["answer_rate"], 0.5);
-    assert_eq!(totals["unique_callers"], 3);
+    assert_eq!(totals["unique_calls"], 3);
 
     // The same calls in UTC fall on other days.
     let utc = report(&app, &key, "group_by=day&from=2026-03-07&to=2026-03-10").await;
@@ -329,7 +350,7 @@ async fn breakdowns_follow_the_attribution_of_each_call() {
         assert_eq!(rows.len(), 1, "{group}: {r}");
         assert_eq!(rows[0]["key"], key_value, "{group}: {r}");
         assert_eq!(rows[0]["calls"], 2, "{group}: {r}");
-        assert_eq!(rows[0]["unique_callers"], 1, "{group}: {r}");
+        assert_eq!(rows[0]["unique_calls"], 1, "{group}: {r}");
         assert_eq!(rows[0]["repeat_calls"], 1, "{group}: {r}");
         assert_eq!(rows[0]["unattributed"], 0, "{group}: {r}");
     }

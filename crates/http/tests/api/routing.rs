@@ -590,6 +590,7 @@ async fn the_call_log_lists_filters_and_refuses_bad_parameters() {
         ("target_id=x", "target_id"),
         ("limit=0", "limit"),
         ("cursor=nope", "cursor"),
+        ("order=latest", "order"),
     ] {
         let a = app
             .call(&key, "GET", &format!("/v1/calls?{query}"), None)
@@ -807,6 +808,12 @@ async fn recorded_calls_show_their_attempts_and_attribution() {
         ("from=2026-01-01T00:30:00Z".to_string(), vec![2]),
         ("to=2026-01-01T00:30:00Z".to_string(), vec![1]),
         ("limit=1".to_string(), vec![1]),
+        ("order=newest".to_string(), vec![2, 1]),
+        ("order=oldest".to_string(), vec![1, 2]),
+        (
+            format!("order=newest&campaign_id={campaign}&limit=1"),
+            vec![2],
+        ),
     ] {
         let page = app
             .ok(&key, "GET", &format!("/v1/calls?{query}"), None, 200)
@@ -825,6 +832,23 @@ async fn recorded_calls_show_their_attempts_and_attribution() {
         )
         .await;
     assert_eq!(ids(&page2), vec![2]);
+    // Newest first, the cursor leads to older calls.
+    let newest = app
+        .ok(&key, "GET", "/v1/calls?limit=1&order=newest", None, 200)
+        .await;
+    assert_eq!(ids(&newest), vec![2]);
+    let cursor = newest["next_cursor"].as_str().unwrap();
+    let older = app
+        .ok(
+            &key,
+            "GET",
+            &format!("/v1/calls?limit=1&order=newest&cursor={cursor}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(ids(&older), vec![1]);
+    assert!(older["next_cursor"].is_null(), "{older}");
 
     let detail = app.ok(&key, "GET", "/v1/calls/1", None, 200).await;
     assert_eq!(detail["id"], 1);

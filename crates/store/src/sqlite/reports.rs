@@ -1,9 +1,17 @@
-//! SQLite queries of the reports: calls aggregated by a time bucket or a dimension, in one pass
-//! over the account's calls of the range, with no join (migration 5 keeps what reports group by
-//! on each call row).
+//! SQLite queries of the reports: calls aggregated by a time bucket or a dimension. Settled days
+//! come from the rollups (migration 9) where the report has no filter; the rest of the range
+//! (its edges, the days not rolled yet, days changed since they were rolled) is one pass over
+//! the account's calls of that time, with no join (migration 5 keeps what reports group by on
+//! each call row). Every measure adds up, so the parts are summed by key.
 
 use crate::*;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::collections::HashMap;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+/// The granule of the `time` rollups: every zone's offset is a whole number of quarter hours.
+const GRANULE_MS: i64 = 15 * 60_000;
 
 /// The SQL expression of the local bucket (hour or day number) of the instant in `column`:
 /// local time = UTC + the zone's offset in force then, from (until, offset) intervals whose last
@@ -21,73 +29,143 @@ fn bucket_expr(column: &str, bucket: i64, offsets: &[(i64, i64)]) -> String {
     format!("({local} / {bucket})")
 }
 
-/// The grouping key (text) and whether a call's caller is new to the group, over `c` (calls).
-/// A caller is counted once in a period: at their first call in it, which is the call whose
-/// previous call (`prev_call_at`) is before the period (or does not exist). In a breakdown,
-/// callers count in the group of their first call of the range.
-fn key_and_new_caller(r: &ReportQuery) -> (String, String) {
-    let before_range = format!("(c.prev_call_at IS NULL OR c.prev_call_at < {})", r.from);
-    let key = match r.group {
+/// The grouping key of a call row (`c`), as SQL.
+fn call_key(r: &ReportQuery) -> String {
+    match r.group {
         ReportGroup::Total => "NULL".into(),
-        ReportGroup::Hour | ReportGroup::Day => {
-            let bucket = if r.group == ReportGroup::Hour {
-                3_600_000
-            } else {
-                86_400_000
-            };
-            let started = bucket_expr("c.started_at", bucket, &r.offsets);
-            let prev = bucket_expr("c.prev_call_at", bucket, &r.offsets);
-            let new = format!("(c.prev_call_at IS NULL OR {prev} < {started})");
-            return (started, new);
-        }
-        ReportGroup::Campaign => "CAST(c.campaign_id AS TEXT)".into(),
-        ReportGroup::Source => "c.utm_source".into(),
-        ReportGroup::Medium => "c.utm_medium".into(),
-        ReportGroup::UtmCampaign => "c.utm_campaign".into(),
-        ReportGroup::Term => "c.utm_term".into(),
-        ReportGroup::LandingPage => "c.landing_page".into(),
-        ReportGroup::TrackingNumber => "c.tracking_number".into(),
-        ReportGroup::Target => "CAST(c.target_id AS TEXT)".into(),
-        ReportGroup::Caller => "c.caller".into(),
-        ReportGroup::Channel => "c.channel".into(),
-    };
-    (key, before_range)
+        ReportGroup::Hour => bucket_expr("c.started_at", HOUR_MS, &r.offsets),
+        ReportGroup::Day => bucket_expr("c.started_at", DAY_MS, &r.offsets),
+        g => dimension(g).unwrap_or("NULL").into(),
+    }
 }
 
-/// Call ids are the start time in ms × 1000 plus a sequence number: the range's calls are one
-/// contiguous run of the table's b-tree. The slack covers bursts of more than a thousand calls
-/// in one millisecond; `started_at` then bounds the range exactly.
-const ID_SLACK: i64 = 1_000_000;
+/// The SQL of a breakdown's key on a call row, for the groupings that have one.
+fn dimension(g: ReportGroup) -> Option<&'static str> {
+    Some(match g {
+        ReportGroup::Campaign => "CAST(c.campaign_id AS TEXT)",
+        ReportGroup::Source => "c.utm_source",
+        ReportGroup::Medium => "c.utm_medium",
+        ReportGroup::UtmCampaign => "c.utm_campaign",
+        ReportGroup::Term => "c.utm_term",
+        ReportGroup::LandingPage => "c.landing_page",
+        ReportGroup::TrackingNumber => "c.tracking_number",
+        ReportGroup::Target => "CAST(c.target_id AS TEXT)",
+        ReportGroup::Caller => "c.caller",
+        ReportGroup::Channel => "c.channel",
+        ReportGroup::Total | ReportGroup::Hour | ReportGroup::Day => return None,
+    })
+}
 
-/// Calls of the account in the query's range, aggregated by its grouping, in one pass.
-pub(super) async fn report(
-    db: &SqlitePool,
-    account: AccountId,
-    r: &ReportQuery,
-) -> Result<Vec<ReportRow>> {
-    let (key, new_caller) = key_and_new_caller(r);
-    let new_to_range = format!("(c.prev_call_at IS NULL OR c.prev_call_at < {})", r.from);
-    // The key is grouped as it comes (an integer for buckets) and read as text.
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT CAST(k AS TEXT) AS k, calls, answered, callers, range_callers, talk_ms, \
-         by_caller, by_target, by_system, attempts, unattributed FROM (\
-         SELECT {key} AS k, COUNT(*) AS calls, \
-         SUM(c.answered_at IS NOT NULL) AS answered, SUM({new_caller}) AS callers, \
-         SUM({new_to_range}) AS range_callers, \
+/// The rollups' name of a breakdown, for the ones rolled up (callers are too many to be).
+fn rolled_dimension(g: ReportGroup) -> Option<&'static str> {
+    Some(match g {
+        ReportGroup::Campaign => "campaign",
+        ReportGroup::Source => "source",
+        ReportGroup::Medium => "medium",
+        ReportGroup::UtmCampaign => "utm_campaign",
+        ReportGroup::Term => "term",
+        ReportGroup::LandingPage => "landing_page",
+        ReportGroup::TrackingNumber => "tracking_number",
+        ReportGroup::Target => "target",
+        ReportGroup::Channel => "channel",
+        _ => return None,
+    })
+}
+
+/// The rolled breakdowns, with their key on a call row.
+const ROLLED: [ReportGroup; 9] = [
+    ReportGroup::Campaign,
+    ReportGroup::Source,
+    ReportGroup::Medium,
+    ReportGroup::UtmCampaign,
+    ReportGroup::Term,
+    ReportGroup::LandingPage,
+    ReportGroup::TrackingNumber,
+    ReportGroup::Target,
+    ReportGroup::Channel,
+];
+
+/// The measures of calls (`c`), summed; the same names as the rollups' columns.
+fn measures() -> String {
+    format!(
+        "COUNT(*) AS calls, SUM(c.answered_at IS NOT NULL) AS answered, \
+         SUM(c.prev_call_at IS NULL OR c.started_at - c.prev_call_at >= {REPEAT_WINDOW_MS}) \
+             AS unique_calls, \
          SUM(CASE WHEN c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
              THEN c.ended_at - c.answered_at ELSE 0 END) AS talk_ms, \
-         SUM(c.hung_up_by = 'caller') AS by_caller, SUM(c.hung_up_by = 'target') AS by_target, \
-         SUM(c.hung_up_by = 'system') AS by_system, SUM(c.attempts) AS attempts, \
-         SUM(c.session_id IS NULL) AS unattributed \
-         FROM calls c WHERE c.account_id = "
+         SUM(c.hung_up_by IS 'caller') AS by_caller, SUM(c.hung_up_by IS 'target') AS by_target, \
+         SUM(c.hung_up_by IS 'system') AS by_system, SUM(c.attempts) AS attempts, \
+         SUM(c.session_id IS NULL) AS unattributed, \
+         SUM(c.converted_at IS NOT NULL) AS conversions, \
+         TOTAL(c.conversion_value) AS conversion_value"
+    )
+}
+
+/// The same measures summed over rollup rows (`u`).
+const ROLLED_MEASURES: &str = "SUM(u.calls) AS calls, SUM(u.answered) AS answered, \
+    SUM(u.unique_calls) AS unique_calls, SUM(u.talk_ms) AS talk_ms, \
+    SUM(u.by_caller) AS by_caller, SUM(u.by_target) AS by_target, \
+    SUM(u.by_system) AS by_system, SUM(u.attempts) AS attempts, \
+    SUM(u.unattributed) AS unattributed, SUM(u.conversions) AS conversions, \
+    TOTAL(u.conversion_value) AS conversion_value";
+
+/// Call ids are the start time in ms × 1000 plus a sequence number: the calls of a time range
+/// are one contiguous run of the table's b-tree. The slack covers bursts of more than a
+/// thousand calls in one millisecond; `started_at` then bounds the range exactly.
+const ID_SLACK: i64 = 1_000_000;
+
+fn push_range(q: &mut QueryBuilder<'_, Sqlite>, from: i64, to: i64) {
+    q.push(" AND c.id >= ").push_bind(from.saturating_mul(1000));
+    q.push(" AND c.id < ")
+        .push_bind(to.saturating_mul(1000).saturating_add(ID_SLACK));
+    q.push(" AND c.started_at >= ").push_bind(from);
+    q.push(" AND c.started_at < ").push_bind(to);
+}
+
+fn row_of(row: &sqlx::sqlite::SqliteRow) -> ReportRow {
+    ReportRow {
+        key: row.get("k"),
+        calls: row.get("calls"),
+        answered: row.get("answered"),
+        unique_calls: row.get("unique_calls"),
+        talk_ms: row.get("talk_ms"),
+        hung_up_by_caller: row.get("by_caller"),
+        hung_up_by_target: row.get("by_target"),
+        hung_up_by_system: row.get("by_system"),
+        attempts: row.get("attempts"),
+        unattributed: row.get("unattributed"),
+        conversions: row.get("conversions"),
+        conversion_value: row.get("conversion_value"),
+    }
+}
+
+fn is_unfiltered(f: &ReportFilter) -> bool {
+    f.campaign_id.is_none()
+        && f.tracking_number.is_none()
+        && f.target_id.is_none()
+        && f.channel.is_none()
+        && f.utm_source.is_none()
+        && f.utm_medium.is_none()
+        && f.utm_campaign.is_none()
+        && f.utm_term.is_none()
+}
+
+/// Calls of the account in `[from, to)` aggregated by the query's grouping, from the calls.
+async fn scan(
+    db: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    r: &ReportQuery,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ReportRow>> {
+    // The key is grouped as it comes (an integer for buckets) and read as text.
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT CAST({key} AS TEXT) AS k, {measures} FROM calls c WHERE c.account_id = ",
+        key = call_key(r),
+        measures = measures(),
     ));
     q.push_bind(account.0);
-    q.push(" AND c.id >= ")
-        .push_bind(r.from.saturating_mul(1000));
-    q.push(" AND c.id < ")
-        .push_bind(r.to.saturating_mul(1000).saturating_add(ID_SLACK));
-    q.push(" AND c.started_at >= ").push_bind(r.from);
-    q.push(" AND c.started_at < ").push_bind(r.to);
+    push_range(&mut q, from, to);
     let f = &r.filter;
     if let Some(c) = f.campaign_id {
         q.push(" AND c.campaign_id = ").push_bind(c);
@@ -113,29 +191,226 @@ pub(super) async fn report(
             q.push(format!(" AND {column} = ")).push_bind(v.clone());
         }
     }
-    q.push(" GROUP BY 1) ORDER BY calls DESC, k");
-    let rows = q.build().fetch_all(db).await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let calls: i64 = row.get("calls");
-            let callers: i64 = row.get("callers");
-            ReportRow {
-                key: row.get("k"),
-                calls,
-                answered: row.get("answered"),
-                unique_callers: callers,
-                range_callers: row.get("range_callers"),
-                repeat_calls: calls - callers,
-                talk_ms: row.get("talk_ms"),
-                hung_up_by_caller: row.get("by_caller"),
-                hung_up_by_target: row.get("by_target"),
-                hung_up_by_system: row.get("by_system"),
-                attempts: row.get("attempts"),
-                unattributed: row.get("unattributed"),
+    q.push(" GROUP BY 1");
+    let rows = q.build().fetch_all(&mut *db).await?;
+    Ok(rows.iter().map(row_of).collect())
+}
+
+/// Rollup rows of the account in `[from, to)` (granule starts), but for the `dirty` days,
+/// aggregated by the query's grouping.
+async fn rolled(
+    db: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    r: &ReportQuery,
+    from: i64,
+    to: i64,
+    dirty: &[i64],
+) -> Result<Vec<ReportRow>> {
+    let (grouping, key) = match r.group {
+        ReportGroup::Total => ("time", "NULL".to_string()),
+        ReportGroup::Hour => ("time", bucket_expr("u.start", HOUR_MS, &r.offsets)),
+        ReportGroup::Day => ("time", bucket_expr("u.start", DAY_MS, &r.offsets)),
+        g => (rolled_dimension(g).unwrap_or("none"), "u.key".to_string()),
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT CAST({key} AS TEXT) AS k, {ROLLED_MEASURES} FROM call_rollups u \
+         WHERE u.account_id = "
+    ));
+    q.push_bind(account.0);
+    q.push(" AND u.grouping = ").push_bind(grouping);
+    q.push(" AND u.start >= ").push_bind(from);
+    q.push(" AND u.start < ").push_bind(to);
+    if !dirty.is_empty() {
+        q.push(format!(" AND u.start - u.start % {DAY_MS} NOT IN ("));
+        let mut list = q.separated(", ");
+        for d in dirty {
+            list.push_bind(*d);
+        }
+        q.push(")");
+    }
+    q.push(" GROUP BY 1");
+    let rows = q.build().fetch_all(&mut *db).await?;
+    Ok(rows.iter().map(row_of).collect())
+}
+
+/// Calls of the account in the query's range, aggregated by its grouping, ordered by calls.
+pub(super) async fn report(
+    db: &SqlitePool,
+    account: AccountId,
+    r: &ReportQuery,
+) -> Result<Vec<ReportRow>> {
+    let granule = match r.group {
+        ReportGroup::Total | ReportGroup::Hour | ReportGroup::Day => Some(GRANULE_MS),
+        g => rolled_dimension(g).map(|_| DAY_MS),
+    };
+    // One read transaction: the rollups, their state and the calls seen at one moment.
+    let mut tx = db.begin().await?;
+    let db = &mut *tx;
+    let mut parts = Vec::new();
+    match granule.filter(|_| is_unfiltered(&r.filter)) {
+        None => parts.push(scan(db, account, r, r.from, r.to).await?),
+        Some(granule) => {
+            let rolled_until: i64 =
+                sqlx::query_scalar("SELECT rolled_until FROM call_rollup_state")
+                    .fetch_one(&mut *db)
+                    .await?;
+            // [a, b): whole granules, rolled; the edges are read from the calls.
+            let a = (r.from + granule - 1).div_euclid(granule) * granule;
+            let b = r.to.div_euclid(granule) * granule;
+            let b = b.min(rolled_until - rolled_until.rem_euclid(granule));
+            if a >= b {
+                parts.push(scan(db, account, r, r.from, r.to).await?);
+            } else {
+                let dirty: Vec<i64> = sqlx::query_scalar(
+                    "SELECT day FROM call_rollup_dirty WHERE account_id = ? AND day >= ? \
+                     AND day < ? ORDER BY day",
+                )
+                .bind(account.0)
+                .bind(a - a.rem_euclid(DAY_MS))
+                .bind(b)
+                .fetch_all(&mut *db)
+                .await?;
+                parts.push(rolled(db, account, r, a, b, &dirty).await?);
+                if r.from < a {
+                    parts.push(scan(db, account, r, r.from, a).await?);
+                }
+                if b < r.to {
+                    parts.push(scan(db, account, r, b, r.to).await?);
+                }
+                for day in dirty {
+                    let (from, to) = (day.max(a), (day + DAY_MS).min(b));
+                    if from < to {
+                        parts.push(scan(db, account, r, from, to).await?);
+                    }
+                }
             }
-        })
-        .collect())
+        }
+    }
+    tx.commit().await?;
+    let mut by_key: HashMap<Option<String>, ReportRow> = HashMap::new();
+    for row in parts.into_iter().flatten() {
+        by_key
+            .entry(row.key.clone())
+            .and_modify(|sum| sum.add(&row))
+            .or_insert(row);
+    }
+    let mut rows: Vec<ReportRow> = by_key.into_values().collect();
+    rows.sort_by(|x, y| y.calls.cmp(&x.calls).then_with(|| x.key.cmp(&y.key)));
+    Ok(rows)
+}
+
+/// Builds the rollups of `[day, day + 1 day)`: of one account, or of all.
+async fn roll_day(conn: &mut sqlx::SqliteConnection, day: i64, account: Option<i64>) -> Result<()> {
+    let mut scope = String::new();
+    if let Some(a) = account {
+        scope = format!(" AND account_id = {a}");
+    }
+    sqlx::query(&format!(
+        "DELETE FROM call_rollups WHERE start >= {day} AND start < {}{scope}",
+        day + DAY_MS
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let calls_scope = scope.replace("account_id", "c.account_id");
+    let range = format!(
+        "c.id >= {} AND c.id < {} AND c.started_at >= {day} AND c.started_at < {}{calls_scope}",
+        day * 1000,
+        (day + DAY_MS) * 1000 + ID_SLACK,
+        day + DAY_MS
+    );
+    let columns = "account_id, grouping, start, key, calls, answered, unique_calls, talk_ms, \
+                   by_caller, by_target, by_system, attempts, unattributed, conversions, \
+                   conversion_value";
+    let measures = measures();
+    let mut statements = vec![format!(
+        "INSERT INTO call_rollups ({columns}) SELECT c.account_id, 'time', \
+         c.started_at - c.started_at % {GRANULE_MS}, NULL, {measures} FROM calls c \
+         WHERE {range} GROUP BY 1, 3"
+    )];
+    for g in ROLLED {
+        let (Some(name), Some(key)) = (rolled_dimension(g), dimension(g)) else {
+            continue;
+        };
+        statements.push(format!(
+            "INSERT INTO call_rollups ({columns}) SELECT c.account_id, '{name}', {day}, {key}, \
+             {measures} FROM calls c WHERE {range} GROUP BY 1, 4"
+        ));
+    }
+    for sql in statements {
+        sqlx::query(&sql).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rolls up to `max_days` days: first the settled days not rolled yet (oldest first), then the
+/// dirty ones. Each day is one transaction.
+pub(super) async fn roll(
+    db: &SqlitePool,
+    settled_before: i64,
+    max_days: u32,
+) -> Result<RollupStatus> {
+    let rolled_until: i64 = sqlx::query_scalar("SELECT rolled_until FROM call_rollup_state")
+        .fetch_one(db)
+        .await?;
+    // A day is settled when every call of it started before `settled_before` and none of them
+    // is still in progress.
+    let in_progress: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(started_at) FROM calls WHERE outcome = 'in_progress'")
+            .fetch_one(db)
+            .await?;
+    let settled = in_progress.map_or(settled_before, |s| s.min(settled_before));
+    let target = settled - settled.rem_euclid(DAY_MS);
+    let mut next = rolled_until;
+    if next == 0 {
+        // Nothing rolled yet: start at the first call's day.
+        let first: Option<i64> = sqlx::query_scalar("SELECT MIN(started_at) FROM calls")
+            .fetch_one(db)
+            .await?;
+        next = first.map_or(target, |f| (f - f.rem_euclid(DAY_MS)).min(target));
+    }
+    let mut budget = max_days;
+    while next < target && budget > 0 {
+        let mut tx = db.begin().await?;
+        roll_day(&mut tx, next, None).await?;
+        next += DAY_MS;
+        sqlx::query("UPDATE call_rollup_state SET rolled_until = ?")
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        // Calls of the day written before it was rolled are in it now.
+        sqlx::query("DELETE FROM call_rollup_dirty WHERE day = ?")
+            .bind(next - DAY_MS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        budget -= 1;
+    }
+    while budget > 0 {
+        let Some((account, day)) = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT account_id, day FROM call_rollup_dirty ORDER BY day LIMIT 1",
+        )
+        .fetch_optional(db)
+        .await?
+        else {
+            break;
+        };
+        let mut tx = db.begin().await?;
+        roll_day(&mut tx, day, Some(account)).await?;
+        sqlx::query("DELETE FROM call_rollup_dirty WHERE account_id = ? AND day = ?")
+            .bind(account)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        budget -= 1;
+    }
+    let dirty: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM call_rollup_dirty")
+        .fetch_one(db)
+        .await?;
+    Ok(RollupStatus {
+        rolled_until: next.max(rolled_until),
+        pending_days: (target - next).max(0) / DAY_MS + dirty,
+    })
 }
 
 /// Raises each (pool, hour) peak to the sample's.

@@ -522,7 +522,12 @@ pub(super) async fn calls(
         q.push(" AND id = ").push_bind(id);
     }
     if let Some(after) = p.after {
-        q.push(" AND id > ").push_bind(after);
+        q.push(if filter.newest_first {
+            " AND id < "
+        } else {
+            " AND id > "
+        })
+        .push_bind(after);
     }
     if let Some(c) = filter.campaign_id {
         q.push(" AND campaign_id = ").push_bind(c);
@@ -547,8 +552,12 @@ pub(super) async fn calls(
     if let Some(to) = filter.to {
         q.push(" AND started_at < ").push_bind(to);
     }
-    q.push(" ORDER BY id LIMIT ")
-        .push_bind(i64::from(p.limit) + 1);
+    q.push(if filter.newest_first {
+        " ORDER BY id DESC LIMIT "
+    } else {
+        " ORDER BY id LIMIT "
+    })
+    .push_bind(i64::from(p.limit) + 1);
     let rows = q.build().fetch_all(db).await?;
     let mut items: Vec<CallRecord> = rows.iter().map(call_row).collect::<Result<_>>()?;
     if !items.is_empty() {

@@ -1,0 +1,202 @@
+//! Reports on a real file: the rollups give what a pass over the calls gives, for every
+//! grouping and for ranges that cut days, before and after rolling, and after calls of rolled
+//! days change.
+
+use callopt_domain::{AccountId, ApiKey, AttemptOutcome, CallOutcome, HungUpBy};
+use callopt_store::*;
+use std::sync::Arc;
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+/// 2026-03-01T00:00:00Z.
+const T0: i64 = 1_772_323_200_000;
+
+async fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    let path = dir.path().join("r.db");
+    Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
+}
+
+/// Call `n` of a deterministic spread over ten days: callers repeat, some calls are answered,
+/// some have two attempts, on five targets, three numbers and two channels.
+fn call(account: AccountId, n: i64) -> CallRecord {
+    let started = T0 + (n * 7_919_000) % (10 * DAY) + n % 1000;
+    let answered = n % 3 != 0;
+    let attempts = if n % 4 == 0 { 2 } else { 1 };
+    CallRecord {
+        id: started * 1000 + n % 1000,
+        account,
+        campaign_id: None,
+        routing_plan_id: None,
+        tracking_number: format!("+1415555{:04}", n % 3),
+        caller: format!("+1212555{:04}", n % 40),
+        session_id: None,
+        channel: if n % 2 == 0 { "sip" } else { "twilio" }.into(),
+        external_id: format!("x{n}"),
+        outcome: if answered {
+            CallOutcome::Answered
+        } else {
+            CallOutcome::NoAnswer
+        },
+        reason: None,
+        hung_up_by: answered.then_some(if n % 5 == 0 {
+            HungUpBy::Target
+        } else {
+            HungUpBy::Caller
+        }),
+        started_at: started,
+        answered_at: answered.then_some(started + 5_000),
+        ended_at: Some(started + 5_000 + 1000 * (n % 300)),
+        attempts: (1..=attempts)
+            .map(|seq| AttemptRecord {
+                seq,
+                target_id: Some(1 + (n + i64::from(seq)) % 5),
+                destination: "sip:a@127.0.0.1".into(),
+                outcome: Some(if answered && seq == attempts {
+                    AttemptOutcome::Answered
+                } else {
+                    AttemptOutcome::Busy
+                }),
+                sip_status: None,
+                started_at: started,
+                answered_at: (answered && seq == attempts).then_some(started + 5_000),
+                ended_at: Some(started + 5_000),
+            })
+            .collect(),
+    }
+}
+
+const GROUPS: [ReportGroup; 10] = [
+    ReportGroup::Total,
+    ReportGroup::Hour,
+    ReportGroup::Day,
+    ReportGroup::TrackingNumber,
+    ReportGroup::Target,
+    ReportGroup::Channel,
+    ReportGroup::Campaign,
+    ReportGroup::Source,
+    ReportGroup::LandingPage,
+    ReportGroup::Caller,
+];
+
+/// Kolkata (+05:30) has no daylight saving: one offset interval.
+fn query(group: ReportGroup, from: i64, to: i64) -> ReportQuery {
+    ReportQuery {
+        from,
+        to,
+        group,
+        offsets: vec![(i64::MAX, 19_800_000)],
+        filter: ReportFilter::default(),
+    }
+}
+
+/// Every grouping over ranges that start and end inside days and inside quarter hours.
+fn ranges() -> Vec<(i64, i64)> {
+    vec![
+        (T0, T0 + 10 * DAY),
+        (
+            T0 - 18 * HOUR - 30 * 60_000,
+            T0 + 7 * DAY + 5 * HOUR + 7 * 60_000,
+        ),
+        (T0 + 2 * DAY + 13, T0 + 3 * DAY - 13),
+        (T0 + DAY + HOUR, T0 + DAY + 2 * HOUR),
+    ]
+}
+
+async fn all_reports(store: &Arc<dyn Store>, a: AccountId) -> Vec<Vec<ReportRow>> {
+    let mut out = Vec::new();
+    for (from, to) in ranges() {
+        for g in GROUPS {
+            out.push(store.report(a, &query(g, from, to)).await.unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn rolled_up_reports_equal_a_pass_over_the_calls_and_follow_later_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store
+        .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let b = store
+        .create_account("b", &ApiKey::from_random([2; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let calls: Vec<CallRecord> = (1..=600).map(|n| call(a, n)).collect();
+    store.write_calls(&calls).await.unwrap();
+    store.write_calls(&[call(b, 601)]).await.unwrap();
+    store
+        .convert_call(
+            a,
+            calls[10].id,
+            &Conversion {
+                value: 120.5,
+                currency: "USD".into(),
+                at: T0,
+            },
+        )
+        .await
+        .unwrap();
+
+    let scanned = all_reports(&store, a).await;
+    let total = &scanned[0][0];
+    assert_eq!(total.calls, 600);
+    assert_eq!(total.conversions, 1);
+    assert_eq!(total.conversion_value, 120.5);
+    // 40 callers over ten days: each one's first call is unique, and calls repeat after.
+    assert_eq!(total.unique_calls, 40);
+
+    // Roll the first six days only (the seventh day holds a call still in progress).
+    let mut open_call = call(a, 9_999);
+    open_call.started_at = T0 + 6 * DAY + HOUR;
+    open_call.id = open_call.started_at * 1000;
+    open_call.outcome = CallOutcome::InProgress;
+    open_call.answered_at = None;
+    open_call.ended_at = None;
+    open_call.hung_up_by = None;
+    store.write_calls(&[open_call.clone()]).await.unwrap();
+    let scanned = all_reports(&store, a).await;
+    let mut status = store.roll_reports(T0 + 30 * DAY, 2).await.unwrap();
+    assert_eq!(status.rolled_until, T0 + 2 * DAY);
+    while status.pending_days > 0 {
+        status = store.roll_reports(T0 + 30 * DAY, 2).await.unwrap();
+    }
+    assert_eq!(status.rolled_until, T0 + 6 * DAY);
+    assert_eq!(all_reports(&store, a).await, scanned);
+
+    // The call ends: every day rolls.
+    open_call.outcome = CallOutcome::Busy;
+    open_call.ended_at = Some(open_call.started_at + 1_000);
+    store.write_calls(&[open_call]).await.unwrap();
+    let status = store.roll_reports(T0 + 30 * DAY, 100).await.unwrap();
+    assert_eq!(status.rolled_until, T0 + 30 * DAY);
+    assert_eq!(status.pending_days, 0);
+    let rolled = all_reports(&store, a).await;
+    assert_eq!(rolled[0][0].calls, 601);
+
+    // A late call on a rolled day, and a rolled call answered later, show at once (their day
+    // is read from the calls) and after the day is rolled again.
+    let mut late = call(a, 700);
+    late.started_at = T0 + 3 * DAY + 5 * HOUR;
+    late.id = late.started_at * 1000 + 1;
+    let mut changed = calls[20].clone();
+    changed.outcome = CallOutcome::Answered;
+    changed.answered_at = Some(changed.started_at + 1_000);
+    changed.hung_up_by = Some(HungUpBy::System);
+    store.write_calls(&[late, changed]).await.unwrap();
+    let before = all_reports(&store, a).await;
+    assert_eq!(before[0][0].calls, 602);
+    assert_ne!(before, rolled);
+    let status = store.roll_reports(T0 + 30 * DAY, 100).await.unwrap();
+    assert_eq!(status.pending_days, 0);
+    assert_eq!(all_reports(&store, a).await, before);
+
+    // The other account's call is only in its own reports.
+    let theirs = store
+        .report(b, &query(ReportGroup::Total, T0, T0 + 30 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(theirs[0].calls, 1);
+}
