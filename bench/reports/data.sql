@@ -56,12 +56,13 @@ JOIN sources s ON s.k = r.h % 8;
 
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
 INSERT INTO calls (id, account_id, campaign_id, routing_plan_id, tracking_number, caller,
-    session_id, channel, outcome, reason, hung_up_by, external_id, started_at, answered_at,
-    ended_at)
+    caller_country, session_id, channel, outcome, reason, hung_up_by, external_id, started_at,
+    answered_at, ended_at)
 SELECT t * 1000 + i % 1000, 1, 1 + (h % 10), NULL, '+1201555' || printf('%04d', 1 + (h % 1000)),
     CASE WHEN h % 20 = 0 THEN '+44207' || printf('%07d', h % 300000)
          WHEN h % 20 = 1 THEN '+52155' || printf('%08d', h % 300000)
          ELSE '+1' || (212 + h % 300000 % 700) || printf('%07d', h % 300000) END,
+    CASE WHEN h % 20 = 0 THEN 'GB' WHEN h % 20 = 1 THEN 'MX' ELSE 'US' END,
     CASE WHEN h % 10 < 7 THEN 'ses_' || (1 + (h / 10) % 3000000) END,
     CASE WHEN h % 3 = 0 THEN 'twilio' ELSE 'sip' END,
     CASE WHEN h % 10 < 7 THEN 'answered' WHEN h % 10 < 9 THEN 'no_answer' ELSE 'busy' END,

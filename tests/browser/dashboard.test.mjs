@@ -3,6 +3,7 @@
 // Tests run in order and share the calls they place. Screenshots go to artifacts/dashboard-*.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import {
   Harness, openPage, screenshot, digits, POOL, TEST, SETUP, WAIT_MS, within,
 } from "./harness.mjs";
@@ -246,6 +247,15 @@ test("calls are searchable and a call's detail shows its attribution and every a
   const page = await signedIn(context, "#/calls");
   await page.waitForSelector('[data-test="calls"] tr[data-call-id]');
   assert.equal(await page.locator('[data-test="calls"] tr[data-call-id]').count(), 5);
+  // Newest first.
+  const shownIds = await page.$$eval('[data-test="calls"] tr[data-call-id]', (rows) => rows.map((r) => Number(r.dataset.callId)));
+  assert.deepEqual(shownIds, [...shownIds].sort((a, b) => b - a));
+  // The CSV download has the same calls, with the API key sent as a header.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-test="export-calls"]')]);
+  assert.equal(download.suggestedFilename(), "callopt-calls.csv");
+  const lines = (await readFile(await download.path(), "utf8")).trim().split("\n");
+  assert.match(lines[0], /^id,started_at,/);
+  assert.deepEqual(lines.slice(1).map((l) => Number(l.split(",")[0])), shownIds);
   await shots(page, "calls");
 
   await page.fill('input[name="caller"]', "+12125550103");

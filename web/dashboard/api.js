@@ -63,6 +63,25 @@ export async function get(path, params, { signal, key = apiKey() } = {}) {
   return res.json();
 }
 
+/**
+ * Downloads `path` with query `params` as a file named `filename` (the key goes in a header,
+ * so a plain link cannot do it). Throws ApiError.
+ */
+export async function download(path, params, filename) {
+  const res = await fetch(url(path, params), {
+    headers: { authorization: `Bearer ${apiKey()}` },
+    cache: "no-store",
+  });
+  if (!res.ok) throw await problem(res);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await res.blob());
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 /** Checks a key before keeping it: a cheap authenticated request. */
 export async function checkKey(key) {
   await get("/v1/campaigns", { limit: 1 }, { key });

@@ -3,7 +3,7 @@
 // Everything from the API is written as text (never as HTML): callers, landing pages and
 // referrers are visitor input.
 import uPlot from "./vendor/uPlot.esm.js";
-import { get, followLive } from "./api.js";
+import { get, followLive, download } from "./api.js";
 
 /** An element: attributes (`on…` functions become listeners), then children (strings are text). */
 export function h(tag, attrs = {}, ...children) {
@@ -319,6 +319,17 @@ async function calls(el, ctx) {
   const count = h("p", { class: "muted", "data-test": "call-count" },
     found.more ? `The latest ${n(newest.length)} matching calls, newest first: narrow the dates to see earlier ones.`
       : `${n(newest.length)} calls, newest first.`);
+  const csv = h("button", { type: "button", class: "secondary", "data-test": "export-calls" }, "Download CSV");
+  csv.addEventListener("click", async () => {
+    csv.disabled = true;
+    try {
+      await download("/v1/calls/export", { ...filter, order: "newest" }, "callopt-calls.csv");
+    } catch (e) {
+      csv.after(h("p", { class: "warning", role: "alert" }, `The export failed: ${e.message}`));
+    } finally {
+      csv.disabled = false;
+    }
+  });
   const box = h("div");
   let shown = PER_SCREEN;
   const more = h("button", { type: "button", class: "secondary" }, "Show more");
@@ -338,7 +349,7 @@ async function calls(el, ctx) {
   };
   more.addEventListener("click", () => { shown += PER_SCREEN; draw(); });
   draw();
-  el.append(count, box, more);
+  el.append(h("div", { class: "row" }, count, csv), box, more);
 }
 
 function facts(pairs, test) {

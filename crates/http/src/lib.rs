@@ -321,6 +321,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/pools", get(api::reports::pools))
         .route("/calls", get(api::calls::list))
         .route("/calls/live", get(api::live::live))
+        .route("/calls/export", get(api::calls::export))
         .route("/calls/{id}", get(api::calls::get))
         .route(
             "/calls/{id}/conversion",

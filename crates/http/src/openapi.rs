@@ -40,7 +40,7 @@ impl Modify for BearerKey {
         api::targets::delete,
         api::plans::create, api::plans::list, api::plans::get, api::plans::update,
         api::plans::delete,
-        api::calls::list, api::calls::get,
+        api::calls::list, api::calls::get, api::calls::export,
         api::reports::calls, api::reports::pools, api::live::live,
         api::carriers::create, api::carriers::list, api::carriers::get, api::carriers::update,
         api::carriers::delete,

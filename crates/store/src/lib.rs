@@ -172,6 +172,8 @@ pub trait Store: Send + Sync + 'static {
     async fn live_sessions(&self, now: i64) -> Result<Vec<SessionRecord>>;
     /// One visitor session.
     async fn session(&self, account: AccountId, id: &str) -> Result<SessionRecord>;
+    /// Those of the visitor sessions `ids` that are the account's.
+    async fn sessions(&self, account: AccountId, ids: &[String]) -> Result<Vec<SessionRecord>>;
     /// Records a refused DNI request.
     async fn record_refusal(&self, r: &Refusal) -> Result<()>;
     /// A page of refusals.

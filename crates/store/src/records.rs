@@ -349,7 +349,7 @@ pub enum ReportGroup {
     TrackingNumber,
     /// The target that answered, else the last one tried.
     Target,
-    /// The caller's number (callers' countries are derived from it).
+    /// The caller's country.
     Caller,
     /// `sip` or the carrier.
     Channel,
@@ -374,6 +374,10 @@ pub struct ReportFilter {
     pub utm_campaign: Option<String>,
     /// … `utm_term`.
     pub utm_term: Option<String>,
+    /// … on this landing page (without its query string).
+    pub landing_page: Option<String>,
+    /// From a caller in this country (ISO 3166 alpha-2).
+    pub caller_country: Option<String>,
 }
 
 /// A report to compute.

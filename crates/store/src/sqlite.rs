@@ -120,6 +120,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "call rollups",
         include_str!("../migrations/sqlite/0009_call_rollups.sql"),
     ),
+    (
+        10,
+        "caller country",
+        include_str!("../migrations/sqlite/0010_caller_country.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -1032,6 +1037,29 @@ impl Store for SqliteStore {
             .await?
             .map(session_row)
             .ok_or(StoreError::NotFound)
+    }
+
+    async fn sessions(&self, account: AccountId, ids: &[String]) -> Result<Vec<SessionRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {SESSION_COLUMNS} FROM visitor_sessions WHERE account_id = "
+            ));
+            q.push_bind(account.0).push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            q.push(")");
+            out.extend(
+                q.build()
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(session_row),
+            );
+        }
+        Ok(out)
     }
 
     async fn record_refusal(&self, r: &Refusal) -> Result<()> {

@@ -200,3 +200,46 @@ async fn rolled_up_reports_equal_a_pass_over_the_calls_and_follow_later_changes(
         .unwrap();
     assert_eq!(theirs[0].calls, 1);
 }
+
+#[tokio::test]
+async fn calls_recorded_without_their_callers_country_get_it_from_the_report_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store
+        .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let mut calls: Vec<CallRecord> = (1..=30).map(|n| call(a, n)).collect();
+    calls[0].caller = "+442071838750".into();
+    calls[1].caller = "anonymous".into();
+    store.write_calls(&calls).await.unwrap();
+    let countries = |rows: Vec<ReportRow>| -> Vec<(Option<String>, i64)> {
+        rows.into_iter().map(|r| (r.key, r.calls)).collect()
+    };
+    let by_country = query(ReportGroup::Caller, T0, T0 + 10 * DAY);
+    let want = vec![
+        (Some("US".to_string()), 28),
+        (None, 1),
+        (Some("GB".into()), 1),
+    ];
+    assert_eq!(countries(store.report(a, &by_country).await.unwrap()), want);
+
+    // As a database from before the column would hold them.
+    let path = dir.path().join("r.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE calls SET caller_country = NULL")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let status = store.roll_reports(T0 + 30 * DAY, 100).await.unwrap();
+    assert_eq!(status.pending_days, 0);
+    let unknown: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE caller_country IS NULL")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    assert_eq!(unknown, 0);
+    assert_eq!(countries(store.report(a, &by_country).await.unwrap()), want);
+}

@@ -359,3 +359,193 @@ pub async fn get(
         guard_flag,
     }))
 }
+
+/// Calls per page of the export's store reads.
+const EXPORT_PAGE: u32 = 500;
+
+/// The export's columns, in order.
+const EXPORT_COLUMNS: [&str; 29] = [
+    "id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "caller",
+    "caller_country",
+    "tracking_number",
+    "campaign_id",
+    "routing_plan_id",
+    "channel",
+    "outcome",
+    "reason",
+    "hung_up_by",
+    "ring_secs",
+    "talk_secs",
+    "attempts",
+    "target_id",
+    "session_id",
+    "landing_url",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "conversion_value",
+    "conversion_currency",
+];
+
+/// One page of calls as CSV rows, with their attribution and conversions.
+async fn export_rows(
+    state: &AppState,
+    account: callopt_domain::AccountId,
+    calls: Vec<CallRecord>,
+    header: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let ids: Vec<i64> = calls.iter().map(|c| c.id).collect();
+    let sessions: Vec<String> = calls.iter().filter_map(|c| c.session_id.clone()).collect();
+    let sessions: std::collections::HashMap<String, SessionRecord> = state
+        .store
+        .sessions(account, &sessions)
+        .await
+        .map_err(ApiError::store("session"))?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let conversions: std::collections::HashMap<i64, _> =
+        super::conversions::of_calls(state, account, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.call_id, c))
+            .collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
+    if header {
+        w.write_record(EXPORT_COLUMNS).map_err(unexpected)?;
+    }
+    let text = |v: Option<String>| v.unwrap_or_default();
+    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for c in calls {
+        let country = E164::parse("caller", &c.caller, None)
+            .ok()
+            .and_then(|n| n.country());
+        let target = c
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.answered_at.is_some())
+            .or(c.attempts.last())
+            .and_then(|a| a.target_id);
+        let attempts = c.attempts.len().to_string();
+        let session = c.session_id.as_ref().and_then(|s| sessions.get(s));
+        let a = session.map(|s| s.attribution.clone()).unwrap_or_default();
+        let conversion = conversions.get(&c.id);
+        let call = CallDto::from(c);
+        w.write_record([
+            call.id.to_string(),
+            call.started_at,
+            text(call.answered_at),
+            text(call.ended_at),
+            call.caller,
+            text(country),
+            call.tracking_number,
+            num(call.campaign_id),
+            num(call.routing_plan_id),
+            call.channel,
+            call.outcome,
+            text(call.reason),
+            text(call.hung_up_by),
+            num(call.ring_secs),
+            num(call.talk_secs),
+            attempts,
+            num(target),
+            text(call.session_id),
+            a.landing_url,
+            text(a.referrer),
+            text(a.utm_source),
+            text(a.utm_medium),
+            text(a.utm_campaign),
+            text(a.utm_term),
+            text(a.utm_content),
+            text(a.gclid),
+            text(a.fbclid),
+            conversion.map(|c| c.value.to_string()).unwrap_or_default(),
+            text(conversion.map(|c| c.currency.clone())),
+        ])
+        .map_err(unexpected)?;
+    }
+    w.into_inner()
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))
+}
+
+/// Every call the filters select, as CSV (one row per call, with its attribution and
+/// conversion), streamed page by page so that any number of calls can be exported.
+#[utoipa::path(get, path = "/v1/calls/export", tag = "calls", params(CallQuery),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 400, body = crate::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Query(query): Query<CallQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    let filter = query.filter()?;
+    // The first page is read before answering, so that an error is still a problem answer.
+    let first = state
+        .store
+        .calls(
+            account,
+            &filter,
+            callopt_store::PageRequest {
+                after: None,
+                limit: EXPORT_PAGE,
+            },
+        )
+        .await
+        .map_err(ApiError::store("call"))?;
+    let next = first.next_after;
+    let head = export_rows(&state, account, first.items, true).await?;
+    let rest = futures_util::stream::unfold(next, move |after| {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move {
+            let after = after?;
+            let page = callopt_store::PageRequest {
+                after: Some(after),
+                limit: EXPORT_PAGE,
+            };
+            let result = match state.store.calls(account, &filter, page).await {
+                Ok(page) => {
+                    let next = page.next_after;
+                    match export_rows(&state, account, page.items, false).await {
+                        Ok(bytes) => Ok((bytes, next)),
+                        Err(e) => Err(std::io::Error::other(format!("{e:?}"))),
+                    }
+                }
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            // A failure ends the body early: the client sees a truncated download.
+            match result {
+                Ok((bytes, next)) => Some((Ok(bytes), next)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "call export ended early");
+                    Some((Err(e), None))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(rest);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"callopt-calls.csv\"",
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}

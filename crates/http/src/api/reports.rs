@@ -57,6 +57,10 @@ pub struct ReportParams {
     pub utm_campaign: Option<String>,
     /// Only visits with this `utm_term`.
     pub utm_term: Option<String>,
+    /// Only visits that landed on this page (its URL without the query string).
+    pub landing_page: Option<String>,
+    /// Only callers from this country (ISO 3166 alpha-2, such as `US`).
+    pub caller_country: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
@@ -271,30 +275,6 @@ fn total_of(rows: &[ReportRow]) -> ReportRow {
     t
 }
 
-/// Callers' rows merged by the caller's country (from the number's prefix).
-fn country_rows(rows: Vec<ReportRow>) -> Vec<ReportRowDto> {
-    let mut by_country: BTreeMap<Option<String>, ReportRow> = BTreeMap::new();
-    for r in rows {
-        let country = r
-            .key
-            .as_deref()
-            .and_then(|c| E164::parse("caller", c, None).ok())
-            .and_then(|n| n.country());
-        match by_country.get_mut(&country) {
-            None => {
-                by_country.insert(country.clone(), ReportRow { key: country, ..r });
-            }
-            Some(sum) => sum.add(&r),
-        }
-    }
-    let mut out: Vec<ReportRowDto> = by_country
-        .into_values()
-        .map(|r| ReportRowDto::new(r.key.clone(), None, &r))
-        .collect();
-    out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.key.cmp(&b.key)));
-    out
-}
-
 fn csv_of(report: &ReportDto) -> Result<String, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -389,6 +369,21 @@ pub async fn calls(
         .as_deref()
         .map(|n| E164::parse("tracking_number", n, None).map(|e| e.as_str().to_string()))
         .transpose()?;
+    let caller_country = p
+        .caller_country
+        .as_deref()
+        .map(|c| {
+            let c = c.trim();
+            if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                Ok(c.to_ascii_uppercase())
+            } else {
+                Err(ValidationError::new(
+                    "caller_country",
+                    "an ISO 3166 country code such as US",
+                ))
+            }
+        })
+        .transpose()?;
     let query = ReportQuery {
         from,
         to,
@@ -403,6 +398,8 @@ pub async fn calls(
             utm_medium: p.utm_medium.clone(),
             utm_campaign: p.utm_campaign.clone(),
             utm_term: p.utm_term.clone(),
+            landing_page: p.landing_page.clone(),
+            caller_country,
         },
     };
     let rows = state
@@ -414,7 +411,6 @@ pub async fn calls(
     let rows = match group {
         ReportGroup::Hour => bucket_rows(tz, &query, &rows, HOUR_MS),
         ReportGroup::Day => bucket_rows(tz, &query, &rows, DAY_MS),
-        ReportGroup::Caller => country_rows(rows),
         _ => rows
             .iter()
             .map(|r| ReportRowDto::new(r.key.clone(), None, r))

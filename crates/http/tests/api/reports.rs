@@ -256,6 +256,13 @@ async fn calls_over_local_days_across_a_daylight_saving_change() {
         })
         .collect();
     assert_eq!(rows, vec![("US".into(), 3), ("GB".into(), 1)]);
+    let british = report(
+        &app,
+        &key,
+        "group_by=total&caller_country=gb&from=2026-03-07&to=2026-03-10",
+    )
+    .await;
+    assert_eq!(british["totals"]["calls"], 1, "{british}");
     let targets = report(&app, &key, "group_by=target&from=2026-03-07&to=2026-03-10").await;
     assert_eq!(targets["rows"].as_array().unwrap().len(), 2, "{targets}");
 
@@ -296,6 +303,7 @@ async fn bad_report_parameters_are_problems() {
         ("from=2024-01-01&to=2026-01-01", "to"),
         ("format=xml", "format"),
         ("tracking_number=12", "tracking_number"),
+        ("caller_country=USA", "caller_country"),
     ] {
         let a = app
             .call(&key, "GET", &format!("/v1/reports/calls?{query}"), None)
@@ -361,6 +369,15 @@ async fn breakdowns_follow_the_attribution_of_each_call() {
     )
     .await;
     assert_eq!(filtered["totals"]["calls"], 0);
+    for (filter, calls) in [
+        (format!("landing_page={origin}/offer"), 2),
+        (format!("landing_page={origin}/other"), 0),
+        ("caller_country=US".to_string(), 2),
+        ("caller_country=GB".to_string(), 0),
+    ] {
+        let r = report(&app, &key, &format!("group_by=total&{filter}&{range}")).await;
+        assert_eq!(r["totals"]["calls"], calls, "{filter}: {r}");
+    }
     let targets = report(&app, &key, &format!("group_by=target&{range}")).await;
     let answered_by: Vec<i64> = targets["rows"]
         .as_array()

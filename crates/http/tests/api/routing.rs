@@ -850,6 +850,56 @@ async fn recorded_calls_show_their_attempts_and_attribution() {
     assert_eq!(ids(&older), vec![1]);
     assert!(older["next_cursor"].is_null(), "{older}");
 
+    // The export: every call the filters select, as CSV, with attribution and conversion.
+    app.ok(
+        &key,
+        "POST",
+        "/v1/calls/1/conversion",
+        Some(json!({"value": 250, "currency": "eur"})),
+        200,
+    )
+    .await;
+    let rows = export(&app, &key, "").await;
+    assert_eq!(rows.len(), 2);
+    let first = &rows[0];
+    for (column, value) in [
+        ("id", "1"),
+        ("started_at", "2026-01-01T00:00:00Z"),
+        ("caller", "+12125550100"),
+        ("caller_country", "US"),
+        ("outcome", "answered"),
+        ("hung_up_by", "caller"),
+        ("ring_secs", "9"),
+        ("talk_secs", "60"),
+        ("attempts", "2"),
+        ("target_id", &*t2.to_string()),
+        ("session_id", &*session),
+        ("utm_source", "google"),
+        ("gclid", "abc"),
+        ("referrer", "https://www.google.com/"),
+        ("conversion_value", "250"),
+        ("conversion_currency", "EUR"),
+    ] {
+        assert_eq!(first[column], value, "{column}: {first:?}");
+    }
+    // A session that is not the account's gives no attribution.
+    assert_eq!(rows[1]["id"], "2");
+    assert_eq!(rows[1]["landing_url"], "");
+    assert_eq!(rows[1]["reason"], "no eligible target");
+    let newest: Vec<String> = export(&app, &key, "?order=newest")
+        .await
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(newest, ["2", "1"]);
+    assert_eq!(export(&app, &key, "?outcome=rejected").await.len(), 1);
+    assert!(export(&app, &other, "").await.is_empty());
+    let bad = app
+        .call(&key, "GET", "/v1/calls/export?from=soon", None)
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.body["field"], "from");
+
     let detail = app.ok(&key, "GET", "/v1/calls/1", None, 200).await;
     assert_eq!(detail["id"], 1);
     assert_eq!(detail["attempts"].as_array().unwrap().len(), 2);
@@ -873,4 +923,63 @@ async fn recorded_calls_show_their_attempts_and_attribution() {
     );
     let theirs = app.ok(&other, "GET", "/v1/calls", None, 200).await;
     assert_eq!(theirs["items"], json!([]));
+}
+
+/// `GET /v1/calls/export{query}` as rows of column → value.
+async fn export(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let a = app
+        .call(key, "GET", &format!("/v1/calls/export{query}"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.content_type.starts_with("text/csv"), "{}", a.content_type);
+    let mut reader = csv::Reader::from_reader(a.text.as_bytes());
+    reader.deserialize().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn the_call_export_streams_every_page_of_calls_once_in_order() {
+    use callopt_domain::CallOutcome;
+    use callopt_store::CallRecord;
+
+    let app = spawn_app().await;
+    let key = app.new_account("a").await;
+    let account = account_of(&app, &key).await;
+    // More than two of the export's pages of 500.
+    let calls: Vec<CallRecord> = (1..=1_203)
+        .map(|i| CallRecord {
+            id: i,
+            account,
+            campaign_id: None,
+            routing_plan_id: None,
+            tracking_number: "+14155550100".into(),
+            caller: format!("+1212555{:04}", i % 10_000),
+            session_id: None,
+            channel: "sip".into(),
+            external_id: format!("call-{i}@example"),
+            outcome: CallOutcome::NoAnswer,
+            reason: None,
+            hung_up_by: None,
+            started_at: 1_767_225_600_000 + i * 1000,
+            answered_at: None,
+            ended_at: Some(1_767_225_600_000 + i * 1000 + 500),
+            attempts: vec![],
+        })
+        .collect();
+    app.store.write_calls(&calls).await.unwrap();
+    let ids: Vec<i64> = export(&app, &key, "")
+        .await
+        .iter()
+        .map(|r| r["id"].parse().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=1_203).collect::<Vec<i64>>());
+    let newest: Vec<i64> = export(&app, &key, "?order=newest")
+        .await
+        .iter()
+        .map(|r| r["id"].parse().unwrap())
+        .collect();
+    assert_eq!(newest, (1..=1_203).rev().collect::<Vec<i64>>());
 }

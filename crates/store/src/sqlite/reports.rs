@@ -50,13 +50,13 @@ fn dimension(g: ReportGroup) -> Option<&'static str> {
         ReportGroup::LandingPage => "c.landing_page",
         ReportGroup::TrackingNumber => "c.tracking_number",
         ReportGroup::Target => "CAST(c.target_id AS TEXT)",
-        ReportGroup::Caller => "c.caller",
+        ReportGroup::Caller => "NULLIF(c.caller_country, '')",
         ReportGroup::Channel => "c.channel",
         ReportGroup::Total | ReportGroup::Hour | ReportGroup::Day => return None,
     })
 }
 
-/// The rollups' name of a breakdown, for the ones rolled up (callers are too many to be).
+/// The rollups' name of a breakdown.
 fn rolled_dimension(g: ReportGroup) -> Option<&'static str> {
     Some(match g {
         ReportGroup::Campaign => "campaign",
@@ -68,12 +68,13 @@ fn rolled_dimension(g: ReportGroup) -> Option<&'static str> {
         ReportGroup::TrackingNumber => "tracking_number",
         ReportGroup::Target => "target",
         ReportGroup::Channel => "channel",
+        ReportGroup::Caller => "caller_country",
         _ => return None,
     })
 }
 
 /// The rolled breakdowns, with their key on a call row.
-const ROLLED: [ReportGroup; 9] = [
+const ROLLED: [ReportGroup; 10] = [
     ReportGroup::Campaign,
     ReportGroup::Source,
     ReportGroup::Medium,
@@ -83,6 +84,7 @@ const ROLLED: [ReportGroup; 9] = [
     ReportGroup::TrackingNumber,
     ReportGroup::Target,
     ReportGroup::Channel,
+    ReportGroup::Caller,
 ];
 
 /// The measures of calls (`c`), summed; the same names as the rollups' columns.
@@ -148,6 +150,8 @@ fn is_unfiltered(f: &ReportFilter) -> bool {
         && f.utm_medium.is_none()
         && f.utm_campaign.is_none()
         && f.utm_term.is_none()
+        && f.landing_page.is_none()
+        && f.caller_country.is_none()
 }
 
 /// Calls of the account in `[from, to)` aggregated by the query's grouping, from the calls.
@@ -186,6 +190,8 @@ async fn scan(
         ("c.utm_medium", &f.utm_medium),
         ("c.utm_campaign", &f.utm_campaign),
         ("c.utm_term", &f.utm_term),
+        ("c.landing_page", &f.landing_page),
+        ("c.caller_country", &f.caller_country),
     ] {
         if let Some(v) = value {
             q.push(format!(" AND {column} = ")).push_bind(v.clone());
@@ -368,7 +374,13 @@ pub(super) async fn roll(
             .await?;
         next = first.map_or(target, |f| (f - f.rem_euclid(DAY_MS)).min(target));
     }
+    // Calls recorded before their caller's country was: fill it in first, so that the days
+    // rolled group them by it.
     let mut budget = max_days;
+    while budget > 0 && fill_caller_countries(db).await? {
+        budget -= 1;
+    }
+    let unknown_left = budget == 0;
     while next < target && budget > 0 {
         let mut tx = db.begin().await?;
         roll_day(&mut tx, next, None).await?;
@@ -409,8 +421,32 @@ pub(super) async fn roll(
         .await?;
     Ok(RollupStatus {
         rolled_until: next.max(rolled_until),
-        pending_days: (target - next).max(0) / DAY_MS + dirty,
+        pending_days: (target - next).max(0) / DAY_MS + dirty + i64::from(unknown_left),
     })
+}
+
+/// Calls whose caller's country one step fills in.
+const COUNTRIES_PER_STEP: i64 = 5_000;
+
+/// Fills in the caller's country of up to [`COUNTRIES_PER_STEP`] calls recorded without it;
+/// returns whether there may be more.
+async fn fill_caller_countries(db: &SqlitePool) -> Result<bool> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, caller FROM calls WHERE caller_country IS NULL LIMIT ?")
+            .bind(COUNTRIES_PER_STEP)
+            .fetch_all(db)
+            .await?;
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE calls SET caller_country = v.column2 FROM (");
+    q.push_values(&rows, |mut b, (id, caller)| {
+        b.push_bind(*id)
+            .push_bind(super::routing::caller_country(caller));
+    });
+    q.push(") AS v WHERE calls.id = v.column1");
+    q.build().execute(db).await?;
+    Ok(rows.len() as i64 == COUNTRIES_PER_STEP)
 }
 
 /// Raises each (pool, hour) peak to the sample's.

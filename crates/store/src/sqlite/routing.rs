@@ -397,6 +397,30 @@ const CALL_COLUMNS: &str = "id, account_id, campaign_id, routing_plan_id, tracki
 const ATTEMPT_COLUMNS: &str =
     "call_id, seq, target_id, destination, outcome, sip_status, started_at, answered_at, ended_at";
 
+/// The country of a caller's number (ISO 3166 alpha-2), `""` when it has none. Parsing a number
+/// is the costly part of writing a call, and a call is written several times: answers are
+/// remembered, up to [`COUNTRIES_KEPT`] callers.
+pub(super) fn caller_country(caller: &str) -> String {
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(c) = known.lock().expect("lock").get(caller) {
+        return c.clone();
+    }
+    let country = callopt_domain::E164::parse("caller", caller, None)
+        .ok()
+        .and_then(|n| n.country())
+        .unwrap_or_default();
+    let mut known = known.lock().expect("lock");
+    if known.len() >= COUNTRIES_KEPT {
+        known.clear();
+    }
+    known.insert(caller.to_string(), country.clone());
+    country
+}
+
+const COUNTRIES_KEPT: usize = 50_000;
+
 pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result<()> {
     // The latest record of each call wins; earlier ones in the batch are dropped.
     let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
@@ -412,7 +436,9 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
         .collect();
     let mut tx = db.begin().await?;
     for chunk in calls.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO calls ({CALL_COLUMNS}) "));
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO calls ({CALL_COLUMNS}, caller_country) "
+        ));
         q.push_values(chunk, |mut b, c| {
             b.push_bind(c.id)
                 .push_bind(c.account.0)
@@ -428,7 +454,8 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
                 .push_bind(c.hung_up_by.map(HungUpBy::as_str))
                 .push_bind(c.started_at)
                 .push_bind(c.answered_at)
-                .push_bind(c.ended_at);
+                .push_bind(c.ended_at)
+                .push_bind(caller_country(&c.caller));
         });
         q.push(
             " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
