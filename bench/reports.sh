@@ -54,7 +54,7 @@ else
     [ -n "$KEY" ] || die "no API key"
     log "generating 1,000,000 calls and 3,000,000 visitor sessions"
     start=$(date +%s)
-    sqlite3 "$TMP/bench.db" < "$REPO/bench/reports/data.sql"
+    sqlite3 "$TMP/bench.db" < "$REPO/bench/reports/data.sql" >/dev/null
     log "generated in $(( $(date +%s) - start )) s"
     echo "$KEY" > "$TMP/bench.db.key"
 fi

@@ -38,6 +38,19 @@ impl GeoConfig {
         found.country.iso_code.map(str::to_string)
     }
 
+    /// The client address to rate-limit by: with `client_ip_header`, its last address (the one
+    /// the trusted proxy in front added: a client can put any addresses before it), else the
+    /// connection's peer. Falls back to the peer when the header is missing or unreadable.
+    pub fn limit_key(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+        self.client_ip_header
+            .as_ref()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+            .unwrap_or(peer.ip())
+    }
+
     fn client_ip(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
         match &self.client_ip_header {
             Some(name) => headers

@@ -394,9 +394,12 @@ fn validate(r: AbuseReportRequest) -> Result<Report, ValidationError> {
 pub async fn report_abuse(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<AbuseReportReceipt>), ApiError> {
-    if let Err(not_until) = state.guard.limiter.check_key(&peer.ip()) {
+    // Behind a proxy every peer is the proxy: the client is in `client_ip_header`.
+    let client = state.geo.limit_key(&headers, peer);
+    if let Err(not_until) = state.guard.limiter.check_key(&client) {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(
             &governor::clock::DefaultClock::default(),
         ));
@@ -412,7 +415,7 @@ pub async fn report_abuse(
     let request: AbuseReportRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadBody(format!("expected a JSON abuse report: {e}")))?;
     let report = validate(request)?;
-    let reference = receive(&state, peer, report)
+    let reference = receive(&state, client, report)
         .await
         .map_err(|e| ApiError::Unexpected(e.into()))?;
     Ok((
@@ -424,7 +427,7 @@ pub async fn report_abuse(
 /// Records the report, quarantines a number enough reporters named, and queues the page.
 async fn receive(
     state: &AppState,
-    peer: SocketAddr,
+    client: std::net::IpAddr,
     report: Report,
 ) -> Result<String, callopt_store::StoreError> {
     use rand::distr::{Alphanumeric, SampleString};
@@ -440,7 +443,7 @@ async fn receive(
         None => Vec::new(),
     };
     let reference = format!("abr_{}", Alphanumeric.sample_string(&mut rand::rng(), 20));
-    let reporter = format!("{:x}", sha2::Sha256::digest(peer.ip().to_string()));
+    let reporter = format!("{:x}", sha2::Sha256::digest(client.to_string()));
     let settings = &state.guard.settings;
     let record = NewAbuseReport {
         reference: reference.clone(),

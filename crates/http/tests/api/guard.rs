@@ -433,3 +433,29 @@ async fn the_scanner_refuses_private_addresses_unless_allowed() {
         .unwrap_err();
     assert!(matches!(err, FetchError::Refused { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn behind_a_proxy_abuse_reports_are_limited_per_client_not_per_proxy() {
+    let geo = callopt_http::geo::GeoConfig {
+        client_ip_header: Some(axum::http::HeaderName::from_static("x-forwarded-for")),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(tempfile::tempdir().unwrap(), geo).await;
+    let from = |forwarded: String| {
+        app.client
+            .post(format!("{}/v1/abuse-reports", app.base))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"number": "+14155550100", "description": "scam"}))
+    };
+    // One client (the proxy appends its address last) cannot escape the limit by writing
+    // other addresses before it.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = app.send(from(format!("10.0.0.{i}, 198.51.100.1"))).await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [202, 202, 202, 202, 202, 429]);
+    // Another client behind the same proxy is not limited by the first one's reports.
+    let other = app.send(from("198.51.100.2".into())).await;
+    assert_eq!(other.status, 202, "{}", other.text);
+}
