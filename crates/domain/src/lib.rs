@@ -35,5 +35,5 @@ pub use plan::{
     AttemptOutcome, DuplicateAction, DuplicateCaller, Filters, NoTargetAnswer, Reroute,
     RoutingPlan, Strategy,
 };
-pub use session::{Attribution, VisitorId};
+pub use session::{scan_url, Attribution, VisitorId};
 pub use target::{BusinessHours, Caps, Destination, OpenInterval, Region, SipUri, Target};

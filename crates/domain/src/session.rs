@@ -118,9 +118,85 @@ impl Attribution {
     }
 }
 
+/// Query parameters that say which ad or e-mail brought the visitor, not what the page shows:
+/// a new value comes with every click, so they are left out of the URL a page is scanned at.
+const CLICK_PARAMETERS: &[&str] = &[
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "utm_id",
+    "gclid",
+    "gclsrc",
+    "gbraid",
+    "wbraid",
+    "dclid",
+    "fbclid",
+    "msclkid",
+    "ttclid",
+    "twclid",
+    "li_fat_id",
+    "yclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+];
+
+/// The URL a landing page is scanned at and known by in the Guard: the page URL with its query
+/// string (scam kits pass the phone number and their switches in it) but without the ad-click and
+/// analytics parameters that differ on every click, and without the fragment. The other
+/// parameters keep their text and order.
+pub fn scan_url(page_url: &str) -> String {
+    let without_fragment = page_url.split('#').next().unwrap_or_default();
+    let Some((base, query)) = without_fragment.split_once('?') else {
+        return without_fragment.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty()
+                && !CLICK_PARAMETERS
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(name))
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_url_keeps_what_the_page_shows_and_drops_click_ids() {
+        for (page, scanned) in [
+            ("https://a.example/lp", "https://a.example/lp"),
+            ("https://a.example/lp?gclid=abc", "https://a.example/lp"),
+            (
+                "https://a.example/lp?utm_source=g&ph=18005550100&gclid=x&lock=1#top",
+                "https://a.example/lp?ph=18005550100&lock=1",
+            ),
+            (
+                "https://a.example/lp?a=%20b&&GCLID=1",
+                "https://a.example/lp?a=%20b",
+            ),
+            ("https://a.example/lp?#x", "https://a.example/lp"),
+            (
+                "https://a.example/lp?utm_sourcex=1",
+                "https://a.example/lp?utm_sourcex=1",
+            ),
+        ] {
+            assert_eq!(scan_url(page), scanned, "{page}");
+        }
+    }
 
     #[test]
     fn reads_utm_and_click_ids() {

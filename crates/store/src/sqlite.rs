@@ -66,7 +66,7 @@ impl QueuedPages {
 /// A batch's side writes: (account, campaign, URL, first seen) to scan, sessions to announce.
 #[derive(Default)]
 struct SideWrites<'a> {
-    pages: Vec<(i64, i64, &'a str, i64)>,
+    pages: Vec<(i64, i64, String, i64)>,
     hooked: Vec<&'a str>,
 }
 
@@ -124,6 +124,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "caller country",
         include_str!("../migrations/sqlite/0010_caller_country.sql"),
+    ),
+    (
+        11,
+        "scan url",
+        include_str!("../migrations/sqlite/0011_scan_url.sql"),
     ),
 ];
 
@@ -499,11 +504,15 @@ impl SqliteStore {
     fn side_writes<'a>(&self, inserts: &[&'a SessionRecord]) -> SideWrites<'a> {
         let hooked = self.side.hooked.read().expect("lock");
         let queued = self.side.queued_pages.lock().expect("lock");
-        let mut seen = HashSet::new();
         let mut side = SideWrites::default();
         for s in inserts {
-            let url = s.attribution.landing_url.as_str();
-            if !queued.contains(s.campaign_id, url) && seen.insert((s.campaign_id, url)) {
+            let url = callopt_domain::scan_url(&s.attribution.landing_url);
+            if !queued.contains(s.campaign_id, &url)
+                && !side
+                    .pages
+                    .iter()
+                    .any(|p| p.1 == s.campaign_id && p.2 == url)
+            {
                 side.pages
                     .push((s.account.0, s.campaign_id, url, s.first_seen));
             }

@@ -460,3 +460,77 @@ async fn each_campaign_and_page_url_is_queued_for_a_scan_once_across_batches_and
     );
     assert_eq!(urls(store.scans(b, all).await.unwrap()), [dni(c2, page)]);
 }
+
+fn call_on(account: AccountId, id: i64, session: &str) -> CallRecord {
+    let mut c = call(account, id, 1, CallOutcome::Busy);
+    c.session_id = Some(session.into());
+    c
+}
+
+#[tokio::test]
+async fn calls_on_numbers_shown_on_a_scam_page_are_flagged_whatever_click_id_the_visit_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, c) = account(&store, 1).await;
+    let page = "https://example.com/lp?ph=18005550199";
+    store
+        .write_sessions(&[
+            session_on(a, c, "ses_1", &format!("{page}&gclid=one")),
+            session_on(a, c, "ses_2", &format!("{page}&gclid=two#top")),
+            session_on(a, c, "ses_3", "https://example.com/lp?ph=18005550100"),
+            session_on(a, c, "ses_4", "https://example.com/lp?ph=18005550199999"),
+        ])
+        .await
+        .unwrap();
+    // One page to scan, known without its click ids.
+    let all = PageRequest {
+        after: None,
+        limit: 10,
+    };
+    let scans: Vec<String> = store
+        .scans(a, all)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| s.url)
+        .collect();
+    assert_eq!(
+        scans,
+        [
+            page.to_string(),
+            "https://example.com/lp?ph=18005550100".into(),
+            "https://example.com/lp?ph=18005550199999".into()
+        ]
+    );
+    // A call before the verdict, flagged when the campaign is quarantined; one after it,
+    // flagged as it is recorded; calls on the other pages' numbers are not.
+    store
+        .write_calls(&[call_on(a, 1, "ses_1"), call_on(a, 3, "ses_3")])
+        .await
+        .unwrap();
+    let claimed = store.claim_scans(2_000, 60_000, 10).await.unwrap();
+    let scam = claimed.iter().find(|s| s.url == page).unwrap().id;
+    let verdict = ScanVerdict {
+        verdict: "scam".into(),
+        score: 12.0,
+        rule: "test".into(),
+        findings: "[]".into(),
+    };
+    store.finish_scan(scam, &verdict, 3_000).await.unwrap();
+    store
+        .quarantine_campaign(a, c, Some(scam), "scam_page", 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .write_calls(&[call_on(a, 2, "ses_2"), call_on(a, 4, "ses_4")])
+        .await
+        .unwrap();
+    let mut flags = Vec::new();
+    for id in 1..=4 {
+        flags.push(store.call_flag(a, id).await.unwrap());
+    }
+    let flagged = Some("scam_page".to_string());
+    assert_eq!(flags, [flagged.clone(), flagged, None, None]);
+}

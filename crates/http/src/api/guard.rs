@@ -438,7 +438,9 @@ async fn receive(
         Some(n) => store.number_owner(&n.to_string()).await?,
         None => None,
     };
-    let pages = match &report.page_url {
+    // The page is known, and scanned, by its scan URL (without click ids).
+    let scan_url = report.page_url.as_deref().map(callopt_domain::scan_url);
+    let pages = match &scan_url {
         Some(u) => store.scanned_pages(u).await?,
         None => Vec::new(),
     };
@@ -474,7 +476,7 @@ async fn receive(
             }
         }
     }
-    if let Some(url) = &report.page_url {
+    if let Some(url) = &scan_url {
         if pages.is_empty() {
             store
                 .queue_scan(None, None, url, "abuse_report", now)

@@ -85,8 +85,13 @@ async fn a_scam_page_quarantines_its_campaign_until_lifted() {
         "{}/landing?n=18005550199",
         serve_page("scam/combo_10_de.html").await
     );
+    // The visit came from an ad: the page is scanned without the click id.
     let first = app
-        .dni(Some(&origin), visit(&campaign, "visitor-1", &scam), None)
+        .dni(
+            Some(&origin),
+            visit(&campaign, "visitor-1", &format!("{scam}&gclid=Cj0KCQ")),
+            None,
+        )
         .await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.body["attributed"], true);

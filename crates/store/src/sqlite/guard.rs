@@ -199,7 +199,7 @@ pub(super) async fn queue_scan(
 /// batch's transaction.
 pub(super) async fn queue_page_scans(
     conn: &mut sqlx::SqliteConnection,
-    pages: &[(i64, i64, &str, i64)],
+    pages: &[(i64, i64, String, i64)],
 ) -> Result<()> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT OR IGNORE INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) ",
@@ -207,7 +207,7 @@ pub(super) async fn queue_page_scans(
     q.push_values(pages, |mut b, (account, campaign, url, at)| {
         b.push_bind(*account)
             .push_bind(*campaign)
-            .push_bind(*url)
+            .push_bind(url.as_str())
             .push_bind("dni")
             .push_bind(*at)
             .push_bind(*at);
@@ -393,12 +393,15 @@ pub(super) async fn quarantine_campaign(
     let Some(q) = row.map(quarantine_row) else {
         return Ok(None);
     };
-    // Calls already on numbers first shown on that page.
+    // Calls already on numbers first shown on that page (the rule of migration 11).
     let flagged = sqlx::query(
         "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = ? AND guard_flag IS NULL \
          AND session_id IN (SELECT s.id FROM visitor_sessions s JOIN page_scans p \
-             ON p.campaign_id = s.campaign_id AND p.url = s.landing_url \
-             WHERE p.id = ? AND s.account_id = ?)",
+             ON p.campaign_id = s.campaign_id \
+             WHERE p.id = ? AND s.account_id = ? \
+               AND (s.landing_url = p.url \
+                    OR (substr(s.landing_url, 1, length(p.url)) = p.url \
+                        AND substr(s.landing_url, length(p.url) + 1, 1) IN ('?', '&', '#'))))",
     )
     .bind(account.0)
     .bind(scan_id)
