@@ -427,8 +427,11 @@ async function guard(el, { signal }) {
     all("/v1/campaigns", {}, signal, 500),
   ]);
   const campaignName = new Map(campaigns.items.map((c) => [c.id, c.name]));
-  const of = (q) => (q.campaign_id !== null ? `campaign ${campaignName.get(q.campaign_id) ?? `#${q.campaign_id}`}`
-    : `number #${q.number_id}`);
+  const of = (q) => {
+    if (q.campaign_id === null) return `number #${q.number_id}`;
+    const campaign = `campaign ${campaignName.get(q.campaign_id) ?? `#${q.campaign_id}`}`;
+    return q.url_pattern ? `pages ${q.url_pattern} of ${campaign}` : campaign;
+  };
   const active = quarantines.items.filter((q) => q.status === "active");
   const newest = (items, max) => items.slice(-max).reverse();
   append(el, [h("h1", {}, "Guard"),

@@ -84,12 +84,29 @@ pub struct CampaignEntry {
     pub default_country: Option<String>,
     /// Whether the Guard quarantined the campaign: its numbers are not served.
     pub quarantined: bool,
+    /// URL patterns of the campaign's pages under quarantine (a scan URL, or a prefix of one
+    /// ending in `*`): those pages get no numbers.
+    pub quarantined_pages: Vec<String>,
 }
 
 impl CampaignEntry {
     /// Whether a page on `host` may be served.
     pub fn serves(&self, host: &DomainHost) -> bool {
         self.verified.iter().any(|d| d.covers(host))
+    }
+
+    /// Whether the page at `page_url` is under a page quarantine.
+    pub fn page_quarantined(&self, page_url: &str) -> bool {
+        if self.quarantined_pages.is_empty() {
+            return false;
+        }
+        let page = callopt_domain::scan_url(page_url);
+        self.quarantined_pages
+            .iter()
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => page.starts_with(prefix),
+                None => page == *p,
+            })
     }
 }
 
@@ -233,6 +250,7 @@ impl Dni {
             .quarantined_campaigns(account)
             .await
             .map_err(unexpected)?;
+        let quarantined_pages = store.quarantined_pages(account).await.map_err(unexpected)?;
         let now = crate::now_ms();
         let mut entries = Vec::with_capacity(campaigns.len());
         for record in campaigns {
@@ -270,6 +288,11 @@ impl Dni {
                 replace: Arc::new(replace),
                 default_country: c.default_number.country(),
                 quarantined: quarantined.contains(&c.id),
+                quarantined_pages: quarantined_pages
+                    .iter()
+                    .filter(|(campaign, _)| *campaign == c.id)
+                    .map(|(_, pattern)| pattern.clone())
+                    .collect(),
                 pool,
                 source_sessions,
                 campaign: c,

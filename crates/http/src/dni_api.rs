@@ -199,9 +199,11 @@ fn check_origin(
     page_url: Option<&str>,
 ) -> Result<(), ApiError> {
     let (presented, host) = page_host(headers);
+    let page_quarantined = page_url.is_some_and(|u| entry.page_quarantined(u));
     let reason = match &host {
-        Some(h) if entry.serves(h) && !entry.quarantined => return Ok(()),
-        Some(h) if entry.serves(h) => "quarantined_campaign",
+        Some(h) if entry.serves(h) && !entry.quarantined && !page_quarantined => return Ok(()),
+        Some(h) if entry.serves(h) && entry.quarantined => "quarantined_campaign",
+        Some(h) if entry.serves(h) => "quarantined_page",
         Some(_) => "unverified_origin",
         None => "missing_origin",
     };
@@ -225,6 +227,9 @@ fn check_origin(
         detail: match presented {
             Some(_) if reason == "quarantined_campaign" => {
                 "this campaign is quarantined by the Guard: no tracking number is served".into()
+            }
+            Some(_) if reason == "quarantined_page" => {
+                "this page is quarantined by the Guard: no tracking number is served on it".into()
             }
             Some(o) => format!(
                 "{o} is not a verified domain of this campaign: no tracking number is served there"

@@ -346,7 +346,10 @@ pub fn router(state: AppState) -> Router {
             "/guard/scans/{id}/override",
             post(api::guard::override_scan),
         )
-        .route("/guard/quarantines", get(api::guard::quarantines))
+        .route(
+            "/guard/quarantines",
+            get(api::guard::quarantines).post(api::guard::quarantine_page),
+        )
         .route("/guard/quarantines/{id}", get(api::guard::quarantine))
         .route("/guard/quarantines/{id}/lift", post(api::guard::lift))
         .route("/guard/audit", get(api::guard::audit))

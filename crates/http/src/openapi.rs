@@ -49,7 +49,7 @@ impl Modify for BearerKey {
         api::webhooks::delete, api::webhooks::deliveries,
         api::conversions::convert_call, api::conversions::convert_by_caller,
         api::guard::scans, api::guard::override_scan, api::guard::quarantines,
-        api::guard::quarantine, api::guard::lift, api::guard::audit, api::guard::abuse_reports,
+        api::guard::quarantine, api::guard::quarantine_page, api::guard::lift, api::guard::audit, api::guard::abuse_reports,
         api::guard::report_abuse,
     ),
     components(schemas(
@@ -79,7 +79,7 @@ impl Modify for BearerKey {
         api::conversions::CallerConversionInput,
         pagination::Listing<api::guard::ScanDto>, pagination::Listing<api::guard::QuarantineDto>,
         pagination::Listing<api::guard::AuditDto>, pagination::Listing<api::guard::AbuseReportDto>,
-        api::guard::NoteRequest, api::guard::AbuseReportRequest, api::guard::AbuseReportReceipt,
+        api::guard::NoteRequest, api::guard::PageQuarantineRequest, api::guard::AbuseReportRequest, api::guard::AbuseReportReceipt,
     ))
 )]
 pub struct ApiDoc;

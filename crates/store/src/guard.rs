@@ -73,6 +73,9 @@ pub struct QuarantineRecord {
     pub campaign_id: Option<i64>,
     /// the quarantined tracking number.
     pub number_id: Option<i64>,
+    /// With a campaign: only its pages whose scan URL is this, or starts with it when it ends
+    /// in `*`; `None`: the whole campaign.
+    pub url_pattern: Option<String>,
     /// The scan that caused it, when one did.
     pub scan_id: Option<i64>,
     /// Why: `scam_page`, `abuse_reports`.

@@ -421,6 +421,19 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         now: i64,
     ) -> Result<Option<QuarantineRecord>>;
+    /// Quarantines the pages of a campaign that `pattern` covers (their scan URL is it, or
+    /// starts with it when it ends in `*`), at an operator's request with `note`; flags the
+    /// calls already on numbers first shown on them. `None` when already quarantined.
+    async fn quarantine_page(
+        &self,
+        account: AccountId,
+        campaign_id: i64,
+        pattern: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>>;
+    /// The account's active page quarantines as (campaign, URL pattern).
+    async fn quarantined_pages(&self, account: AccountId) -> Result<Vec<(i64, String)>>;
     /// The account's campaigns under an active quarantine.
     async fn quarantined_campaigns(&self, account: AccountId) -> Result<Vec<i64>>;
     /// A page of the account's quarantines.

@@ -130,6 +130,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scan url",
         include_str!("../migrations/sqlite/0011_scan_url.sql"),
     ),
+    (
+        12,
+        "page quarantine",
+        include_str!("../migrations/sqlite/0012_page_quarantine.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -1498,6 +1503,21 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Option<QuarantineRecord>> {
         guard::quarantine_number(&self.pool, account, number_id, reason, now).await
+    }
+
+    async fn quarantine_page(
+        &self,
+        account: AccountId,
+        campaign_id: i64,
+        pattern: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Option<QuarantineRecord>> {
+        guard::quarantine_page(&self.pool, account, campaign_id, pattern, note, now).await
+    }
+
+    async fn quarantined_pages(&self, account: AccountId) -> Result<Vec<(i64, String)>> {
+        guard::quarantined_pages(&self.pool, account).await
     }
 
     async fn quarantined_campaigns(&self, account: AccountId) -> Result<Vec<i64>> {

@@ -83,9 +83,12 @@ pub struct QuarantineDto {
     pub campaign_id: Option<i64>,
     /// The quarantined tracking number.
     pub number_id: Option<i64>,
+    /// With a campaign: only its pages whose URL (without click ids) is this, or starts with
+    /// it when it ends in `*`; `null`: the whole campaign.
+    pub url_pattern: Option<String>,
     /// The scan that caused it.
     pub scan_id: Option<i64>,
-    /// `scam_page` or `abuse_reports`.
+    /// `scam_page`, `abuse_reports` or `operator`.
     pub reason: String,
     /// `active` or `lifted`.
     pub status: String,
@@ -103,6 +106,7 @@ impl From<QuarantineRecord> for QuarantineDto {
             id: q.id,
             campaign_id: q.campaign_id,
             number_id: q.number_id,
+            url_pattern: q.url_pattern,
             scan_id: q.scan_id,
             reason: q.reason,
             status: q.status,
@@ -245,6 +249,69 @@ pub async fn quarantines(
         .await
         .map_err(ApiError::store("quarantine"))?;
     Ok(axum::Json(Listing::from_page(page, QuarantineDto::from)))
+}
+
+/// An operator's quarantine of some pages of a campaign.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PageQuarantineRequest {
+    /// The campaign.
+    pub campaign_id: i64,
+    /// Its pages to quarantine: a page URL (matched without click ids, such as `gclid`), or a
+    /// URL prefix ending in `*` (`https://example.com/offers/*`).
+    pub url_pattern: String,
+    /// Why (1 to 2000 characters).
+    pub note: String,
+}
+
+/// The pattern, validated: an http(s) URL of at most 2048 characters, `*` only at its end.
+fn url_pattern(raw: &str) -> Result<String, ValidationError> {
+    let p = raw.trim();
+    let head = p.strip_suffix('*').unwrap_or(p);
+    let ok = p.chars().count() <= 2048
+        && !head.contains('*')
+        && url::Url::parse(head).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !ok {
+        return Err(ValidationError::new(
+            "url_pattern",
+            "an http or https URL of at most 2048 characters, with * only at its end",
+        ));
+    }
+    // A page URL is matched as pages are scanned: without click ids.
+    Ok(match p.strip_suffix('*') {
+        Some(prefix) => format!("{prefix}*"),
+        None => callopt_domain::scan_url(p),
+    })
+}
+
+/// Quarantines some pages of a campaign (a rogue page, not the whole campaign): those pages get
+/// no numbers, the campaign's other pages keep them, and calls already on numbers first shown
+/// on them are flagged.
+#[utoipa::path(post, path = "/v1/guard/quarantines", tag = "guard",
+    request_body = PageQuarantineRequest,
+    responses((status = 201, body = QuarantineDto), (status = 400, body = crate::problem::Problem),
+        (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn quarantine_page(
+    State(state): State<AppState>,
+    Account(account): Account,
+    crate::problem::Json(body): crate::problem::Json<PageQuarantineRequest>,
+) -> Result<(StatusCode, axum::Json<QuarantineDto>), ApiError> {
+    let pattern = url_pattern(&body.url_pattern)?;
+    let note = note(&NoteRequest { note: body.note })?;
+    let q = state
+        .store
+        .quarantine_page(account, body.campaign_id, &pattern, &note, crate::now_ms())
+        .await
+        .map_err(ApiError::store("campaign"))?
+        .ok_or_else(|| ApiError::Conflict("url_pattern".into()))?;
+    tracing::warn!(
+        account = account.0,
+        campaign = body.campaign_id,
+        pattern,
+        "pages quarantined"
+    );
+    state.refresh(account).await?;
+    Ok((StatusCode::CREATED, axum::Json(q.into())))
 }
 
 /// One quarantine.

@@ -464,3 +464,129 @@ async fn behind_a_proxy_abuse_reports_are_limited_per_client_not_per_proxy() {
     let other = app.send(from("198.51.100.2".into())).await;
     assert_eq!(other.status, 202, "{}", other.text);
 }
+
+#[tokio::test]
+async fn an_operator_quarantines_some_pages_of_a_campaign_and_the_rest_keep_their_numbers() {
+    let app = spawn_app().await;
+    let key = app.new_account("a").await;
+    let (id, campaign, origin) = campaign(&app, &key).await;
+    let rogue = format!("{origin}/partners/rogue/offer?ph=18005550199");
+    let served = app
+        .dni(Some(&origin), visit(&campaign, "visitor-1", &rogue), None)
+        .await;
+    assert_eq!(served.status, 200, "{}", served.text);
+
+    // Bad requests name the field; another account's campaign is not found.
+    for (body, status, field) in [
+        (
+            json!({"campaign_id": id, "url_pattern": "partners/*", "note": "x"}),
+            400,
+            "url_pattern",
+        ),
+        (
+            json!({"campaign_id": id, "url_pattern": format!("{origin}/*/x"), "note": "x"}),
+            400,
+            "url_pattern",
+        ),
+        (
+            json!({"campaign_id": id, "url_pattern": format!("{origin}/p*"), "note": " "}),
+            400,
+            "note",
+        ),
+    ] {
+        let r = app
+            .call(&key, "POST", "/v1/guard/quarantines", Some(body))
+            .await;
+        assert_eq!(r.status, status, "{}", r.text);
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
+    let other = app.new_account("b").await;
+    let theirs = app
+        .call(
+            &other,
+            "POST",
+            "/v1/guard/quarantines",
+            Some(json!({"campaign_id": id, "url_pattern": format!("{origin}/*"), "note": "x"})),
+        )
+        .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
+
+    let pattern = format!("{origin}/partners/rogue/*");
+    let q = app
+        .ok(
+            &key,
+            "POST",
+            "/v1/guard/quarantines",
+            Some(json!({"campaign_id": id, "url_pattern": pattern, "note": "affiliate page"})),
+            201,
+        )
+        .await;
+    assert_eq!(q["url_pattern"], pattern.as_str());
+    assert_eq!(q["reason"], "operator");
+    let again = app
+        .call(
+            &key,
+            "POST",
+            "/v1/guard/quarantines",
+            Some(json!({"campaign_id": id, "url_pattern": pattern, "note": "twice"})),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+
+    // The rogue pages get nothing (whatever click id they carry); the campaign's other pages
+    // are served.
+    let refused = app
+        .dni(
+            Some(&origin),
+            visit(&campaign, "visitor-2", &format!("{rogue}&gclid=x")),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("page is quarantined"));
+    let home = app
+        .dni(
+            Some(&origin),
+            visit(&campaign, "visitor-3", &format!("{origin}/partners/other")),
+            None,
+        )
+        .await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    until(&app, &key, "/v1/dni/refusals", "the refusal", |r| {
+        r.iter().any(|r| r["reason"] == "quarantined_page")
+    })
+    .await;
+
+    // Lifted: served again; every step is audited.
+    let lift = format!("/v1/guard/quarantines/{}/lift", q["id"]);
+    app.ok(
+        &key,
+        "POST",
+        &lift,
+        Some(json!({"note": "partner removed the page"})),
+        200,
+    )
+    .await;
+    let back = app
+        .dni(Some(&origin), visit(&campaign, "visitor-4", &rogue), None)
+        .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    let audit = app.ok(&key, "GET", "/v1/guard/audit", None, 200).await;
+    let actions: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert!(
+        actions.contains(&("page.quarantined", "operator")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("quarantine.lifted", "operator")),
+        "{actions:?}"
+    );
+}

@@ -27,14 +27,15 @@ fn scan_row(r: SqliteRow) -> ScanRecord {
     }
 }
 
-const QUARANTINE_COLUMNS: &str =
-    "id, campaign_id, number_id, scan_id, reason, status, created_at, lifted_at, lift_note";
+const QUARANTINE_COLUMNS: &str = "id, campaign_id, number_id, url_pattern, scan_id, reason, \
+    status, created_at, lifted_at, lift_note";
 
 fn quarantine_row(r: SqliteRow) -> QuarantineRecord {
     QuarantineRecord {
         id: r.get("id"),
         campaign_id: r.get("campaign_id"),
         number_id: r.get("number_id"),
+        url_pattern: r.get("url_pattern"),
         scan_id: r.get("scan_id"),
         reason: r.get("reason"),
         status: r.get("status"),
@@ -470,11 +471,92 @@ pub(super) async fn quarantine_number(
 pub(super) async fn quarantined_campaigns(db: &SqlitePool, account: AccountId) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
         "SELECT campaign_id FROM quarantines WHERE account_id = ? AND status = 'active' \
-         AND campaign_id IS NOT NULL",
+         AND campaign_id IS NOT NULL AND url_pattern IS NULL",
     )
     .bind(account.0)
     .fetch_all(db)
     .await?)
+}
+
+/// The account's active page quarantines: (campaign, URL pattern).
+pub(super) async fn quarantined_pages(
+    db: &SqlitePool,
+    account: AccountId,
+) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT campaign_id, url_pattern FROM quarantines WHERE account_id = ? \
+         AND status = 'active' AND campaign_id IS NOT NULL AND url_pattern IS NOT NULL",
+    )
+    .bind(account.0)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Quarantines the pages of a campaign `pattern` covers, flags the calls already on numbers
+/// first shown on them, and audits it. `None` when that pattern is already quarantined;
+/// `NotFound` when the campaign is not the account's.
+pub(super) async fn quarantine_page(
+    db: &SqlitePool,
+    account: AccountId,
+    campaign_id: i64,
+    pattern: &str,
+    note: &str,
+    now: i64,
+) -> Result<Option<QuarantineRecord>> {
+    let mut tx = db.begin().await?;
+    let owned: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = ? AND account_id = ?")
+            .bind(campaign_id)
+            .bind(account.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if owned.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let sql = format!(
+        "INSERT OR IGNORE INTO quarantines \
+             (account_id, campaign_id, url_pattern, reason, created_at) \
+         VALUES (?, ?, ?, 'operator', ?) RETURNING {QUARANTINE_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(campaign_id)
+        .bind(pattern)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(q) = row.map(quarantine_row) else {
+        return Ok(None);
+    };
+    // Sessions on the pattern's pages: by prefix, or by the scan-URL rule of migration 11.
+    let on_pages = match pattern.strip_suffix('*') {
+        Some(_) => "substr(s.landing_url, 1, length(?1)) = ?1",
+        None => {
+            "(s.landing_url = ?1 OR (substr(s.landing_url, 1, length(?1)) = ?1 \
+             AND substr(s.landing_url, length(?1) + 1, 1) IN ('?', '&', '#')))"
+        }
+    };
+    let flagged = sqlx::query(&format!(
+        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = ?2 AND guard_flag IS NULL \
+         AND session_id IN (SELECT s.id FROM visitor_sessions s \
+             WHERE s.account_id = ?2 AND s.campaign_id = ?3 AND {on_pages})"
+    ))
+    .bind(pattern.strip_suffix('*').unwrap_or(pattern))
+    .bind(account.0)
+    .bind(campaign_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let e = entry(
+        "operator",
+        "page.quarantined",
+        format!("campaign:{campaign_id}"),
+        Some(format!("{pattern}: {note}; {flagged} calls flagged")),
+        now,
+    );
+    audit_in(&mut *tx, account, &e).await?;
+    tx.commit().await?;
+    Ok(Some(q))
 }
 
 pub(super) async fn quarantines(
@@ -547,6 +629,12 @@ pub(super) async fn lift_quarantine(
         .await?;
     }
     let subject = match (q.campaign_id, q.number_id) {
+        (Some(c), _) if q.url_pattern.is_some() => {
+            format!(
+                "campaign:{c} pages:{}",
+                q.url_pattern.as_deref().unwrap_or("")
+            )
+        }
         (Some(c), _) => format!("campaign:{c}"),
         (_, Some(n)) => format!("number:{n}"),
         _ => format!("quarantine:{id}"),
