@@ -179,6 +179,8 @@ test("the overview shows the totals, sources and pages of the calls placed", TES
   await call("+12125550103", other[1], ["busy"], ["completed", 60]);
   await call("+12125550101", other[2], ["busy"], ["no-answer"]);
   await callsWritten(4);
+  // The business reports a sale on the second caller's call.
+  await h.call("POST", "/v1/conversions", { caller: "+12125550102", at: new Date().toISOString(), value: 120 }, 200);
 
   const context = await h.newVisitor({ viewport: LAPTOP });
   const page = await signedIn(context);
@@ -188,6 +190,7 @@ test("the overview shows the totals, sources and pages of the calls placed", TES
   assert.equal(await text(page, "unique-calls"), "3");
   assert.equal(await text(page, "avg-talk"), "1:00");
   assert.equal(await text(page, "unattributed"), "3");
+  assert.equal(await text(page, "conversions"), "1 (120)");
   const sources = await page.$$eval('[data-test="top-sources"] tbody tr',
     (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   assert.deepEqual(sources, [["(none)", "3", "2", "66.7%"], ["newsletter", "1", "1", "100.0%"]]);

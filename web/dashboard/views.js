@@ -198,6 +198,7 @@ async function overview(el, { params, signal }) {
     tile("Answer rate", pct(t.answer_rate), "answer-rate"),
     tile("Unique calls", n(t.unique_calls), "unique-calls"),
     tile("Average talk time", duration(t.avg_talk_secs), "avg-talk"),
+    tile("Conversions", t.conversions ? `${n(t.conversions)} (${n(Math.round(t.conversion_value))})` : "0", "conversions"),
     tile("Unattributed", n(t.unattributed), "unattributed"));
   const chart = callsChart(series, tz);
   el.append(tiles,

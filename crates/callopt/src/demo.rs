@@ -509,12 +509,60 @@ async fn seed_calls(
         sessions.extend(session.map(|s| SessionWrite::Insert(Box::new(s))));
     }
     store.write_sessions(&sessions).await?;
+    let mut sales = Vec::new();
     for (n, number, caller, at, session) in &calls {
         if let Some(id) = session {
             board.hold(number, id, None, *at + 60_000);
         }
         play_call(board, &mut dice, *n, number, caller, *at);
+        // About one call in eight turns into a sale the business reports afterwards.
+        if dice.below(8) == 0 {
+            sales.push((caller.clone(), *at, 50 + dice.below(400) as i64));
+        }
     }
     board.pin_clock(0);
+    report_sales(store.clone(), demo.account, calls.len() as i64, sales);
     Ok(calls.len())
+}
+
+/// Marks the demo's sales as conversions (the conversion API's caller-and-time form) once the
+/// switchboard has written the calls, for at most ten seconds.
+fn report_sales(
+    store: Arc<dyn Store>,
+    account: AccountId,
+    placed: i64,
+    sales: Vec<(String, i64, i64)>,
+) {
+    tokio::spawn(async move {
+        let everything = callopt_store::ReportQuery {
+            from: 0,
+            to: i64::MAX / 2,
+            group: callopt_store::ReportGroup::Total,
+            offsets: vec![(i64::MAX, 0)],
+            filter: Default::default(),
+        };
+        for _ in 0..100 {
+            let written = match store.report(account, &everything).await {
+                Ok(rows) => rows.iter().map(|r| r.calls).sum::<i64>(),
+                Err(_) => 0,
+            };
+            if written >= placed {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        for (caller, at, value) in sales {
+            let sale = callopt_store::Conversion {
+                value: value as f64,
+                currency: "USD".into(),
+                at: at + 3_600_000,
+            };
+            if let Err(e) = store
+                .convert_latest_call(account, &caller, at, at + 60_000, &sale)
+                .await
+            {
+                tracing::debug!(error = %e, "demo sale not recorded");
+            }
+        }
+    });
 }
