@@ -79,6 +79,10 @@ pub struct ScriptReport {
     pub hits: Vec<Hit>,
     /// Syntax errors the parser recovered from (or stopped at).
     pub errors: usize,
+    /// A phone-like query parameter is read (a page may write it with another script).
+    pub reads_number_param: bool,
+    /// Text is written into the page (`document.write`, `innerHTML`, …).
+    pub writes_page: bool,
 }
 
 /// Contexts a piece of code may run in (bits).
@@ -130,6 +134,7 @@ pub fn analyze(source: &str, origin: Origin) -> ScriptReport {
                 line: 1,
             }],
             errors: 1,
+            ..ScriptReport::default()
         };
     }
     if nesting_depth(source) > SHALLOW {
@@ -209,11 +214,14 @@ fn parse_and_read(source: &str, origin: Origin) -> ScriptReport {
     if let Some(frame) = find.key_frames.pop() {
         find.close_key_frame(frame);
     }
+    let (reads_number_param, writes_page) = (find.query_param, find.dom_write);
     let mut hits = find.finish();
     hits.truncate(MAX_HITS);
     ScriptReport {
         hits,
         errors: parsed.diagnostics.len() + usize::from(parsed.panicked),
+        reads_number_param,
+        writes_page,
     }
 }
 
@@ -1259,10 +1267,13 @@ impl<'a> Visit<'a> for Find<'_, '_> {
     }
 
     fn visit_static_member_expression(&mut self, it: &StaticMemberExpression<'a>) {
-        if it.property.name.as_str() == "search"
-            && member_name(&it.object, self.names).as_deref() == Some("location")
+        let read = it.property.name.as_str();
+        let object = || member_name(&it.object, self.names);
+        if (matches!(read, "search" | "href") && object().as_deref() == Some("location"))
+            || (read == "URL" && object().as_deref() == Some("document"))
         {
-            // the query string read; a phone-like parameter name makes it count
+            // the query string read (whole, or within the URL, as a regex over
+            // `location.href` does); a phone-like parameter name makes it count
             if self.source.len() < MAX_SCRIPT {
                 self.query_read_hint();
             }

@@ -79,6 +79,9 @@ pub fn analyze(input: &str, html: &str, external: &[(String, String)]) -> Report
         .iter()
         .map(|(src, code)| (html::ScriptSource::External(src.clone()), code.as_str()));
     let mut count = 0;
+    // A kit may read its number from the query string in one script and write it in another.
+    let mut number_param: Option<String> = None;
+    let mut page_written = false;
     for (source, code) in scripts.chain(external) {
         count += 1;
         let origin = match &source {
@@ -90,6 +93,10 @@ pub fn analyze(input: &str, html: &str, external: &[(String, String)]) -> Report
         };
         let report = js::analyze(code, origin);
         script_errors += report.errors;
+        if report.reads_number_param && number_param.is_none() {
+            number_param = Some(source.to_string());
+        }
+        page_written |= report.writes_page;
         for hit in report.hits {
             let (code, kind, weight, detail) = score::describe(hit.behaviour);
             let location = match &source {
@@ -102,6 +109,18 @@ pub fn analyze(input: &str, html: &str, external: &[(String, String)]) -> Report
                 weight,
                 location,
                 detail: detail.to_string(),
+            });
+        }
+    }
+    if let (Some(location), true) = (number_param, page_written) {
+        let (code, kind, weight, detail) = score::describe(js::Behaviour::NumberFromQuery);
+        if !findings.iter().any(|f| f.code == code) {
+            findings.push(Finding {
+                code,
+                kind,
+                weight,
+                location,
+                detail: format!("{detail} (by another script)"),
             });
         }
     }

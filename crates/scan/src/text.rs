@@ -1,5 +1,6 @@
 //! What a page's visible text says: phone numbers, claims that the visitor's device is infected
-//! or blocked (in English, Spanish, French, German, Portuguese and Italian), impersonated
+//! or blocked (in English, Spanish, French, German, Portuguese, Italian, Japanese, Chinese and
+//! Korean), impersonated
 //! brands, fake error codes, "do not close or restart", calls to phone support.
 //!
 //! This is prose, not code: plain word lists over lower-cased text.
@@ -96,6 +97,18 @@ const SUBJECTS: &[&str] = &[
     "il tuo pc",
     "il tuo dispositivo",
     "questo computer",
+    "お使いのコンピューター",
+    "お使いのコンピュータ",
+    "お使いのpc",
+    "あなたのコンピューター",
+    "このコンピューター",
+    "このpc",
+    "您的电脑",
+    "您的计算机",
+    "你的电脑",
+    "귀하의 컴퓨터",
+    "당신의 컴퓨터",
+    "이 컴퓨터",
 ];
 
 /// Alarm words that, after a subject, make the claim.
@@ -145,6 +158,16 @@ const ALARMS: &[&str] = &[
     "bloccato",
     "violato",
     "em risco",
+    "感染",
+    "ブロック",
+    "ロックされ",
+    "ハッキング",
+    "被锁定",
+    "已被锁",
+    "病毒",
+    "감염",
+    "차단",
+    "해킹",
 ];
 
 /// Claims that need no subject.
@@ -176,6 +199,19 @@ const CLAIMS: &[&str] = &[
     "alerta de segurança",
     "avviso di sicurezza",
     "è stato bloccato",
+    "ウイルスが検出",
+    "ウイルスを検出",
+    "ウイルスに感染しています",
+    "アクセスはブロック",
+    "アクセスがブロック",
+    "セキュリティ警告",
+    "检测到病毒",
+    "安全警报",
+    "已被锁定",
+    "바이러스가 감지",
+    "바이러스에 감염되었습니다",
+    "보안 경고",
+    "차단되었습니다",
 ];
 
 const DO_NOT_CLOSE: &[&str] = &[
@@ -205,6 +241,18 @@ const DO_NOT_CLOSE: &[&str] = &[
     "non chiudere",
     "non riavviare",
     "non spegnere",
+    "閉じないでください",
+    "閉じないで下さい",
+    "再起動しないでください",
+    "電源を切らないで",
+    "请勿关闭",
+    "不要关闭",
+    "请勿重启",
+    "不要重启",
+    "닫지 마십시오",
+    "닫지 마세요",
+    "재부팅하지 마",
+    "끄지 마십시오",
 ];
 
 const CALL_SUPPORT: &[&str] = &[
@@ -235,6 +283,23 @@ const CALL_SUPPORT: &[&str] = &[
     "assistenza tecnica",
     "call now",
     "call immediately",
+    "フリーダイヤル",
+    "通話無料",
+    "無料通話",
+    "免费热线",
+    "免费电话",
+    "무료 전화",
+    "수신자 부담",
+    "サポートに電話",
+    "サポート窓口に電話",
+    "今すぐ電話",
+    "至急お電話",
+    "技术支持电话",
+    "立即拨打",
+    "请立即致电",
+    "지원센터에 전화",
+    "지금 전화",
+    "즉시 전화",
 ];
 
 const ERROR_WORDS: &[&str] = &[

@@ -69,6 +69,36 @@ PHONES = {
     "it": ["+39 800 555 012", "800 555 0199"],
 }
 
+SCARE.update({
+    "ja": dict(
+        title=["{brand} セキュリティ警告", "Windows Defender - セキュリティ警告"],
+        claim=["お使いのコンピューターはウイルスに感染しています。", "このPCへのアクセスはセキュリティ上の理由でブロックされました。",
+               "ウイルスが検出されました。個人情報が盗まれる危険があります。"],
+        dont=["このページを閉じないでください。コンピューターを再起動しないでください。", "この画面を閉じたり、再起動したりしないでください。"],
+        call=["今すぐ{brand}サポートに電話してください: {phone}", "サポート窓口に電話: {phone}（通話無料）"],
+        err=["エラーコード: 0x80070424", "Error # JP3K9X2"],
+    ),
+    "zh": dict(
+        title=["{brand} 安全警报", "Windows 安全警告"],
+        claim=["您的电脑已被锁定，检测到病毒。", "检测到病毒：您的个人数据面临风险。"],
+        dont=["请勿关闭此页面，也不要重启电脑。", "请勿关闭或重启您的计算机。"],
+        call=["请立即拨打{brand}技术支持电话: {phone}", "立即拨打免费热线 {phone}"],
+        err=["错误代码: 0x80072EE7", "Error # ZH7Q2M1"],
+    ),
+    "ko": dict(
+        title=["{brand} 보안 경고", "Windows 보안 경고"],
+        claim=["귀하의 컴퓨터가 바이러스에 감염되었습니다.", "보안상의 이유로 이 컴퓨터가 차단되었습니다."],
+        dont=["이 창을 닫지 마십시오. 컴퓨터를 재부팅하지 마십시오.", "페이지를 닫거나 컴퓨터를 끄지 마십시오."],
+        call=["지금 {brand} 지원센터에 전화하십시오: {phone}", "기술 지원 무료 전화: {phone}"],
+        err=["오류 코드: 0x8024402C", "Error # KR5T1W8"],
+    ),
+})
+PHONES.update({
+    "ja": ["0120-555-012", "050-5555-0199", "+81 3 5555 0123"],
+    "zh": ["400-555-0123", "+86 10 5555 0199"],
+    "ko": ["080-555-0123", "+82 2 555 0199"],
+})
+
 # ---------------------------------------------------------------- locking behaviours
 # Each: (name, variants); a variant is (kind, payload) where kind is js (inline script),
 # ext (external script), attr (body attributes), css (style sheet), html (markup).
@@ -180,7 +210,11 @@ def scam_page(lang, behaviours, variant_pick, layout, number_from_query=False, e
         kind, payload = variants[variant_pick % len(variants)]
         {"js": scripts, "attr": attrs, "css": css, "html": html}[kind].append(payload)
     shown = "<span class=\"ph\"></span>" if number_from_query else phone
-    if number_from_query:
+    if number_from_query == "href":
+        # read with a regex over the whole URL, written by other scripts
+        shown = "<script>document.write(num)</script>"
+        scripts.insert(0, "function param(name) {\n  var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(window.location.href);\n  return m ? decodeURIComponent(m[1]) : '';\n}\nvar num = param('phone');")
+    elif number_from_query:
         scripts.insert(0, R.choice([
             "var p = new URLSearchParams(location.search).get('phone');\ndocument.querySelectorAll('.ph').forEach(function (e) { e.textContent = p; });",
             "var q = new URLSearchParams(window.location.search);\nvar num = q.get('ph') || q.get('n');\nfor (var e of document.getElementsByClassName('ph')) e.innerHTML = num;",
@@ -217,8 +251,13 @@ def write(path, text):
         f.write(text)
 
 
+# The languages of the first pages; later ones get their own section (cjk()), so that adding
+# a language leaves the existing pages as they are.
+FIRST_LANGS = ["en", "es", "fr", "de", "pt", "it"]
+
+
 def scams():
-    langs = list(SCARE)
+    langs = FIRST_LANGS
     n = 0
     # each locking or pressuring behaviour alone, in several variants and languages
     for b in LOCKS + PRESSURE:
@@ -492,6 +531,34 @@ def legit():
         write(f"legit/other_{i + 1}_{lang}.html", SHELL.format(lang=lang, title=name, css="", body=body))
 
 
+# ---------------------------------------------------------------- Japanese, Chinese, Korean
+CJK_LEGIT = [
+    ("ja", "パソコン修理のサポート工房", "ウイルス除去、データ復旧、パソコンの設定。遠隔サポートにも対応します。お気軽にお問い合わせください。", "03-5555-0142", "https://anydesk.com/ja"),
+    ("zh", "北京电脑维修中心", "病毒清除、数据恢复、远程技术支持。欢迎来电咨询。", "010-5555-0188", "https://www.teamviewer.com/cn/"),
+    ("ko", "서울 컴퓨터 수리", "바이러스 제거, 데이터 복구, 원격 지원. 언제든지 문의하세요.", "02-555-0166", "https://anydesk.com/ko"),
+]
+CJK_NEWS = [
+    ("ja", "偽のウイルス警告に注意", "画面に「お使いのコンピューターはウイルスに感染しています」「このページを閉じないでください」と表示され、サポートに電話するよう求められます。表示された番号には絶対に電話しないでください。ブラウザーを閉じれば問題ありません。"),
+    ("zh", "警惕假冒技术支持诈骗", "网页显示“您的电脑已被锁定，检测到病毒”和“请勿关闭此页面”，并要求拨打所谓的技术支持电话。警方提醒：不要拨打页面上的电话，关闭浏览器即可。"),
+    ("ko", "가짜 기술 지원 사기 주의보", "화면에 \"귀하의 컴퓨터가 바이러스에 감염되었습니다\"와 \"이 창을 닫지 마십시오\"라는 문구가 뜨고 전화를 하라고 요구합니다. 표시된 번호로 전화하지 말고 브라우저를 닫으십시오."),
+]
+
+
+def cjk():
+    langs = ["ja", "zh", "ko"]
+    lockers = [["fullscreen_click", "dialog_loop"], ["escape_block", "cursor_hidden", "keyboard_lock"], ["beforeunload", "audio_loop"],
+               ["history_flood", "context_menu", "devtools_keys"], ["fullscreen_load", "escape_block"], ["keyboard_lock", "audio_loop"]]
+    for i, c in enumerate(lockers):
+        lang = langs[i % len(langs)]
+        page, _ = scam_page(lang, c, i, i % 3, number_from_query=("href" if i % 3 == 1 else False))
+        write(f"scam/cjk_{i + 1}_{lang}.html", page)
+    for i, t in enumerate(CJK_LEGIT):
+        write(f"legit/it_support_cjk_{i + 1}_{t[0]}.html", it_support_page(*t))
+    for i, t in enumerate(CJK_NEWS):
+        write(f"legit/news_cjk_{i + 1}_{t[0]}.html", news_page(i, *t))
+
+
 if __name__ == "__main__":
     scams()
     legit()
+    cjk()
