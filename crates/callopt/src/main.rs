@@ -292,7 +292,8 @@ async fn start_sip(
     sip.probing.interval = Some(std::time::Duration::from_secs(
         config.sip_probe_interval_secs.max(1),
     ));
-    // A dialog whose BYE never comes is forgotten when its call record is ended.
+    // A dialog whose BYE never comes is hung up (a BYE to each side) when its call record is
+    // ended.
     sip.max_dialog = std::time::Duration::from_secs(config.max_call_secs.max(1));
     let control = Arc::new(sip::SipControl(state.switchboard.clone()));
     say(&format!("sip on udp:{local} tcp:{local}"));

@@ -60,8 +60,9 @@ pub struct CoreConfig {
     pub timers: Timers,
     /// Target probing.
     pub probing: Probing,
-    /// How long a dialog may last without a BYE before the core forgets it and reports the
-    /// call ended by the system (the BYE was lost, or the caller vanished).
+    /// How long a dialog may last without a BYE (the BYE was lost, or the caller vanished)
+    /// before the core hangs up both sides with a BYE of its own, forgets it and reports the
+    /// call ended by the system.
     pub max_dialog: Duration,
 }
 
@@ -181,7 +182,8 @@ struct Relay {
     cancel_interval: Duration,
 }
 
-/// A confirmed dialog, so that BYE ends the call exactly once.
+/// A confirmed dialog, so that BYE ends the call exactly once, and so that the proxy can hang
+/// up both sides itself when it outlives `max_dialog`.
 struct Dialog {
     /// Its id, for the timer that bounds it.
     id: u64,
@@ -189,8 +191,32 @@ struct Dialog {
     key: Option<u64>,
     /// From tag of the INVITE: a BYE with this From tag comes from the caller.
     caller_tag: String,
+    /// To tag of the 2xx: requests with this From tag come from the target.
+    target_tag: String,
+    /// The caller's side, to send it a BYE; `None` when its INVITE was too large or odd to
+    /// keep (then the proxy sends no BYE at the limit).
+    caller: Option<Party>,
+    /// The target's side, likewise from the 2xx and the INVITE as sent to it.
+    target: Option<Party>,
     /// A BYE was seen.
     ended: bool,
+}
+
+/// One side of a confirmed dialog, as the proxy needs it to write that side a request of its
+/// own and to speak for it to the other side (RFC 3261 §12.1). A few short strings: a value
+/// longer than [`MAX_KEPT`] or more than [`MAX_ROUTES`] routes and the side is not kept, so a
+/// dialog held for hours costs a bounded amount of memory whatever its messages carried.
+struct Party {
+    /// Its address with its tag: the From of its requests (the caller's From, the target's To).
+    addr: String,
+    /// Its remote target (its Contact) and the Route values from the proxy to it.
+    reach: edit::DialogTarget,
+    /// Where to send when neither its Contact nor its first route names an IP address: the
+    /// caller's source address, or where the INVITE went.
+    peer: Peer,
+    /// The highest CSeq of its requests seen through the proxy (the INVITE's for the caller, 0
+    /// for a target that has sent none): a request the proxy sends in its name goes above it.
+    cseq: u32,
 }
 
 /// An OPTIONS probe in flight.
@@ -207,8 +233,11 @@ struct Probe {
     done: bool,
 }
 
-/// A request the proxy sends on its own behalf (the BYE that ends a dialog it would not keep).
+/// A request the proxy sends on its own behalf (the BYE that ends a dialog it would not keep,
+/// or one that outlived `max_dialog`).
 struct Own {
+    /// The dialog's Call-ID, for the log line its outcome gets.
+    call_id: String,
     /// Where it went.
     to: Peer,
     /// The request, for retransmissions.
@@ -274,6 +303,10 @@ enum Timer {
 }
 
 const MAX_HOPS: u32 = 32;
+/// The longest header value (an address, a URI, a route) a dialog keeps for its own BYEs.
+const MAX_KEPT: usize = 1024;
+/// The most routes a dialog keeps towards one side.
+const MAX_ROUTES: usize = 8;
 const ALLOW: &str = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
 const KNOWN_METHODS: [&str; 10] = [
     "REGISTER",
@@ -960,6 +993,9 @@ impl Core {
             return self.respond(from, &msg, 404, "Not Found", out);
         };
         let call_id = msg.call_id().unwrap_or_default().to_string();
+        if let Some(d) = self.dialogs.get_mut(&call_id) {
+            d.saw_request(&msg, method);
+        }
         let mut bye_call_id = None;
         if method == "BYE" {
             if let Some(d) = self.dialogs.get_mut(&call_id) {
@@ -1033,11 +1069,7 @@ impl Core {
             'i' if self.branches.contains_key(&id) => self.on_branch_response(id, msg, now, out),
             'n' if self.relays.contains_key(&id) => self.on_relay_response(id, msg, now, out),
             'p' => self.on_probe_response(id, &msg),
-            'b' => {
-                if msg.status().is_some_and(|s| s >= 200) {
-                    self.own.remove(&id);
-                }
-            }
+            'b' => self.on_own_response(id, &msg),
             _ => self.forward_stateless(&msg, out),
         }
     }
@@ -1118,7 +1150,8 @@ impl Core {
             200..=299 => {
                 let first = matches!(b.state, ClientState::Calling | ClientState::Proceeding);
                 b.state = ClientState::Terminated;
-                b.request = Bytes::new();
+                let sent = std::mem::take(&mut b.request);
+                let target_peer = b.to;
                 out.push(Output {
                     to: b.upstream,
                     data: edit::strip_top_via(&msg),
@@ -1133,9 +1166,8 @@ impl Core {
                 self.server_invites.insert(call.server_branch.clone(), None);
                 self.accepted.insert(call_id, call.server_branch.clone());
                 self.set(now + t64, Timer::Accepted(call_id));
-                if let Some(call_id) = msg.call_id() {
-                    let caller_tag = call.invite.from_tag().unwrap_or_default().to_string();
-                    self.open_dialog(call_id, call.key, caller_tag, now);
+                if msg.call_id().is_some() {
+                    self.open_dialog(&call, &msg, sent, target_peer, now);
                 }
                 if let Some(key) = call.key {
                     self.control.call_answered(key, target, status);
@@ -1229,18 +1261,38 @@ impl Core {
             call_id = msg.call_id(),
             "target answered after the caller canceled: ACKed and hung up"
         );
-        self.send_own(bye_id, to, bye, now, out);
+        let call_id = msg.call_id().unwrap_or_default().to_string();
+        self.send_own(bye_id, to, bye, call_id, now, out);
     }
 
-    /// Keeps a confirmed dialog, bounded by `max_dialog`.
-    fn open_dialog(&mut self, call_id: &str, key: Option<u64>, caller_tag: String, now: Instant) {
+    /// Keeps a confirmed dialog, bounded by `max_dialog`: its tags, and what the proxy needs
+    /// to hang up each side itself (from the caller's INVITE, the INVITE as sent to the target
+    /// and the target's 2xx).
+    fn open_dialog(
+        &mut self,
+        call: &Call,
+        answer: &Message,
+        sent: Bytes,
+        target_peer: Peer,
+        now: Instant,
+    ) {
+        let Some(call_id) = answer.call_id() else {
+            return;
+        };
+        let caller = self.caller_party(&call.invite, call.upstream);
+        let target = Message::parse(sent, Framing::Datagram)
+            .ok()
+            .and_then(|invite| self.target_party(answer, &invite, target_peer));
         let id = self.id();
         let old = self.dialogs.insert(
             call_id.to_string(),
             Dialog {
                 id,
-                key,
-                caller_tag,
+                key: call.key,
+                caller_tag: call.invite.from_tag().unwrap_or_default().to_string(),
+                target_tag: answer.to_tag().unwrap_or_default().to_string(),
+                caller,
+                target,
                 ended: false,
             },
         );
@@ -1251,6 +1303,48 @@ impl Core {
         self.set(now + self.config.max_dialog, Timer::DialogLimit(id));
     }
 
+    /// The caller's side of a dialog, seen from the proxy as the target sees it (RFC 3261
+    /// §12.1.1): its Contact as remote target, and the Record-Route values of its INVITE as
+    /// received (those below ours, added by the proxies between it and us) as the route set, in
+    /// their order, first hop first.
+    fn caller_party(&self, invite: &Message, upstream: Peer) -> Option<Party> {
+        let routes = invite
+            .values(HeaderName::RecordRoute)
+            .map(|r| kept(invite.text(r)).map(str::to_string))
+            .collect::<Option<Vec<String>>>()?;
+        if routes.len() > MAX_ROUTES {
+            return None;
+        }
+        let uri = match invite.value(HeaderName::Contact) {
+            Some(c) => uri_kept(parse::addr_uri(c))?.to_string(),
+            None => peer_uri(upstream),
+        };
+        Some(Party {
+            addr: kept(invite.value(HeaderName::From)?)?.to_string(),
+            reach: edit::DialogTarget { uri, routes },
+            peer: upstream,
+            cseq: invite.cseq().map_or(0, |(n, _)| n),
+        })
+    }
+
+    /// The target's side of a dialog, seen from the proxy as the caller sees it: the 2xx's To
+    /// (with the target's tag), its Contact and the route set above ours ([`Self::dialog_target`]).
+    fn target_party(&self, answer: &Message, invite: &Message, fallback: Peer) -> Option<Party> {
+        let (reach, _) = self.dialog_target(answer, invite, fallback);
+        let fits = reach.routes.len() <= MAX_ROUTES
+            && uri_kept(&reach.uri).is_some()
+            && reach.routes.iter().all(|r| kept(r).is_some());
+        if !fits {
+            return None;
+        }
+        Some(Party {
+            addr: kept(answer.value(HeaderName::To)?)?.to_string(),
+            reach,
+            peer: fallback,
+            cseq: 0,
+        })
+    }
+
     /// Forgets a dialog (BYE answered or timed out).
     fn close_dialog(&mut self, call_id: &str) {
         if let Some(d) = self.dialogs.remove(call_id) {
@@ -1259,21 +1353,60 @@ impl Core {
     }
 
     /// A dialog outlived `max_dialog`: no BYE is coming (the caller vanished, or the BYE went
-    /// another way). The call ends as hung up by the system.
-    fn dialog_limit(&mut self, id: u64) {
+    /// another way). Unless a BYE is already on its way, the proxy hangs up both sides with a
+    /// BYE of its own, as Kamailio's dialog module does when a dialog times out, so neither
+    /// leg stays up (and billed) past the call record; the call ends as hung up by the system.
+    fn dialog_limit(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
         let Some(call_id) = self.dialog_ids.remove(&id) else {
             return;
         };
         let Some(d) = self.dialogs.remove(&call_id) else {
             return;
         };
-        tracing::info!(
-            call_id,
-            "dialog outlived its limit without a BYE: forgotten"
-        );
-        if let (false, Some(key)) = (d.ended, d.key) {
+        if d.ended {
+            tracing::info!(call_id, "dialog reached its limit with its BYE in flight");
+            return;
+        }
+        if let Some(key) = d.key {
             self.control.call_ended(key, HungUpBy::System, true);
         }
+        let (Some(caller), Some(target)) = (d.caller, d.target) else {
+            tracing::info!(
+                call_id,
+                "dialog outlived its limit without a BYE: forgotten (too large to hang up)"
+            );
+            return;
+        };
+        tracing::info!(
+            call_id,
+            "dialog outlived its limit without a BYE: hanging up both sides"
+        );
+        self.send_dialog_bye(&call_id, &caller, &target, now, out);
+        self.send_dialog_bye(&call_id, &target, &caller, now, out);
+    }
+
+    /// Sends `to` a BYE in the name of `from`, from the proxy's place on the dialog's path.
+    fn send_dialog_bye(
+        &mut self,
+        call_id: &str,
+        from: &Party,
+        to: &Party,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let peer = self.next_peer(&to.reach, to.peer);
+        let id = self.id();
+        let via = self.via(peer.transport, 'b', id);
+        let bye = edit::in_dialog_request(&edit::InDialog {
+            method: "BYE",
+            target: &to.reach,
+            via: &via,
+            from: &from.addr,
+            to: &to.addr,
+            call_id,
+            cseq: from.cseq.saturating_add(1),
+        });
+        self.send_own(id, peer, bye, call_id.to_string(), now, out);
     }
 
     /// Where the caller's side of the dialog a 2xx created sends its requests, from the
@@ -1285,7 +1418,6 @@ impl Core {
         invite: &Message,
         fallback: Peer,
     ) -> (edit::DialogTarget, Peer) {
-        let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b <= b' ' || b == 0x7f);
         let values: Vec<&str> = answer
             .values(HeaderName::RecordRoute)
             .map(|r| answer.text(r))
@@ -1305,27 +1437,39 @@ impl Core {
         let contact = answer
             .value(HeaderName::Contact)
             .map(parse::addr_uri)
-            .filter(|u| clean(u))
+            .filter(|u| request_uri(u))
             .or_else(|| invite.uri())
             .unwrap_or("sip:invalid")
             .to_string();
-        let next = match routes.first() {
-            Some(r) => uri_peer(parse::addr_uri(r)),
-            None => uri_peer(&contact),
+        let target = edit::DialogTarget {
+            uri: contact,
+            routes,
         };
-        let to = next.filter(|p| !self.is_us(*p)).unwrap_or(fallback);
-        (
-            edit::DialogTarget {
-                uri: contact,
-                routes,
-            },
-            to,
-        )
+        let to = self.next_peer(&target, fallback);
+        (target, to)
+    }
+
+    /// The next hop of a request inside a dialog: its first route, else its Request-URI;
+    /// `fallback` when that names no IP address (or names us).
+    fn next_peer(&self, target: &edit::DialogTarget, fallback: Peer) -> Peer {
+        let next = match target.routes.first() {
+            Some(r) => uri_peer(parse::addr_uri(r)),
+            None => uri_peer(&target.uri),
+        };
+        next.filter(|p| !self.is_us(*p)).unwrap_or(fallback)
     }
 
     /// Sends a non-INVITE request of the proxy's own (a BYE) as a client transaction:
     /// retransmitted on UDP (Timer E), given up after Timer F, done at its first final.
-    fn send_own(&mut self, id: u64, to: Peer, request: Bytes, now: Instant, out: &mut Vec<Output>) {
+    fn send_own(
+        &mut self,
+        id: u64,
+        to: Peer,
+        request: Bytes,
+        call_id: String,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         let t1 = self.config.timers.t1;
         out.push(Output {
             to,
@@ -1334,6 +1478,7 @@ impl Core {
         self.own.insert(
             id,
             Own {
+                call_id,
                 to,
                 request,
                 interval: t1,
@@ -1437,6 +1582,23 @@ impl Core {
             self.close_dialog(&cid);
         }
         self.set(now + wait, Timer::RelayDone(id));
+    }
+
+    /// A response to a request of our own: the first final ends its transaction, and goes no
+    /// further. 481 or 408 is no surprise (the other side may be gone already).
+    fn on_own_response(&mut self, id: u64, msg: &Message) {
+        let status = msg.status().unwrap_or(500);
+        if status < 200 {
+            return;
+        }
+        let Some(own) = self.own.remove(&id) else {
+            return;
+        };
+        if status < 300 {
+            tracing::debug!(call_id = own.call_id, status, "our BYE was answered");
+        } else {
+            tracing::info!(call_id = own.call_id, status, "our BYE was refused");
+        }
     }
 
     fn on_probe_response(&mut self, id: u64, msg: &Message) {
@@ -1678,7 +1840,7 @@ impl Core {
                     }
                 }
             }
-            Timer::DialogLimit(id) => self.dialog_limit(id),
+            Timer::DialogLimit(id) => self.dialog_limit(id, now, out),
             Timer::OwnE(id) => {
                 if let Some(o) = self.own.get_mut(&id) {
                     out.push(Output {
@@ -1691,7 +1853,9 @@ impl Core {
                 }
             }
             Timer::OwnF(id) => {
-                self.own.remove(&id);
+                if let Some(own) = self.own.remove(&id) {
+                    tracing::info!(call_id = own.call_id, "our BYE got no answer");
+                }
             }
             Timer::ProbeF(id) => {
                 if let Some(p) = self.probes.remove(&id) {
@@ -1854,6 +2018,70 @@ fn head_behind_bad_request_line(data: &Bytes) -> Option<Message> {
     fixed.extend_from_slice(b" sip:invalid SIP/2.0\r\n");
     fixed.extend_from_slice(&rest[eol + 1..]);
     Message::parse_head(fixed.freeze()).ok()
+}
+
+impl Dialog {
+    /// Notes an in-dialog request passing through: the highest CSeq of its sender, and the
+    /// sender's new Contact when it is a target refresh (re-INVITE, UPDATE).
+    fn saw_request(&mut self, msg: &Message, method: &str) {
+        let party = match msg.from_tag() {
+            Some(t) if t == self.caller_tag => self.caller.as_mut(),
+            Some(t) if t == self.target_tag => self.target.as_mut(),
+            _ => None,
+        };
+        let Some(party) = party else {
+            return;
+        };
+        if let Some((n, _)) = msg.cseq() {
+            party.cseq = party.cseq.max(n);
+        }
+        if matches!(method, "INVITE" | "UPDATE") {
+            let contact = msg.value(HeaderName::Contact).map(parse::addr_uri);
+            if let Some(uri) = contact.and_then(uri_kept) {
+                party.reach.uri = uri.to_string();
+            }
+        }
+    }
+}
+
+/// Whether a header value can be written into a message of ours as it is: not empty, no
+/// whitespace or control characters (a folded line cannot smuggle a header in).
+fn clean(s: &str) -> bool {
+    !s.is_empty() && !s.bytes().any(|b| b <= b' ' || b == 0x7f)
+}
+
+/// `s` when a dialog may keep it: short enough, and written on one line with no control
+/// characters (spaces allowed, as in a display name).
+fn kept(s: &str) -> Option<&str> {
+    let one_line = !s.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f);
+    (!s.is_empty() && s.len() <= MAX_KEPT && one_line).then_some(s)
+}
+
+/// `uri` when a dialog may keep it as a Request-URI: [`kept`], and [`request_uri`].
+fn uri_kept(uri: &str) -> Option<&str> {
+    kept(uri).filter(|u| request_uri(u))
+}
+
+/// Whether `uri` can stand as the Request-URI of a request we write: [`clean`], no angle
+/// brackets, and a scheme (a letter, then letters, digits, `+`, `-` or `.`) before a colon.
+fn request_uri(uri: &str) -> bool {
+    let Some((scheme, _)) = uri.split_once(':') else {
+        return false;
+    };
+    clean(uri)
+        && !uri.contains(['<', '>'])
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// A SIP URI for a peer's address, when nothing better names it.
+fn peer_uri(peer: Peer) -> String {
+    match peer.transport {
+        Transport::Udp => format!("sip:{}", peer.addr),
+        Transport::Tcp => format!("sip:{};transport=tcp", peer.addr),
+    }
 }
 
 /// How many Route values on top name us (loose routing: we remove them before forwarding).

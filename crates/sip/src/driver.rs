@@ -28,8 +28,8 @@ pub struct SipConfig {
     pub timers: Timers,
     /// OPTIONS probing of targets.
     pub probing: Probing,
-    /// How long a dialog may last without a BYE before it is forgotten and its call reported
-    /// ended by the system.
+    /// How long a dialog may last without a BYE before the router hangs up both sides, forgets
+    /// it and reports its call ended by the system.
     pub max_dialog: Duration,
 }
 

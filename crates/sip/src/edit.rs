@@ -242,28 +242,58 @@ pub fn dialog_request(
     via: &str,
     target: &DialogTarget,
 ) -> Bytes {
-    let mut out = BytesMut::with_capacity(512);
-    let _ = write!(
-        Writer(&mut out),
-        "{method} {} SIP/2.0\r\nVia: {via}\r\n",
-        target.uri
-    );
-    for route in &target.routes {
-        let _ = write!(Writer(&mut out), "Route: {route}\r\n");
-    }
-    let src = invite.bytes();
-    for h in &invite.headers {
-        if matches!(h.name, HeaderName::From | HeaderName::CallId) {
-            out.put_slice(&src[h.line.clone()]);
-        }
-    }
     let to = answer
         .value(HeaderName::To)
         .or_else(|| invite.value(HeaderName::To))
         .unwrap_or("<sip:invalid>");
+    in_dialog_request(&InDialog {
+        method,
+        target,
+        via,
+        from: invite.value(HeaderName::From).unwrap_or("<sip:invalid>"),
+        to,
+        call_id: invite.call_id().unwrap_or_default(),
+        cseq,
+    })
+}
+
+/// What a request the proxy writes inside a dialog, on its own behalf, carries (RFC 3261
+/// §12.2.1.1): one side's place in the dialog towards the other.
+#[derive(Debug)]
+pub struct InDialog<'a> {
+    /// The method (ACK, BYE).
+    pub method: &'a str,
+    /// The Request-URI (the receiving side's remote target) and the Route values to it.
+    pub target: &'a DialogTarget,
+    /// Our Via value, with the branch of our client transaction.
+    pub via: &'a str,
+    /// The From value: the side the request speaks for, with its tag.
+    pub from: &'a str,
+    /// The To value: the receiving side, with its tag.
+    pub to: &'a str,
+    /// The dialog's Call-ID.
+    pub call_id: &'a str,
+    /// The CSeq number, in the sequence of the side the request speaks for.
+    pub cseq: u32,
+}
+
+/// Writes a request of the proxy's own inside a dialog; no body.
+pub fn in_dialog_request(r: &InDialog<'_>) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    let mut w = Writer(&mut out);
     let _ = write!(
-        Writer(&mut out),
-        "To: {to}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        w,
+        "{} {} SIP/2.0\r\nVia: {}\r\n",
+        r.method, r.target.uri, r.via
+    );
+    for route in &r.target.routes {
+        let _ = write!(w, "Route: {route}\r\n");
+    }
+    let _ = write!(
+        w,
+        "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {}\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n",
+        r.from, r.to, r.call_id, r.cseq, r.method
     );
     out.freeze()
 }

@@ -28,8 +28,14 @@
 //! - Target URIs must name an IP address (`sip:agent@10.0.0.5:5070`): the single core task does
 //!   not block on DNS. A host name makes the attempt `Unreachable`.
 //! - A dialog that sees no BYE within `max_dialog` ([`MAX_DIALOG`], 12 hours, by default) is
-//!   forgotten and its call reported through `call_ended(key, HungUpBy::System, true)`: the
-//!   table of dialogs stays bounded when callers vanish. No BYE is sent for it.
+//!   hung up by the proxy, as Kamailio's dialog module does when a dialog times out: a BYE of
+//!   its own to each side (to the target in the caller's name, to the caller in the target's,
+//!   each along the route set from the proxy's place and above the highest CSeq that side was
+//!   seen to use), so neither leg stays up and billed after the call record ends. The call is
+//!   reported through `call_ended(key, HungUpBy::System, true)` once, the dialog forgotten, and
+//!   the answers to those BYEs (481 and silence included) stop at the proxy. A dialog keeps a
+//!   few short strings for this (at most 8 routes and 1 KiB per value a side, else that dialog
+//!   is only forgotten), so the table stays bounded when callers vanish.
 //! - A target URI's `;transport=tcp` puts its leg on TCP. When the caller's leg and the
 //!   target's differ in transport, the INVITE carries two Record-Route values, the target's
 //!   side on top (double record-routing, as Kamailio's rr module with `enable_double_rr`), so

@@ -179,6 +179,11 @@ struct Proxy {
 
 impl Proxy {
     fn start(control: Arc<TestControl>, probing: Probing) -> Self {
+        Self::start_with(control, probing, callopt_sip::MAX_DIALOG)
+    }
+
+    /// A router whose dialogs last at most `max_dialog`.
+    fn start_with(control: Arc<TestControl>, probing: Probing, max_dialog: Duration) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -204,6 +209,7 @@ impl Proxy {
                     t4: Duration::from_millis(500),
                 };
                 config.probing = probing;
+                config.max_dialog = max_dialog;
                 callopt_sip::serve(config, control, stopped).await.unwrap();
             });
         });
@@ -328,6 +334,48 @@ fn tcp_target_hangs_up_a_udp_caller_through_both_record_routes() {
             Event::Ended(HungUpBy::Target, true)
         ]
     );
+}
+
+/// Runs a call nobody hangs up through a router whose dialogs last 1.5 s: both sides must get
+/// the proxy's BYE (their scenarios check its Request-URI and tags) and answer it.
+fn hung_up_by_the_proxy(control: impl FnOnce(u16) -> Arc<TestControl>, target_args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sipp::start(dir.path(), "uas_bye_from_proxy.xml", target_args);
+    let control = control(target.port);
+    let limit = Duration::from_millis(1500);
+    let proxy = Proxy::start_with(control.clone(), no_probing(), limit);
+    let started = Instant::now();
+    caller(
+        dir.path(),
+        proxy.udp,
+        "uac_bye_from_proxy.xml",
+        &["-m", "1"],
+    )
+    .expect_success();
+    target.expect_success();
+    assert!(started.elapsed() >= limit, "not before the limit");
+    control.wait_for("the call to end", |e| e.len() >= 3);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::System, true)
+        ]
+    );
+}
+
+#[test]
+fn dialog_past_its_limit_is_hung_up_on_both_sides() {
+    hung_up_by_the_proxy(
+        |port| TestControl::new(&[(port, secs(5))], 10),
+        &["-m", "1"],
+    );
+}
+
+#[test]
+fn dialog_past_its_limit_is_hung_up_on_a_tcp_target_and_a_udp_caller() {
+    hung_up_by_the_proxy(tcp_target, &["-m", "1", "-t", "t1"]);
 }
 
 #[test]

@@ -617,7 +617,8 @@ fn a_dialog_ended_by_bye_is_not_ended_again_at_its_bound() {
     let sent = rig.feed(CALLER, &in_dialog("BYE", "z9hG4bKbye2", 2));
     let bye = only(&sent, T1, "BYE").clone();
     rig.feed(T1, &answer(&bye, 200, "t1"));
-    rig.advance(Duration::from_secs(13 * 3600));
+    let sent = rig.advance(Duration::from_secs(13 * 3600));
+    assert!(sent.is_empty(), "no BYE of ours: {sent:#?}");
     assert_eq!(
         rig.control.events()[1..],
         [
@@ -882,4 +883,314 @@ fn requests_are_validated_before_they_are_routed() {
     assert_eq!(status(&mut rig, &spaced), Some(400));
     assert_eq!(status(&mut rig, &spaced.replace("INVITE", "ACK")), None);
     assert!(rig.control.events().is_empty());
+}
+
+/// An edge proxy between the caller and us, and one between us and the target; both
+/// record-route.
+const EDGE: &str = "127.0.0.1:6500";
+const FAR: &str = "127.0.0.1:7500";
+
+/// Our own client transaction's branch: one Via, ours, kind `b`.
+fn assert_our_bye(rig: &Rig, bye: &Message) {
+    assert_eq!(bye.values(HeaderName::Via).count(), 1, "only our Via");
+    let branch = bye.top_via().and_then(|v| v.branch).unwrap_or_default();
+    assert!(
+        matches!(rig.core.our_branch(branch), Some(('b', _))),
+        "our branch: {branch}"
+    );
+    assert_eq!(bye.max_forwards(), Some(Ok(70)));
+}
+
+#[test]
+fn dialog_at_its_limit_is_hung_up_on_both_sides() {
+    let hour = Duration::from_secs(3600);
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = 2 * hour);
+    // The caller's INVITE comes through the edge proxy, which record-routed it.
+    let inv = invite("z9hG4bKlim").replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Record-Route: <sip:{EDGE};lr>\r\nMax-Forwards: 70\r\n"),
+    );
+    let sent = rig.feed(EDGE, &inv);
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    // The target answers through the far proxy, which record-routed above us.
+    let ok = answer_at(&inv1, 200, "t1", T1).replacen(
+        "Record-Route:",
+        &format!("Record-Route: <sip:{FAR};lr>\r\nRecord-Route:"),
+        1,
+    );
+    let sent = rig.feed(FAR, &ok);
+    only(&sent, EDGE, "200");
+
+    // The caller sends an INFO (CSeq 3); the target re-INVITEs (CSeq 5) from a new Contact.
+    let sent = rig.feed(EDGE, &in_dialog("INFO", "z9hG4bKinfo", 3));
+    let info = only(&sent, T1, "INFO").clone();
+    rig.feed(T1, &answer(&info, 200, "t1"));
+    let reinvite = format!(
+        "INVITE sip:c@{CALLER} SIP/2.0\r\nVia: SIP/2.0/UDP {FAR};branch=z9hG4bKfar1\r\n\
+Via: SIP/2.0/UDP {T1};branch=z9hG4bKtre\r\nRoute: <sip:{PROXY};lr>, <sip:{EDGE};lr>\r\n\
+Max-Forwards: 69\r\nFrom: <sip:+15551230000@{PROXY}>;tag=t1\r\n\
+To: <sip:+15550001111@{CALLER}>;tag=caller1\r\nCall-ID: call-1\r\nCSeq: 5 INVITE\r\n\
+Contact: <sip:agent@127.0.0.1:7003>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sent = rig.feed(FAR, &reinvite);
+    let fwd = only(&sent, EDGE, "INVITE").clone();
+    only(&rig.feed(EDGE, &answer(&fwd, 200, "caller1")), FAR, "200");
+
+    let sent = rig.advance(2 * hour);
+    assert_eq!(sent.len(), 2, "a BYE to each side: {sent:#?}");
+
+    // Towards the target: through the far proxy, to its refreshed Contact, as the caller.
+    let to_target = only(&sent, FAR, "BYE").clone();
+    assert_eq!(to_target.uri(), Some("sip:agent@127.0.0.1:7003"));
+    assert_eq!(
+        values(&to_target, HeaderName::Route),
+        [format!("<sip:{FAR};lr>")]
+    );
+    assert_eq!(to_target.from_tag(), Some("caller1"));
+    assert_eq!(to_target.to_tag(), Some("t1"));
+    assert_eq!(to_target.call_id(), Some("call-1"));
+    assert_eq!(
+        to_target.cseq(),
+        Some((4, "BYE")),
+        "above the caller's INFO"
+    );
+    assert_our_bye(&rig, &to_target);
+
+    // Towards the caller: through the edge proxy, to the caller's Contact, as the target.
+    let to_caller = only(&sent, EDGE, "BYE").clone();
+    assert_eq!(to_caller.uri(), Some(format!("sip:c@{CALLER}").as_str()));
+    assert_eq!(
+        values(&to_caller, HeaderName::Route),
+        [format!("<sip:{EDGE};lr>")]
+    );
+    assert_eq!(
+        to_caller.value(HeaderName::From),
+        Some(format!("<sip:+15551230000@{PROXY}>;tag=t1").as_str())
+    );
+    assert_eq!(
+        to_caller.value(HeaderName::To),
+        Some(format!("<sip:+15550001111@{CALLER}>;tag=caller1").as_str())
+    );
+    assert_eq!(to_caller.call_id(), Some("call-1"));
+    assert_eq!(
+        to_caller.cseq(),
+        Some((6, "BYE")),
+        "above the target's re-INVITE"
+    );
+    assert_our_bye(&rig, &to_caller);
+    assert_ne!(
+        to_caller.top_via().unwrap().branch,
+        to_target.top_via().unwrap().branch
+    );
+
+    // Their 200s stop at the proxy and end the transactions.
+    assert!(rig.feed(FAR, &answer(&to_target, 200, "t1")).is_empty());
+    assert!(rig
+        .feed(EDGE, &answer(&to_caller, 200, "caller1"))
+        .is_empty());
+    assert!(rig.core.own.is_empty());
+    assert!(rig.advance(Duration::from_secs(40)).is_empty());
+    assert_eq!(rig.core.live(), (0, 0));
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::System, true)
+        ],
+        "the call ends once"
+    );
+}
+
+#[test]
+fn dialog_limit_byes_are_retransmitted_and_a_refusal_or_silence_is_fine() {
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = Duration::from_secs(60));
+    answered_call(&mut rig);
+    let sent = rig.advance(Duration::from_secs(60));
+    let to_target = only(&sent, T1, "BYE").clone();
+    let to_caller = only(&sent, CALLER, "BYE").clone();
+    assert!(to_target.header(HeaderName::Route).is_none());
+    assert!(to_caller.header(HeaderName::Route).is_none());
+    assert_eq!(to_target.uri(), Some(format!("sip:agent@{T1}").as_str()));
+    assert_eq!(to_target.cseq(), Some((2, "BYE")), "above the INVITE's");
+    assert_eq!(
+        to_caller.cseq(),
+        Some((1, "BYE")),
+        "the target sent nothing"
+    );
+
+    // Timer E on UDP: both are sent again until answered.
+    let sent = rig.advance(Duration::from_millis(500));
+    only(&sent, T1, "BYE");
+    only(&sent, CALLER, "BYE");
+    // The target is gone already: 481, absorbed.
+    let sent = rig.feed(T1, &answer(&to_target, 481, "t1"));
+    assert!(sent.is_empty(), "{sent:#?}");
+    // A provisional from the caller's side stops nothing; it never answers a final.
+    assert!(rig.feed(CALLER, &answer(&to_caller, 100, "")).is_empty());
+    let mut to_caller_again = 0;
+    for _ in 0..40 {
+        let sent = rig.advance(Duration::from_secs(1));
+        assert!(sent.iter().all(|(t, _)| t == CALLER), "{sent:#?}");
+        to_caller_again += sent.len();
+    }
+    assert!(
+        to_caller_again >= 7,
+        "retransmitted up to T2: {to_caller_again}"
+    );
+    assert!(rig.core.own.is_empty(), "Timer F ended it");
+    assert!(rig.advance(Duration::from_secs(10)).is_empty());
+
+    // A BYE from the caller after ours: passed on as any request of an unknown dialog, and
+    // it ends nothing twice.
+    let sent = rig.feed(CALLER, &in_dialog("BYE", "z9hG4bKafter", 2));
+    let late = only(&sent, T1, "BYE").clone();
+    only(&rig.feed(T1, &answer(&late, 481, "t1")), CALLER, "481");
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::System, true)
+        ]
+    );
+}
+
+#[test]
+fn no_bye_of_ours_when_one_is_in_flight_at_the_limit() {
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = Duration::from_secs(10));
+    answered_call(&mut rig);
+    rig.advance(Duration::from_secs(9));
+    let sent = rig.feed(CALLER, &in_dialog("BYE", "z9hG4bKslow", 2));
+    let bye = only(&sent, T1, "BYE").clone();
+    // The target has not answered the caller's BYE when the limit comes.
+    let sent = rig.advance(Duration::from_secs(1));
+    assert!(
+        sent.iter()
+            .all(|(t, m)| t == T1 && m.values(HeaderName::Via).count() == 2),
+        "only the relayed BYE, retransmitted: {sent:#?}"
+    );
+    only(&rig.feed(T1, &answer(&bye, 200, "t1")), CALLER, "200");
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Answered(1, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
+}
+
+#[test]
+fn dialog_limit_byes_go_out_on_each_sides_transport() {
+    let target = format!("{T1};transport=tcp");
+    let mut rig = Rig::config(&[&target], |c| {
+        c.tcp = Some(PROXY_TCP.parse().unwrap());
+        c.max_dialog = Duration::from_secs(30);
+    });
+    let sent = rig.feed(CALLER, &invite("z9hG4bKlimtcp"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    only(
+        &rig.feed_tcp(T1, &answer_at(&inv1, 200, "t1", &target)),
+        CALLER,
+        "200",
+    );
+    rig.now += Duration::from_secs(30);
+    rig.core.poll_timers(rig.now, &mut rig.out);
+    let sent = rig.drain_with_transport();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    for (to, transport, bye) in &sent {
+        let via = bye.top_via().unwrap();
+        let (want, ours) = if to == T1 {
+            (Transport::Tcp, PROXY_TCP)
+        } else {
+            (Transport::Udp, PROXY)
+        };
+        assert_eq!(*transport, want, "to {to}");
+        assert!(via.transport.eq_ignore_ascii_case(want.as_str()));
+        assert_eq!(format!("{}:{}", via.host, via.port.unwrap_or(0)), ours);
+        assert!(
+            bye.header(HeaderName::Route).is_none(),
+            "both our Record-Routes are ours: {:?}",
+            values(bye, HeaderName::Route)
+        );
+    }
+}
+
+#[test]
+fn a_dialog_too_large_to_keep_is_only_forgotten() {
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = Duration::from_secs(30));
+    let long = "x".repeat(MAX_KEPT + 1);
+    let inv = invite("z9hG4bKbig").replace("Contact: <sip:c@", &format!("Contact: <sip:{long}@"));
+    let sent = rig.feed(CALLER, &inv);
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer_at(&inv1, 200, "t1", T1));
+    assert!(rig.advance(Duration::from_secs(30)).is_empty());
+    assert_eq!(rig.core.live(), (0, 0));
+    assert_eq!(
+        rig.control.events().last(),
+        Some(&Event::Ended(HungUpBy::System, true))
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// Whatever byte an INVITE or its 2xx carries where, the dialog limit never panics, sends
+    /// only messages that parse, and ends the call at most once.
+    #[test]
+    fn odd_dialogs_are_hung_up_or_forgotten_safely(
+        in_invite in proptest::prelude::any::<bool>(),
+        at in 0usize..400,
+        byte in proptest::prelude::any::<u8>(),
+    ) {
+        let mut rig = Rig::config(&[T1], |c| c.max_dialog = Duration::from_secs(30));
+        let mut inv = invite("z9hG4bKodd").replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Record-Route: <sip:{EDGE};lr>\r\nMax-Forwards: 70\r\n"),
+        ).into_bytes();
+        if in_invite && at < inv.len() {
+            inv[at] = byte;
+        }
+        let input = Input::Message {
+            data: Bytes::from(inv),
+            from: Peer { addr: EDGE.parse().unwrap(), transport: Transport::Udp },
+        };
+        rig.core.handle(input, rig.now, &mut rig.out);
+        let sent = rig.drain();
+        if let Some((_, inv1)) = sent.iter().find(|(t, m)| t == T1 && m.method() == Some("INVITE")) {
+            let mut ok = answer_at(inv1, 200, "t1", T1).into_bytes();
+            if !in_invite && at < ok.len() {
+                ok[at] = byte;
+            }
+            let input = Input::Message {
+                data: Bytes::from(ok),
+                from: Peer { addr: T1.parse().unwrap(), transport: Transport::Udp },
+            };
+            rig.core.handle(input, rig.now, &mut rig.out);
+            rig.drain();
+        }
+        for _ in 0..80 {
+            rig.advance(Duration::from_secs(1));
+        }
+        let ended = rig
+            .control
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Event::Ended(..)))
+            .count();
+        proptest::prop_assert!(ended <= 1);
+        proptest::prop_assert_eq!(rig.core.live(), (0, 0));
+    }
+}
+
+#[test]
+fn a_contact_that_is_no_uri_is_not_a_request_uri() {
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = Duration::from_secs(30));
+    let sent = rig.feed(CALLER, &invite("z9hG4bKbadc"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    let ok = answer_at(&inv1, 200, "t1", T1).replace("Contact: <sip:", "Contact: !sip:");
+    rig.feed(T1, &ok);
+    let sent = rig.advance(Duration::from_secs(30));
+    // `drain` parsed what was sent: the BYE goes to the URI the INVITE went to.
+    let bye = only(&sent, T1, "BYE");
+    assert_eq!(bye.uri(), Some(format!("sip:agent@{T1}").as_str()));
+    only(&sent, CALLER, "BYE");
 }
