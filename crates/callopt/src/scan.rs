@@ -5,6 +5,7 @@
 //! scam, 2 when some input could not be scanned (unreadable, unreachable, refused) and none is
 //! a scam. So a script can gate on "no scam" with a plain status check.
 
+use callopt_scan::dynamic::{self, Chromium};
 use callopt_scan::fetch::{self, Limits};
 use callopt_scan::{Report, Verdict};
 use futures_util::StreamExt;
@@ -29,6 +30,13 @@ pub struct ScanArgs {
     /// Inputs scanned at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Also run each page in headless Chromium and record the locking calls it makes (for
+    /// obfuscated pages static analysis cannot read); about five seconds a page.
+    #[arg(long)]
+    dynamic: bool,
+    /// The Chromium to run with `--dynamic` (default: the one found on the PATH).
+    #[arg(long, value_name = "PATH")]
+    chromium: Option<std::path::PathBuf>,
 }
 
 /// One input's outcome.
@@ -45,6 +53,11 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
         ..Limits::default()
     };
     let client = fetch::client(&limits);
+    let chromium = if args.dynamic {
+        Some(Chromium::launch(args.chromium.clone(), &limits).await?)
+    } else {
+        None
+    };
     let bar = if args.inputs.len() > 1 {
         ProgressBar::new(args.inputs.len() as u64).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} pages ({per_sec}, {eta} left)")
@@ -55,9 +68,12 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let mut outcomes = futures_util::stream::iter(args.inputs.iter().cloned())
         .map(|input| {
-            let (client, limits) = (client.clone(), limits.clone());
+            let (client, limits, chromium) = (client.clone(), limits.clone(), chromium.as_ref());
             async move {
-                let outcome = scan_one(&client, &input, &limits).await;
+                let mut outcome = scan_one(&client, &input, &limits).await;
+                if let (Some(chromium), Outcome::Scanned(report)) = (chromium, &mut outcome) {
+                    run_dynamic(chromium, &input, report).await;
+                }
                 (input, outcome)
             }
         })
@@ -79,9 +95,17 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
         };
         if bar.suspend(|| emit(&text)).is_err() {
             // stdout closed (`| head`): nobody reads on, stop quietly
+            drop(outcomes);
+            if let Some(chromium) = chromium {
+                chromium.close().await;
+            }
             return Ok(if scam > 0 { 1 } else { 0 });
         }
         bar.inc(1);
+    }
+    drop(outcomes);
+    if let Some(chromium) = chromium {
+        chromium.close().await;
     }
     bar.finish_and_clear();
     let total = args.inputs.len();
@@ -101,6 +125,31 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
     } else {
         0
     })
+}
+
+/// Runs the page in Chromium and completes its report with what the browser saw; a page the
+/// browser could not run keeps its static verdict, with a note saying why.
+async fn run_dynamic(chromium: &Chromium, input: &str, report: &mut Report) {
+    let url = if input.starts_with("http://") || input.starts_with("https://") {
+        input.to_string()
+    } else {
+        match std::fs::canonicalize(input)
+            .ok()
+            .and_then(|p| url::Url::from_file_path(p).ok())
+        {
+            Some(url) => url.to_string(),
+            None => {
+                report
+                    .notes
+                    .push("not run in Chromium: no file URL for it".into());
+                return;
+            }
+        }
+    };
+    match chromium.observe(&url).await {
+        Ok(observation) => *report = dynamic::combine(report.clone(), &observation),
+        Err(e) => report.notes.push(format!("not run in Chromium: {e}")),
+    }
 }
 
 /// Writes a line to stdout; an error when stdout is closed.

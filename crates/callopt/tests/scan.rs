@@ -13,12 +13,8 @@ fn corpus(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// Serves a corpus locker (with its external script) and a redirect to it on loopback; the
-/// base URL.
-fn serve() -> String {
-    use axum::{response::Redirect, routing::get, Router};
-    let page = std::fs::read_to_string(corpus("scam/external_1_fr.html")).unwrap();
-    let script = std::fs::read_to_string(corpus("scam/js/kit1.js")).unwrap();
+/// Serves `app` on a loopback port 0 from a thread of its own; the address.
+fn spawn_server(app: axum::Router) -> std::net::SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -28,21 +24,29 @@ fn serve() -> String {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route(
-                    "/scam/page.html",
-                    get(move || async move { axum::response::Html(page) }),
-                )
-                .route("/scam/js/kit1.js", get(move || async move { script }))
-                .route(
-                    "/go",
-                    get(|| async { Redirect::temporary("/scam/page.html") }),
-                );
             axum::serve(listener, app).await.unwrap();
         });
     });
-    let addr = rx.recv().unwrap();
-    format!("http://{addr}")
+    rx.recv().unwrap()
+}
+
+/// Serves a corpus locker (with its external script) and a redirect to it on loopback; the
+/// base URL.
+fn serve() -> String {
+    use axum::{response::Redirect, routing::get, Router};
+    let page = std::fs::read_to_string(corpus("scam/external_1_fr.html")).unwrap();
+    let script = std::fs::read_to_string(corpus("scam/js/kit1.js")).unwrap();
+    let app = Router::new()
+        .route(
+            "/scam/page.html",
+            get(move || async move { axum::response::Html(page) }),
+        )
+        .route("/scam/js/kit1.js", get(move || async move { script }))
+        .route(
+            "/go",
+            get(|| async { Redirect::temporary("/scam/page.html") }),
+        );
+    format!("http://{}", spawn_server(app))
 }
 
 fn scan(args: &[&str]) -> Output {
@@ -122,4 +126,133 @@ fn clean_inputs_exit_zero() {
     let o = scan(&[corpus("legit/game_3.html").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains(": clean"));
+}
+
+fn dynamic_page(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scan/tests/dynamic")
+        .join(name)
+}
+
+/// Serves `pages` (path, body) on loopback, counting every request; the base URL and the count.
+fn serve_counting(
+    pages: Vec<(&'static str, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let body = pages
+            .iter()
+            .find(|(p, _)| *p == uri.path())
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                body,
+            )
+        }
+    });
+    (format!("http://{}", spawn_server(app)), hits)
+}
+
+#[test]
+fn dynamic_analysis_runs_what_static_analysis_cannot_read() {
+    let read = |name: &str| std::fs::read_to_string(dynamic_page(name)).unwrap();
+    let (base, hits) = serve_counting(vec![
+        ("/locker.html", read("packed_locker.html")),
+        ("/trap.html", read("packed_trap.html")),
+        ("/game.html", read("game.html")),
+    ]);
+    let urls = ["locker", "trap", "game"].map(|p| format!("{base}/{p}.html"));
+
+    // Read only, the packed pages are a string each: nothing to go on.
+    let plain = scan(&["--allow-private", "--json", &urls[0], &urls[1], &urls[2]]);
+    let verdicts = |o: &Output| -> Vec<Value> {
+        stdout(o)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v.get("summary").is_none())
+            .collect()
+    };
+    for v in verdicts(&plain) {
+        assert_ne!(v["verdict"], "scam", "{v}");
+    }
+    assert_eq!(plain.status.code(), Some(0), "{}", stdout(&plain));
+
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    let run = scan(&[
+        "--allow-private",
+        "--dynamic",
+        "--json",
+        &urls[0],
+        &urls[1],
+        &urls[2],
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+    let found = verdicts(&run);
+    let codes = |v: &Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (locker, trap, game) = (&found[0], &found[1], &found[2]);
+    assert_eq!(locker["verdict"], "scam", "{locker}");
+    for code in [
+        "fullscreen_auto",
+        "dialog_loop",
+        "escape_blocked",
+        "do_not_close",
+    ] {
+        assert!(
+            codes(locker).contains(&code.to_string()),
+            "{code}: {locker}"
+        );
+    }
+    assert!(locker.to_string().contains("in Chromium"), "{locker}");
+    assert_eq!(trap["verdict"], "scam", "{trap}");
+    for code in [
+        "beforeunload_trap",
+        "cursor_hidden",
+        "audio_loop",
+        "victim_claim",
+    ] {
+        assert!(codes(trap).contains(&code.to_string()), "{code}: {trap}");
+    }
+    // The game's fullscreen waits for its button, which the scan does not press.
+    assert_eq!(game["verdict"], "clean", "{game}");
+    assert!(
+        !codes(game).contains(&"fullscreen_auto".to_string()),
+        "{game}"
+    );
+    // Every page was fetched through the scanner again for the browser.
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= before + 6);
+}
+
+#[test]
+fn dynamic_analysis_keeps_the_browser_off_private_addresses() {
+    let (base, hits) = serve_counting(vec![(
+        "/kit.js",
+        "document.onclick=function(){document.documentElement.requestFullscreen()};\
+         for(var i=0;i<9;i++)alert('Virus')"
+            .to_string(),
+    )]);
+    let dir = std::env::temp_dir().join(format!("callopt-beacon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("beacon.html");
+    let html = std::fs::read_to_string(dynamic_page("beacon.html")).unwrap();
+    std::fs::write(&page, html.replace("__ORIGIN__", &base)).unwrap();
+
+    let run = scan(&["--dynamic", page.to_str().unwrap()]);
+    let out = stdout(&run);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(out.contains("request refused: http://127.0.0.1"), "{out}");
+    // Not the script, not the image, not the fetch: the server saw nothing.
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

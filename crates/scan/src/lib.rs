@@ -2,6 +2,8 @@
 //! like a tech-support scam (browser locking, fake alerts, a number to call), with the reasons.
 //!
 //! # Layout
+//! - [`dynamic`]: the page run in headless Chromium with a recorder of the locking APIs
+//!   (`--dynamic`), for code static analysis cannot read.
 //! - [`fetch`]: fetching a page with several browser user agents and its external scripts,
 //!   bounded in size, time and redirects, never to a non-public address unless allowed.
 //! - [`html`]: the markup (html5gum's WHATWG tokenizer): scripts, visible and large text, media,
@@ -13,6 +15,7 @@
 //! [`analyze`] is pure (no I/O): it takes the page's HTML and the code of the external scripts
 //! the caller fetched or read; [`fetch::scan_url`] does both steps for a URL.
 
+pub mod dynamic;
 pub mod fetch;
 pub mod html;
 pub mod js;
@@ -279,7 +282,7 @@ fn markup_findings(markup: &html::Markup, findings: &mut Vec<Finding>) {
 }
 
 /// One finding per code: the first keeps the weight, the places are listed.
-fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+pub(crate) fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for f in findings {
         match out.iter_mut().find(|o| o.code == f.code) {
