@@ -60,6 +60,12 @@ pub struct Config {
     pub guard_scan_poll_ms: u64,
     /// Page scans run at once.
     pub guard_scan_concurrency: usize,
+    /// Page scans a campaign may run per 24 hours; its other pages wait their turn.
+    pub guard_scans_per_campaign_per_day: u32,
+    /// Also run each scanned page in headless Chromium (`callopt scan --dynamic`).
+    pub guard_scan_dynamic: bool,
+    /// The Chromium for `guard_scan_dynamic` (default: the one on the PATH).
+    pub guard_chromium: Option<std::path::PathBuf>,
     /// Abuse reports accepted per client address per minute.
     pub guard_abuse_reports_per_minute: u32,
     /// Distinct reporters of one number (within the window) that quarantine it.
@@ -93,6 +99,9 @@ impl Default for Config {
             guard_reverify_grace_secs: 72 * 3600,
             guard_scan_poll_ms: 1_000,
             guard_scan_concurrency: 2,
+            guard_scans_per_campaign_per_day: 500,
+            guard_scan_dynamic: false,
+            guard_chromium: None,
             guard_abuse_reports_per_minute: 5,
             guard_abuse_threshold: 3,
             guard_abuse_window_hours: 7 * 24,

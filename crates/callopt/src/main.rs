@@ -146,6 +146,7 @@ fn guard_settings(config: &Config) -> callopt_http::guard::GuardSettings {
         reverify_grace: Duration::from_secs(config.guard_reverify_grace_secs),
         scan_poll: Duration::from_millis(config.guard_scan_poll_ms.max(10)),
         scan_concurrency: config.guard_scan_concurrency.max(1),
+        scans_per_campaign_per_day: config.guard_scans_per_campaign_per_day.max(1),
         abuse_reports_per_minute: config.guard_abuse_reports_per_minute.max(1),
         abuse_threshold: config.guard_abuse_threshold.max(1),
         abuse_window: Duration::from_secs(config.guard_abuse_window_hours.max(1) * 3600),
@@ -232,7 +233,12 @@ async fn serve(common: Common) -> anyhow::Result<()> {
         http_options(&config)?,
     )
     .await?;
-    let scanner = guard::Scanner::new(config.guard_allow_private);
+    let scanner = guard::Scanner::new(
+        config.guard_allow_private,
+        config
+            .guard_scan_dynamic
+            .then(|| config.guard_chromium.clone()),
+    );
     callopt_http::guard::start(&state, Some(std::sync::Arc::new(scanner)));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

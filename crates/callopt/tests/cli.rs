@@ -18,8 +18,14 @@ struct Proc {
 
 impl Proc {
     fn start(args: &[&str]) -> Self {
+        Self::start_with(args, &[])
+    }
+
+    /// Starts with extra environment variables.
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("CALLOPT_LOG", "warn")
             .env("CALLOPT_GUARD_ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
@@ -136,6 +142,38 @@ async fn token_host() -> (String, Arc<Mutex<String>>) {
     (host, token)
 }
 
+/// A pool of `count` numbers and a campaign on `host`, verified through its well-known file
+/// (served from `token`); the campaign's key.
+async fn verified_campaign(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    host: &str,
+    token: &Mutex<String>,
+    count: u32,
+) -> String {
+    let pool = call(client, base, key, "POST", "/v1/pools", json!({"name": "p"})).await;
+    let block = json!({"start": "+14155550101", "count": count});
+    let import = json!({"pool_id": pool["id"], "block": block});
+    call(client, base, key, "POST", "/v1/numbers/import", import).await;
+    let d = call(
+        client,
+        base,
+        key,
+        "POST",
+        "/v1/domains",
+        json!({"host": host}),
+    )
+    .await;
+    *token.lock().unwrap() = d["token"].as_str().unwrap().to_string();
+    let path = format!("/v1/domains/{}/verify", d["id"]);
+    call(client, base, key, "POST", &path, Value::Null).await;
+    let campaign = json!({"name": "c", "default_number": "+14155550100",
+        "pool_id": pool["id"], "domains": [host]});
+    let c = call(client, base, key, "POST", "/v1/campaigns", campaign).await;
+    c["key"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,45 +256,7 @@ async fn answered_sessions_survive_kill_9() {
     let client = reqwest::Client::new();
     let (host, token) = token_host().await;
     let origin = format!("http://{host}");
-    let pool = call(
-        &client,
-        &base,
-        &key,
-        "POST",
-        "/v1/pools",
-        json!({"name": "p"}),
-    )
-    .await;
-    call(
-        &client,
-        &base,
-        &key,
-        "POST",
-        "/v1/numbers/import",
-        json!({"pool_id": pool["id"], "block": {"start": "+14155550101", "count": 60}}),
-    )
-    .await;
-    let d = call(
-        &client,
-        &base,
-        &key,
-        "POST",
-        "/v1/domains",
-        json!({"host": host}),
-    )
-    .await;
-    *token.lock().unwrap() = d["token"].as_str().unwrap().to_string();
-    call(
-        &client,
-        &base,
-        &key,
-        "POST",
-        &format!("/v1/domains/{}/verify", d["id"]),
-        Value::Null,
-    )
-    .await;
-    let c = call(&client, &base, &key, "POST", "/v1/campaigns", json!({"name": "c", "default_number": "+14155550100", "pool_id": pool["id"], "domains": [host]})).await;
-    let campaign = c["key"].as_str().unwrap().to_string();
+    let campaign = verified_campaign(&client, &base, &key, &host, &token, 60).await;
 
     // Fifty visitors at once, then kill -9 the moment the last answer arrived.
     let page = format!("{origin}/landing?utm_source=google");
@@ -394,4 +394,96 @@ fn migrate_is_idempotent() {
     let db = db.to_str().unwrap();
     assert!(run(&["migrate", "--db", db]).contains("migrations applied"));
     assert!(run(&["migrate", "--db", db]).contains("migrations applied"));
+}
+
+#[tokio::test]
+async fn the_service_runs_scanned_pages_in_chromium_and_quarantines_a_packed_locker() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("callopt.db");
+    let db = db.to_str().unwrap();
+    let key = field(
+        &run(&["account", "create", "--name", "dyn", "--db", db]),
+        "api_key:",
+    );
+    let server = Proc::start_with(
+        &["serve", "--listen", "127.0.0.1:0", "--db", db],
+        &[
+            ("CALLOPT_GUARD_SCAN_DYNAMIC", "true"),
+            ("CALLOPT_GUARD_SCAN_POLL_MS", "50"),
+        ],
+    );
+    let base = server.wait_for("listening on");
+    let client = reqwest::Client::new();
+    // One loopback host: the verification file and a locker whose code is packed.
+    let token = Arc::new(Mutex::new(String::new()));
+    let served = token.clone();
+    let locker = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scan/tests/dynamic/packed_locker.html"),
+    )
+    .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/callopt-verification.txt",
+            axum::routing::get(move || {
+                let t = served.lock().unwrap().clone();
+                async move { t }
+            }),
+        )
+        .route(
+            "/support",
+            axum::routing::get(move || async move { axum::response::Html(locker) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let origin = format!("http://{host}");
+    let campaign = verified_campaign(&client, &base, &key, &host, &token, 5).await;
+    let page = format!("{origin}/support");
+    let first = dni(&client, &base, &origin, &campaign, "victim-1", &page).await;
+    assert_eq!(first["attributed"], true, "{first}");
+
+    // The scan runs in the background: static reading finds nothing, Chromium finds the locker.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let scan = loop {
+        let scans = call(&client, &base, &key, "GET", "/v1/guard/scans", Value::Null).await;
+        let done = scans["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["status"] == "done")
+            .cloned();
+        if let Some(scan) = done {
+            break scan;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scan done: {scans}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(scan["verdict"], "scam", "{scan}");
+    assert!(scan.to_string().contains("in Chromium"), "{scan}");
+    let q = call(
+        &client,
+        &base,
+        &key,
+        "GET",
+        "/v1/guard/quarantines",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(q["items"][0]["status"], "active", "{q}");
+    let body = json!({"campaign": campaign, "visitor": "victim-2", "page_url": page});
+    let refused = client
+        .post(format!("{base}/v1/dni/sessions"))
+        .header("origin", &origin)
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = refused.json().await.unwrap();
+    assert_ne!(answer["attributed"], true, "{answer}");
+    server.kill();
 }

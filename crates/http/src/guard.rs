@@ -37,6 +37,8 @@ pub struct GuardSettings {
     pub scan_poll: Duration,
     /// Scans run at once.
     pub scan_concurrency: usize,
+    /// Scans one campaign may run per 24 hours (its other pages wait their turn).
+    pub scans_per_campaign_per_day: u32,
     /// Abuse reports accepted per client address per minute.
     pub abuse_reports_per_minute: u32,
     /// Distinct reporters of one number, within [`GuardSettings::abuse_window`], that
@@ -55,6 +57,7 @@ impl Default for GuardSettings {
             reverify_grace: Duration::from_secs(72 * 3600),
             scan_poll: Duration::from_secs(1),
             scan_concurrency: 2,
+            scans_per_campaign_per_day: 500,
             abuse_reports_per_minute: 5,
             abuse_threshold: 3,
             abuse_window: Duration::from_secs(7 * 24 * 3600),
@@ -157,7 +160,12 @@ async fn scan_worker(state: AppState, scanner: Arc<dyn PageScanner>) {
             let now = crate::now_ms();
             match state
                 .store
-                .claim_scans(now, now + SCAN_LEASE_MS, room as u32)
+                .claim_scans(
+                    now,
+                    now + SCAN_LEASE_MS,
+                    room as u32,
+                    state.guard.settings.scans_per_campaign_per_day,
+                )
                 .await
             {
                 Ok(claimed) => {

@@ -385,9 +385,17 @@ pub trait Store: Send + Sync + 'static {
     /// (for abuse reports, which never see the answer).
     async fn scanned_pages(&self, url: &str) -> Result<Vec<(AccountId, i64)>>;
     /// Claims up to `limit` queued scans due at `now`, of any account (the scan worker's
-    /// loader); a claimed scan not finished by `lease_until` is due again.
-    async fn claim_scans(&self, now: i64, lease_until: i64, limit: u32)
-        -> Result<Vec<ClaimedScan>>;
+    /// loader); a claimed scan not finished by `lease_until` is due again. Campaigns take
+    /// turns (each one's oldest scan first), and a campaign that had `per_campaign_per_day`
+    /// scans run or running in the last 24 hours waits, so no campaign's flood of page URLs
+    /// holds up the others' scans or takes the scanner for itself.
+    async fn claim_scans(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+        per_campaign_per_day: u32,
+    ) -> Result<Vec<ClaimedScan>>;
     /// Records a claimed scan's verdict (and the audit step when the page has an account).
     async fn finish_scan(&self, id: i64, verdict: &ScanVerdict, now: i64) -> Result<()>;
     /// Records that a claimed scan failed; it is due again at `retry_at` unless `None`.

@@ -2,6 +2,7 @@
 
 mod carriers;
 mod guard;
+pub use guard::MAX_QUEUED_SCANS_PER_CAMPAIGN;
 mod reports;
 mod routing;
 mod webhooks;
@@ -134,6 +135,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "page quarantine",
         include_str!("../migrations/sqlite/0012_page_quarantine.sql"),
+    ),
+    (
+        13,
+        "scan backlog",
+        include_str!("../migrations/sqlite/0013_scan_backlog.sql"),
     ),
 ];
 
@@ -461,7 +467,7 @@ impl SqliteStore {
             }
         }
         let renewals: Vec<(&str, (i64, i64))> = renewals.into_iter().collect();
-        let side = self.side_writes(&inserts);
+        let mut side = self.side_writes(&inserts);
         let statements = inserts.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
             + renewals.len().div_ceil(SESSION_ROWS_PER_STATEMENT)
             + usize::from(!side.pages.is_empty())
@@ -475,7 +481,7 @@ impl SqliteStore {
             .write_session_rows(&mut conn, &inserts, &renewals)
             .await;
         if written.is_ok() {
-            written = Self::write_side(&mut conn, &side).await;
+            written = Self::write_side(&mut conn, &mut side).await;
         }
         if statements > 1 {
             let end = if written.is_ok() {
@@ -528,7 +534,19 @@ impl SqliteStore {
         side
     }
 
-    async fn write_side(conn: &mut sqlx::SqliteConnection, side: &SideWrites<'_>) -> Result<()> {
+    /// Writes the side rows; pages of campaigns whose scan backlog is full are left out (and so
+    /// not remembered as queued: a later visit queues them once the backlog drains).
+    async fn write_side(
+        conn: &mut sqlx::SqliteConnection,
+        side: &mut SideWrites<'_>,
+    ) -> Result<()> {
+        if !side.pages.is_empty() {
+            let mut campaigns: Vec<i64> = side.pages.iter().map(|p| p.1).collect();
+            campaigns.sort_unstable();
+            campaigns.dedup();
+            let full = guard::full_scan_backlogs(conn, &campaigns).await?;
+            side.pages.retain(|p| !full.contains(&p.1));
+        }
         for chunk in side.pages.chunks(SESSION_ROWS_PER_STATEMENT) {
             guard::queue_page_scans(conn, chunk).await?;
         }
@@ -1458,8 +1476,9 @@ impl Store for SqliteStore {
         now: i64,
         lease_until: i64,
         limit: u32,
+        per_campaign_per_day: u32,
     ) -> Result<Vec<ClaimedScan>> {
-        guard::claim_scans(&self.pool, now, lease_until, limit).await
+        guard::claim_scans(&self.pool, now, lease_until, limit, per_campaign_per_day).await
     }
 
     async fn finish_scan(&self, id: i64, verdict: &ScanVerdict, now: i64) -> Result<()> {

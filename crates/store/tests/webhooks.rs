@@ -509,7 +509,7 @@ async fn calls_on_numbers_shown_on_a_scam_page_are_flagged_whatever_click_id_the
         .write_calls(&[call_on(a, 1, "ses_1"), call_on(a, 3, "ses_3")])
         .await
         .unwrap();
-    let claimed = store.claim_scans(2_000, 60_000, 10).await.unwrap();
+    let claimed = store.claim_scans(2_000, 60_000, 10, 100).await.unwrap();
     let scam = claimed.iter().find(|s| s.url == page).unwrap().id;
     let verdict = ScanVerdict {
         verdict: "scam".into(),
@@ -533,4 +533,106 @@ async fn calls_on_numbers_shown_on_a_scam_page_are_flagged_whatever_click_id_the
     }
     let flagged = Some("scam_page".to_string());
     assert_eq!(flags, [flagged.clone(), flagged, None, None]);
+}
+
+#[tokio::test]
+async fn campaigns_take_turns_at_the_scanner_within_a_daily_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, flood) = account(&store, 1).await;
+    let (b, quiet) = account(&store, 2).await;
+    let mut sessions: Vec<SessionWrite> = (0..6)
+        .map(|i| {
+            session_on(
+                a,
+                flood,
+                &format!("ses_a{i}"),
+                &format!("https://a.example/p{i}"),
+            )
+        })
+        .collect();
+    sessions.push(session_on(b, quiet, "ses_b0", "https://b.example/only"));
+    store.write_sessions(&sessions).await.unwrap();
+
+    // Turns: the quiet campaign's one page is claimed with the flood's first, not after it.
+    let first = store.claim_scans(2_000, 60_000, 2, 3).await.unwrap();
+    let mut campaigns: Vec<_> = first.iter().map(|s| s.campaign_id).collect();
+    campaigns.sort();
+    assert_eq!(campaigns, [Some(flood), Some(quiet)]);
+    let verdict = ScanVerdict {
+        verdict: "clean".into(),
+        score: 0.0,
+        rule: "test".into(),
+        findings: "[]".into(),
+    };
+    for s in &first {
+        store.finish_scan(s.id, &verdict, 3_000).await.unwrap();
+    }
+    // Budget 3 a day: the flood gets two more (one ran), then waits a day.
+    let more = store.claim_scans(4_000, 60_000, 10, 3).await.unwrap();
+    assert_eq!(more.len(), 2, "{more:?}");
+    assert!(more.iter().all(|s| s.campaign_id == Some(flood)));
+    for s in &more {
+        store.finish_scan(s.id, &verdict, 5_000).await.unwrap();
+    }
+    assert!(store
+        .claim_scans(6_000, 60_000, 10, 3)
+        .await
+        .unwrap()
+        .is_empty());
+    let next_day = 5_000 + 86_400_000 + 1;
+    let later = store
+        .claim_scans(next_day, next_day + 60_000, 10, 3)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 3, "{later:?}");
+}
+
+#[tokio::test]
+async fn a_full_scan_backlog_queues_no_more_pages_until_it_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, c) = account(&store, 1).await;
+    let max = callopt_store::sqlite::MAX_QUEUED_SCANS_PER_CAMPAIGN;
+    let sessions: Vec<SessionWrite> = (0..max)
+        .map(|i| {
+            session_on(
+                a,
+                c,
+                &format!("ses_{i}"),
+                &format!("https://a.example/p{i}"),
+            )
+        })
+        .collect();
+    store.write_sessions(&sessions).await.unwrap();
+    let over = "https://a.example/one-too-many";
+    store
+        .write_sessions(&[session_on(a, c, "ses_over", over)])
+        .await
+        .unwrap();
+    let queued = |store: Arc<dyn Store>| async move {
+        let mut urls = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .scans(a, PageRequest { after, limit: 500 })
+                .await
+                .unwrap();
+            urls.extend(page.items.iter().map(|s| s.url.clone()));
+            match page.next_after {
+                Some(n) => after = Some(n),
+                None => break urls,
+            }
+        }
+    };
+    let urls = queued(store.clone()).await;
+    assert_eq!(urls.len() as i64, max);
+    assert!(!urls.iter().any(|u| u == over));
+    // Once scans drain the backlog, the next visit to the page queues it.
+    store.claim_scans(2_000, 60_000, 10, 100).await.unwrap();
+    store
+        .write_sessions(&[session_on(a, c, "ses_over_again", over)])
+        .await
+        .unwrap();
+    assert!(queued(store.clone()).await.iter().any(|u| u == over));
 }

@@ -231,22 +231,57 @@ pub(super) async fn scanned_pages(db: &SqlitePool, url: &str) -> Result<Vec<(Acc
         .collect())
 }
 
+/// Scans a campaign may have waiting at once; past that its new pages are not queued.
+pub const MAX_QUEUED_SCANS_PER_CAMPAIGN: i64 = 1000;
+
+/// Of `campaigns`, those with [`MAX_QUEUED_SCANS_PER_CAMPAIGN`] scans waiting.
+pub(super) async fn full_scan_backlogs(
+    conn: &mut sqlx::SqliteConnection,
+    campaigns: &[i64],
+) -> Result<Vec<i64>> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT campaign_id FROM page_scans WHERE status = 'queued' AND campaign_id IN (",
+    );
+    let mut list = q.separated(", ");
+    for c in campaigns {
+        list.push_bind(*c);
+    }
+    q.push(") GROUP BY campaign_id HAVING COUNT(*) >= ")
+        .push_bind(MAX_QUEUED_SCANS_PER_CAMPAIGN);
+    Ok(q.build_query_scalar().fetch_all(conn).await?)
+}
+
 pub(super) async fn claim_scans(
     db: &SqlitePool,
     now: i64,
     lease_until: i64,
     limit: u32,
+    per_campaign_per_day: u32,
 ) -> Result<Vec<ClaimedScan>> {
-    // A running scan past its lease was lost with a crash: it is claimed again.
+    // A running scan past its lease was lost with a crash: it is claimed again. `turn` numbers
+    // each campaign's due scans oldest first (a scan without a campaign is a turn of its own);
+    // `used` counts each campaign's scans finished in the last day or running now.
     let rows = sqlx::query(
-        "UPDATE page_scans SET status = 'running', due_at = ?, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM page_scans WHERE status IN ('queued', 'running') \
-                      AND due_at <= ? ORDER BY due_at LIMIT ?) \
+        "UPDATE page_scans SET status = 'running', due_at = ?1, attempts = attempts + 1 \
+         WHERE id IN ( \
+           WITH due AS ( \
+             SELECT id, campaign_id, due_at, ROW_NUMBER() OVER ( \
+               PARTITION BY COALESCE(campaign_id, -id) ORDER BY due_at, id) AS turn \
+             FROM page_scans WHERE status IN ('queued', 'running') AND due_at <= ?2), \
+           used AS ( \
+             SELECT campaign_id, COUNT(*) AS n FROM page_scans \
+             WHERE campaign_id IN (SELECT campaign_id FROM due) \
+               AND (finished_at > ?2 - 86400000 OR (status = 'running' AND due_at > ?2)) \
+             GROUP BY campaign_id) \
+           SELECT due.id FROM due LEFT JOIN used ON used.campaign_id = due.campaign_id \
+           WHERE due.campaign_id IS NULL OR due.turn + COALESCE(used.n, 0) <= ?4 \
+           ORDER BY due.turn, due.due_at, due.id LIMIT ?3) \
          RETURNING id, account_id, campaign_id, url, attempts",
     )
     .bind(lease_until)
     .bind(now)
     .bind(i64::from(limit))
+    .bind(i64::from(per_campaign_per_day))
     .fetch_all(db)
     .await?;
     Ok(rows
