@@ -256,3 +256,70 @@ fn dynamic_analysis_keeps_the_browser_off_private_addresses() {
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every corpus page, scam and legitimate, `times` over: a few hundred inputs.
+fn corpus_pages(times: usize) -> (Vec<String>, usize) {
+    let mut pages = Vec::new();
+    let mut scams = 0;
+    for label in ["scam", "legit"] {
+        let mut files: Vec<String> = std::fs::read_dir(corpus(label))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "html"))
+            .map(|p| p.to_str().unwrap().to_string())
+            .collect();
+        files.sort();
+        if label == "scam" {
+            scams = files.len() * times;
+        }
+        for _ in 0..times {
+            pages.extend(files.iter().cloned());
+        }
+    }
+    (pages, scams)
+}
+
+#[test]
+fn a_few_hundred_pages_end_with_a_summary_and_show_progress_on_a_terminal() {
+    let (pages, scams) = corpus_pages(2);
+    assert!(pages.len() >= 300, "{}", pages.len());
+    let args: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let o = scan(&args);
+    let out = stdout(&o);
+    let summary = out.lines().last().unwrap();
+    let counts: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    // "N scanned: S scam, R review, C clean, F failed"
+    assert_eq!(counts.len(), 5, "{summary}");
+    assert_eq!(counts[0], pages.len(), "{summary}");
+    assert_eq!(counts[1] + counts[2] + counts[3], pages.len(), "{summary}");
+    assert_eq!(counts[4], 0, "{summary}");
+    assert!(counts[1] * 100 >= scams * 95, "{summary}");
+    assert_eq!(
+        out.lines().count(),
+        pages.len() + 1 + count_finding_lines(&out)
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    // On a terminal the same run draws a progress bar (util-linux `script` gives it one).
+    let mut command = format!("{BIN} scan");
+    for p in &pages[..120] {
+        command.push(' ');
+        command.push_str(p);
+    }
+    let tty = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("run under script");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("/120 pages"), "{shown}");
+    assert!(shown.contains("120 scanned:"), "{shown}");
+}
+
+/// Lines of a human-readable run that are not a page's verdict line: findings and notes.
+fn count_finding_lines(out: &str) -> usize {
+    out.lines().filter(|l| l.starts_with("  ")).count()
+}
