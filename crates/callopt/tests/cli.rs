@@ -185,6 +185,7 @@ async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
         "--db",
         db.to_str().unwrap(),
     ]);
+    let seeded = demo.wait_for("demo calls:");
     let page_url = demo.wait_for("demo page:");
     let api_key = demo.wait_for("api_key:");
     let campaign = demo.wait_for("campaign:");
@@ -239,6 +240,28 @@ async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
     assert!(countries.len() >= 3, "{countries:?}");
     let domains = call(&client, &base, &api_key, "GET", "/v1/domains", Value::Null).await;
     assert_eq!(domains["items"][0]["verified"], true);
+    // The dashboard has a month to show: calls on most days of the last 30, through the
+    // report the overview draws (a little of the oldest day may fall before its range).
+    let seeded: i64 = seeded.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(seeded >= 300, "{seeded}");
+    let path = "/v1/reports/calls?group_by=day&time_zone=UTC";
+    let report = call(&client, &base, &api_key, "GET", path, Value::Null).await;
+    let shown = report["totals"]["calls"].as_i64().unwrap();
+    assert!(
+        shown > seeded * 9 / 10 && shown <= seeded,
+        "{shown} of {seeded}"
+    );
+    assert!(
+        report["totals"]["answered"].as_i64().unwrap() > 0,
+        "{report}"
+    );
+    let busy_days = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["calls"].as_i64().unwrap() > 0)
+        .count();
+    assert!(busy_days >= 25, "{report}");
     demo.kill();
 }
 
