@@ -47,6 +47,10 @@ pub struct Config {
     pub webhooks_max_attempts: u32,
     /// Milliseconds between looks at the outbox for due deliveries.
     pub webhooks_poll_ms: u64,
+    /// Milliseconds one delivery attempt may take. A claimed delivery is leased for three times
+    /// this plus five seconds, which is also how long one in flight at a crash waits before the
+    /// next process sends it again.
+    pub webhooks_timeout_ms: u64,
     /// Let the Guard's domain verification and page scans reach loopback and private
     /// addresses (tests, private deployments). Off, they obey the same rule as webhooks.
     pub guard_allow_private: bool,
@@ -93,6 +97,7 @@ impl Default for Config {
             webhooks_retry_base_ms: 30_000,
             webhooks_max_attempts: 15,
             webhooks_poll_ms: 1_000,
+            webhooks_timeout_ms: 10_000,
             guard_allow_private: false,
             guard_nameservers: Vec::new(),
             guard_reverify_secs: 6 * 3600,

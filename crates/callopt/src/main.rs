@@ -164,6 +164,7 @@ fn start_webhooks(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
         retry_base: std::time::Duration::from_millis(config.webhooks_retry_base_ms.max(1)),
         max_attempts: config.webhooks_max_attempts,
         poll: std::time::Duration::from_millis(config.webhooks_poll_ms.max(10)),
+        timeout: std::time::Duration::from_millis(config.webhooks_timeout_ms.max(100)),
         ..Default::default()
     };
     callopt_events::Worker::spawn(store, settings).context("starting the webhook worker")?;

@@ -22,6 +22,9 @@ const ENV: &[(&str, &str)] = &[
     ("CALLOPT_WEBHOOKS_ALLOW_PRIVATE", "true"),
     ("CALLOPT_WEBHOOKS_RETRY_BASE_MS", "50"),
     ("CALLOPT_WEBHOOKS_POLL_MS", "50"),
+    // A delivery in flight at a `kill -9` is leased for 3 × this + 5 s: 8 s, inside the
+    // tests' 30 s waits (the default's 35 s is not).
+    ("CALLOPT_WEBHOOKS_TIMEOUT_MS", "1000"),
 ];
 const TRACKING: &str = "+12015550100";
 /// The caller id `tests/sip/uac.xml` presents.
@@ -161,12 +164,16 @@ struct Received {
     signed: bool,
 }
 
-/// A webhook receiver on loopback: answers 500 to the first `fail_first` requests and 503
-/// while `down`, 200 otherwise; records what it accepted, deduplicated by `Callopt-Delivery`.
+/// A webhook receiver on loopback: answers nothing for a minute while `stall`, 500 to the
+/// first `fail_first` requests and 503 while `down`, 200 otherwise; records what it accepted,
+/// deduplicated by `Callopt-Delivery`.
 #[derive(Clone, Default)]
 struct Receiver {
     fail_first: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    stall: Arc<AtomicBool>,
+    /// Requests held without an answer.
+    stalled: Arc<AtomicUsize>,
     refused: Arc<AtomicUsize>,
     /// Accepted requests per delivery id (a duplicate would count twice).
     accepted: Arc<Mutex<BTreeMap<String, Vec<Received>>>>,
@@ -191,7 +198,14 @@ impl Receiver {
                     "/hook",
                     axum::routing::post(move |headers: HeaderMap, body: String| {
                         let me = me.clone();
-                        async move { me.receive(&headers, body) }
+                        async move {
+                            if me.stall.load(Ordering::SeqCst) {
+                                me.stalled.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                                return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                            }
+                            me.receive(&headers, body)
+                        }
                     }),
                 );
                 axum::serve(listener, app).await.unwrap();
@@ -420,7 +434,18 @@ fn deliveries_pending_at_a_kill_are_sent_once_after_the_restart() {
     f.items_until(&path, "two refused deliveries", |d| {
         d.len() == 2 && d.iter().all(|d| d["attempts"].as_u64() >= Some(1))
     });
+    // Killed in the middle of an attempt: that delivery stays leased until its lease runs out.
+    receiver.stall.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.stalled.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no attempt reached the stalled receiver"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     f.restart();
+    receiver.stall.store(false, Ordering::SeqCst);
     // The restart closes the call as interrupted: a third event, from the new process.
     f.items_until(&path, "the call.finished delivery", |d| d.len() == 3);
     receiver.down.store(false, Ordering::SeqCst);
