@@ -8,6 +8,7 @@ use crate::{AttemptOutcome, CallControl, Hop, InboundCall, Probing, Timers, Tran
 use bytes::Bytes;
 use callopt_domain::HungUpBy;
 use foldhash::{HashMap, HashMapExt};
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
@@ -536,7 +537,13 @@ impl Core {
             return;
         }
         if !edit::can_respond(&msg) {
-            tracing::debug!(from = %from.addr, "request without Via/From/To/Call-ID/CSeq dropped");
+            // With a Via a response can find its way back: say what is missing, copying what
+            // is there (RFC 4475's insuf). Without one, nothing tells where it would go.
+            if msg.method() != Some("ACK") && msg.top_via().is_some() && vias_well_formed(&msg) {
+                let reason = format!("Missing {}", edit::missing_headers(&msg).join(", "));
+                return self.respond(from, &msg, 400, &reason, out);
+            }
+            tracing::debug!(from = %from.addr, "request without a Via dropped");
             return;
         }
         let method = msg.method().unwrap_or_default().to_string();
@@ -548,8 +555,7 @@ impl Core {
         let cseq_ok = msg
             .cseq()
             .is_some_and(|(_, m)| m == method || (method == "ACK" && m == "ACK"));
-        let branch_ok = msg.top_via().and_then(|v| v.branch).is_some();
-        if !cseq_ok || !branch_ok {
+        if !cseq_ok || !vias_well_formed(&msg) {
             if method != "ACK" {
                 self.respond(from, &msg, 400, "Bad Request", out);
             }
@@ -580,7 +586,7 @@ impl Core {
     }
 
     fn on_invite(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
-        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let branch = &*server_key(&msg);
         if let Some(entry) = self.server_invites.get(branch) {
             // A retransmission: repeat what we last said.
             if let Some(call) = entry.and_then(|id| self.calls.get(&id)) {
@@ -805,7 +811,7 @@ impl Core {
     }
 
     fn on_ack(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
-        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let branch = &*server_key(&msg);
         if let Some(entry) = self.server_invites.get(branch) {
             // ACK for our non-2xx final: absorb it.
             if let Some(id) = *entry {
@@ -861,7 +867,7 @@ impl Core {
     }
 
     fn on_cancel(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
-        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let branch = &*server_key(&msg);
         let call_id = match self.server_invites.get(branch) {
             Some(Some(id)) => *id,
             // Answered already: the CANCEL matches, and changes nothing (RFC 3261 §9.2).
@@ -895,7 +901,7 @@ impl Core {
     /// CANCEL goes on along the INVITE's path (RFC 3261 §16.10); the INVITE's final response
     /// (487, or a 2xx that won the race) is relayed as any other.
     fn cancel_relay(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
-        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let branch = &*server_key(&msg);
         let key = (branch.to_string(), "INVITE".to_string());
         let Some(&id) = self.relay_keys.get(&key) else {
             return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
@@ -976,7 +982,7 @@ impl Core {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        let branch = msg.top_via().and_then(|v| v.branch).unwrap_or_default();
+        let branch = &*server_key(&msg);
         let server_key = (branch.to_string(), method.to_string());
         if let Some(id) = self.relay_keys.get(&server_key) {
             if let Some(relay) = self.relays.get(id) {
@@ -1943,6 +1949,39 @@ impl Core {
                 self.set(now + t1, Timer::ProbeE(id));
             }
             self.set(now + t64, Timer::ProbeF(id));
+        }
+    }
+}
+
+/// Every Via value reads as `SIP/2.0/transport sent-by`, with no empty value or parameter
+/// (RFC 4475's badinv01 has `;;,;,,`): responses travel back along them.
+fn vias_well_formed(msg: &Message) -> bool {
+    msg.values(HeaderName::Via).all(|r| {
+        let v = msg.text(r);
+        parse::Via::parse(v).is_some() && v.split(';').skip(1).all(|p| !p.trim().is_empty())
+    })
+}
+
+/// The key a request's server transaction goes by (RFC 3261 §17.2.3): its top Via branch when
+/// that carries RFC 3261's magic cookie. An RFC 2543 client's branch (or its lack of one) is not
+/// unique, so its requests go by what that RFC matched on: the whole top Via, the Call-ID, the
+/// From tag, the CSeq number and the Request-URI, which an INVITE shares with its CANCEL and
+/// with the ACK for a non-2xx final. The space keeps such keys apart from any branch token.
+fn server_key(msg: &Message) -> Cow<'_, str> {
+    match msg.top_via().and_then(|v| v.branch) {
+        Some(b) if b.starts_with("z9hG4bK") => Cow::Borrowed(b),
+        _ => {
+            let via = msg
+                .first_value(HeaderName::Via)
+                .map(|r| msg.text(r))
+                .unwrap_or_default();
+            Cow::Owned(format!(
+                "2543 {via}|{}|{}|{}|{}",
+                msg.call_id().unwrap_or_default(),
+                msg.from_tag().unwrap_or_default(),
+                msg.cseq().map_or(0, |(n, _)| n),
+                msg.uri().unwrap_or_default(),
+            ))
         }
     }
 }

@@ -172,11 +172,25 @@ pub fn response(
 
 /// Whether a request carries what a response needs (Via, From, To, Call-ID, CSeq).
 pub fn can_respond(req: &Message) -> bool {
-    req.top_via().is_some()
-        && req.header(HeaderName::From).is_some()
-        && req.header(HeaderName::To).is_some()
-        && req.call_id().is_some()
-        && req.header(HeaderName::CSeq).is_some()
+    req.top_via().is_some() && missing_headers(req).is_empty()
+}
+
+/// Which of the headers a response copies, besides Via, the request lacks.
+pub fn missing_headers(req: &Message) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if req.header(HeaderName::From).is_none() {
+        missing.push("From");
+    }
+    if req.header(HeaderName::To).is_none() {
+        missing.push("To");
+    }
+    if req.call_id().is_none() {
+        missing.push("Call-ID");
+    }
+    if req.header(HeaderName::CSeq).is_none() {
+        missing.push("CSeq");
+    }
+    missing
 }
 
 /// The hop-by-hop ACK for a non-2xx final response to an INVITE we sent (RFC 3261 §17.1.1.3):

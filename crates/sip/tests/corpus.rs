@@ -109,8 +109,8 @@ const CASES: &[(&str, &str, Parse, Proxy)] = &[
     // 3.2: transaction layer.
     ("badbranch", "3.2.1", Yes, Either),
     // 3.3: application layer.
-    // No Call-ID, From or To: no response can be built ("ideally" 400, says the RFC).
-    ("insuf", "3.3.1", Yes, Silent),
+    // No Call-ID, From or To: a 400 naming them, copying the Via and CSeq it has.
+    ("insuf", "3.3.1", Yes, Answer(&[400])),
     ("unkscm", "3.3.2", Yes, Answer(&[416])),
     ("novelsc", "3.3.3", Yes, Answer(&[416])),
     ("unksm2", "3.3.4", Yes, Answer(&[405])),
@@ -125,9 +125,9 @@ const CASES: &[(&str, &str, Parse, Proxy)] = &[
     ("cparam02", "3.3.13", Yes, Answer(&[405])),
     ("regescrt", "3.3.14", Yes, Answer(&[405])),
     ("sdp01", "3.3.15", Yes, Forward),
-    // 3.4: RFC 2543 syntax. Its Via has no branch, which the core needs to match transactions:
-    // it refuses rather than keeping RFC 2543's matching rules.
-    ("inv2543", "3.4.1", Yes, Answer(&[400])),
+    // 3.4: RFC 2543 syntax. Its Via has no branch: the core matches its transactions by
+    // RFC 2543's fields, and takes the call.
+    ("inv2543", "3.4.1", Yes, Forward),
     // In the archive, referenced by no section.
     ("test", "-", Any, Either),
 ];

@@ -404,10 +404,22 @@ fn bad_and_unwanted_requests() {
     let mismatch = invite("z9hG4bKb2").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
     only(&rig.feed(CALLER, &mismatch), CALLER, "400");
     let no_call_id = invite("z9hG4bKb3").replace("Call-ID: call-1\r\n", "");
-    assert!(
-        rig.feed(CALLER, &no_call_id).is_empty(),
-        "silence when no response can be built"
+    let sent = rig.feed(CALLER, &no_call_id);
+    let missing = only(&sent, CALLER, "400");
+    assert!(missing
+        .text(0..missing.headers_start)
+        .contains("Missing Call-ID"));
+    assert_eq!(missing.top_via().unwrap().branch, Some("z9hG4bKb3"));
+    let no_via = invite("z9hG4bKb4").replace(
+        &format!("Via: SIP/2.0/UDP {CALLER};branch=z9hG4bKb4\r\n"),
+        "",
     );
+    assert!(
+        rig.feed(CALLER, &no_via).is_empty(),
+        "silence when nothing says where a response would go"
+    );
+    let bad_via = invite("z9hG4bKb5").replace("branch=z9hG4bKb5", "branch=z9hG4bKb5;;");
+    only(&rig.feed(CALLER, &bad_via), CALLER, "400");
     assert!(rig.feed(CALLER, "garbage\r\n\r\n").is_empty());
     let short_body = invite("z9hG4bKl").replace("Content-Length: 0", "Content-Length: 99");
     only(&rig.feed(CALLER, &short_body), CALLER, "400");
@@ -1193,4 +1205,53 @@ fn a_contact_that_is_no_uri_is_not_a_request_uri() {
     let bye = only(&sent, T1, "BYE");
     assert_eq!(bye.uri(), Some(format!("sip:agent@{T1}").as_str()));
     only(&sent, CALLER, "BYE");
+}
+
+/// An INVITE from an RFC 2543 client: its Via has no branch.
+fn invite_2543(call_id: &str) -> String {
+    invite("x")
+        .replace(";branch=x", "")
+        .replace("Call-ID: call-1", &format!("Call-ID: {call_id}"))
+}
+
+#[test]
+fn rfc_2543_requests_are_matched_by_their_fields() {
+    // The control hands out one attempt per entry: one for each call.
+    let mut rig = Rig::new(&[T1, T1]);
+    let sent = rig.feed(CALLER, &invite_2543("old-1"));
+    only(&sent, CALLER, "100");
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    // Its retransmission is the same transaction: the 100 again, nothing onward.
+    let sent = rig.feed(CALLER, &invite_2543("old-1"));
+    only(&sent, CALLER, "100");
+    assert!(sent.iter().all(|(t, _)| t != T1), "{sent:#?}");
+    // Another branchless call from the same client is a transaction of its own.
+    let sent = rig.feed(CALLER, &invite_2543("old-2"));
+    only(&sent, T1, "INVITE");
+    assert_eq!(rig.core.live().0, 2);
+
+    // The CANCEL matches the first INVITE by its fields.
+    rig.feed(T1, &answer(&inv1, 180, "t1"));
+    let sent = rig.feed(CALLER, &cancel_of(&invite_2543("old-1")));
+    assert_eq!(only(&sent, CALLER, "200").cseq(), Some((1, "CANCEL")));
+    let term = only(&sent, CALLER, "487").clone();
+    assert!(term.top_via().unwrap().branch.is_none(), "the caller's Via");
+    only(&sent, T1, "CANCEL");
+    rig.feed(T1, &answer(&inv1, 487, "t1"));
+    // The ACK for the 487 ends the transaction: no more retransmissions of it.
+    let ack = cancel_of(&invite_2543("old-1"))
+        .replacen("CANCEL sip", "ACK sip", 1)
+        .replace(" CANCEL\r\n", " ACK\r\n")
+        .replace(
+            &format!("To: <sip:+15551230000@{PROXY}>\r\n"),
+            &format!("To: {}\r\n", term.value(HeaderName::To).unwrap()),
+        );
+    assert!(rig.feed(CALLER, &ack).is_empty());
+    let later = rig.advance(Duration::from_secs(2));
+    assert!(
+        later
+            .iter()
+            .all(|(t, m)| !(t == CALLER && m.status() == Some(487))),
+        "{later:#?}"
+    );
 }
