@@ -28,6 +28,11 @@ pub struct Config {
     pub sip_advertise: Option<std::net::IpAddr>,
     /// Seconds between OPTIONS probes of each SIP target.
     pub sip_probe_interval_secs: u64,
+    /// Nameservers (`ip:port`, UDP) asked for the addresses of targets named by host name
+    /// (SRV, then A/AAAA); the system's if empty.
+    pub sip_nameservers: Vec<std::net::SocketAddr>,
+    /// Seconds between lookups of every target host name again.
+    pub sip_dns_refresh_secs: u64,
     /// The base URL carriers reach the HTTP service at (`https://calls.example.com`), when a
     /// proxy in front changes the scheme or host: carrier webhook signatures cover the URL the
     /// carrier requested. Unset, the request's `Host` and `X-Forwarded-Proto` are used.
@@ -90,6 +95,8 @@ impl Default for Config {
             sip_listen: None,
             sip_advertise: None,
             sip_probe_interval_secs: 10,
+            sip_nameservers: Vec::new(),
+            sip_dns_refresh_secs: 30,
             public_url: None,
             max_call_secs: 12 * 3600,
             pool_sample_secs: 60,

@@ -302,6 +302,10 @@ async fn start_sip(
     // A dialog whose BYE never comes is hung up (a BYE to each side) when its call record is
     // ended.
     sip.max_dialog = std::time::Duration::from_secs(config.max_call_secs.max(1));
+    sip.dns = Some(callopt_sip::dns::ResolverSettings {
+        nameservers: config.sip_nameservers.clone(),
+        refresh: std::time::Duration::from_secs(config.sip_dns_refresh_secs.max(1)),
+    });
     let control = Arc::new(sip::SipControl(state.switchboard.clone()));
     say(&format!("sip on udp:{local} tcp:{local}"));
     tracing::info!(%local, "SIP router listening");

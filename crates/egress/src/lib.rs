@@ -10,6 +10,10 @@
 //! first check (or that always pointed inward) still cannot reach a private one.
 //!
 //! Used by `callopt-events` (webhook delivery) and `callopt-scan` (landing page fetches).
+//! [`dns::resolver`] builds the DNS resolver the Guard's verification and the SIP router's
+//! target names use.
+
+pub mod dns;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::{Host, Url};

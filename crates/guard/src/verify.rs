@@ -13,9 +13,6 @@
 //! `allow_private`.
 
 use callopt_domain::{DomainHost, VerificationToken};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -89,24 +86,15 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier with these settings.
     pub fn new(settings: &VerifySettings) -> Result<Self, std::io::Error> {
-        let provider = TokioConnectionProvider::default();
-        let mut builder = if settings.nameservers.is_empty() {
-            TokioResolver::builder(provider).map_err(std::io::Error::other)?
-        } else {
-            let mut config = ResolverConfig::new();
-            for addr in &settings.nameservers {
-                config.add_name_server(NameServerConfig::new(*addr, Protocol::Udp));
-            }
-            TokioResolver::builder_with_config(config, provider)
-        };
-        let opts = builder.options_mut();
-        opts.timeout = Duration::from_secs(3);
-        opts.attempts = 2;
         // Re-verification must see a removed record soon, not after a long TTL.
-        opts.positive_max_ttl = Some(Duration::from_secs(60));
-        opts.negative_max_ttl = Some(Duration::from_secs(10));
+        let resolver = callopt_egress::dns::resolver(
+            &settings.nameservers,
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        )?;
         Ok(Self {
-            resolver: builder.build(),
+            resolver,
             allow_private: settings.allow_private,
         })
     }

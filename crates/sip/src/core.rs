@@ -65,6 +65,9 @@ pub struct CoreConfig {
     /// before the core hangs up both sides with a BYE of its own, forgets it and reports the
     /// call ended by the system.
     pub max_dialog: Duration,
+    /// Resolved host names, for targets and routes that name a host; without it (or before a
+    /// name is resolved) such a next hop is unreachable.
+    pub hosts: Option<Arc<crate::dns::Hosts>>,
 }
 
 /// Why a branch is being canceled.
@@ -493,6 +496,19 @@ impl Core {
         Some((kind, rest[1..].parse().ok()?))
     }
 
+    /// Where a URI points: its IP address, or its host name's address once resolved.
+    fn peer(&self, uri: &str) -> Option<Peer> {
+        if let Some(p) = uri_peer(uri) {
+            return Some(p);
+        }
+        let key = crate::dns::host_key(uri)?;
+        let addr = self.config.hosts.as_ref()?.lookup(&key)?;
+        Some(Peer {
+            addr,
+            transport: key.transport,
+        })
+    }
+
     fn is_us(&self, peer: Peer) -> bool {
         let same = |a: SocketAddr| a == peer.addr;
         same(self.config.udp) || self.config.tcp.is_some_and(same)
@@ -750,7 +766,7 @@ impl Core {
         now: Instant,
         out: &mut Vec<Output>,
     ) -> Result<(), ()> {
-        let to = uri_peer(uri.as_str()).ok_or(())?;
+        let to = self.peer(uri.as_str()).ok_or(())?;
         if self.is_us(to) {
             return Err(());
         }
@@ -863,7 +879,7 @@ impl Core {
             Some(r) => parse::addr_uri(msg.text(r)),
             None => msg.uri()?,
         };
-        uri_peer(uri).filter(|p| !self.is_us(*p))
+        self.peer(uri).filter(|p| !self.is_us(*p))
     }
 
     fn on_cancel(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
@@ -1459,8 +1475,8 @@ impl Core {
     /// `fallback` when that names no IP address (or names us).
     fn next_peer(&self, target: &edit::DialogTarget, fallback: Peer) -> Peer {
         let next = match target.routes.first() {
-            Some(r) => uri_peer(parse::addr_uri(r)),
-            None => uri_peer(&target.uri),
+            Some(r) => self.peer(parse::addr_uri(r)),
+            None => self.peer(&target.uri),
         };
         next.filter(|p| !self.is_us(*p)).unwrap_or(fallback)
     }
@@ -1922,7 +1938,7 @@ impl Core {
                 self.probes.remove(&id);
                 self.probe_result(target, false);
             }
-            let Some(to) = uri_peer(uri.as_str()) else {
+            let Some(to) = self.peer(uri.as_str()) else {
                 self.probe_result(target, false);
                 continue;
             };
@@ -2138,6 +2154,15 @@ fn routes_to_us(msg: &Message, config: &CoreConfig) -> usize {
 /// The address a SIP URI names, when its host is an IP address (port 5060 by default;
 /// `;transport=tcp` picks TCP).
 pub fn uri_peer(uri: &str) -> Option<Peer> {
+    let (host, port, transport) = uri_parts(uri)?;
+    Some(Peer {
+        addr: SocketAddr::new(parse_ip(host)?, port.unwrap_or(5060)),
+        transport,
+    })
+}
+
+/// The host, port and transport of a `sip:`/`sips:` URI.
+pub(crate) fn uri_parts(uri: &str) -> Option<(&str, Option<u16>, Transport)> {
     let (scheme, rest) = uri.split_once(':')?;
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return None;
@@ -2152,15 +2177,15 @@ pub fn uri_peer(uri: &str) -> Option<Peer> {
         None => (hostpart, ""),
     };
     let (host, port) = parse::split_host_port(hostport)?;
-    let ip = parse_ip(host)?;
     let tcp = parse::param(params, "transport").is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
-    Some(Peer {
-        addr: SocketAddr::new(ip, port.unwrap_or(5060)),
-        transport: if tcp { Transport::Tcp } else { Transport::Udp },
-    })
+    Some((
+        host,
+        port,
+        if tcp { Transport::Tcp } else { Transport::Udp },
+    ))
 }
 
-fn parse_ip(host: &str) -> Option<IpAddr> {
+pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))

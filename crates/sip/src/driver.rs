@@ -31,6 +31,11 @@ pub struct SipConfig {
     /// How long a dialog may last without a BYE before the router hangs up both sides, forgets
     /// it and reports its call ended by the system.
     pub max_dialog: Duration,
+    /// How host names in target URIs and routes are resolved; `None` leaves them unreachable.
+    pub dns: Option<crate::dns::ResolverSettings>,
+    /// The cache the resolver fills and the core reads (shared so that callers can see what
+    /// is resolved).
+    pub hosts: Arc<crate::dns::Hosts>,
 }
 
 impl SipConfig {
@@ -43,6 +48,8 @@ impl SipConfig {
             timers: Timers::default(),
             probing: Probing::default(),
             max_dialog: crate::MAX_DIALOG,
+            dns: Some(crate::dns::ResolverSettings::default()),
+            hosts: Arc::default(),
         }
     }
 }
@@ -73,13 +80,22 @@ pub async fn serve(
         Some(l) => Some(SocketAddr::new(ip, l.local_addr()?.port())),
         None => None,
     };
-    let core_config = CoreConfig {
+    let mut core_config = CoreConfig {
         udp: SocketAddr::new(ip, udp_local.port()),
         tcp: tcp_local,
         timers: config.timers,
         probing: config.probing,
         max_dialog: config.max_dialog,
+        hosts: None,
     };
+    let resolver = config.dns.clone().map(|settings| {
+        core_config.hosts = Some(config.hosts.clone());
+        tokio::spawn(crate::dns::run_resolver(
+            config.hosts.clone(),
+            control.clone(),
+            settings,
+        ))
+    });
     let now = tokio::time::Instant::now();
     let core = Core::new(core_config, control, now.into_std());
     let mut driver = Driver {
@@ -90,7 +106,11 @@ pub async fn serve(
         events: mpsc::unbounded_channel(),
     };
     tracing::info!(udp = %udp_local, tcp = ?tcp_local, "SIP router listening");
-    driver.run(config.tcp, shutdown).await
+    let result = driver.run(config.tcp, shutdown).await;
+    if let Some(task) = resolver {
+        task.abort();
+    }
+    result
 }
 
 /// The core task's state.

@@ -106,6 +106,7 @@ pub fn core_input(data: &[u8]) {
             ..Probing::default()
         },
         max_dialog: crate::MAX_DIALOG,
+        hosts: None,
     };
     let mut core = Core::new(config, Arc::new(Fixed), now);
     let mut out = Vec::new();

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`parse`]: the sans-IO message parser (start line and header spans over `Bytes`), framing.
 //! - [`edit`]: the proxy's edits to forwarded messages, and the messages it writes itself.
+//! - [`dns`]: host names of targets and routes, resolved off the message path into a cache.
 //! - [`core`]: the transaction and call state machine, sans-IO: messages and time in, sends out.
 //! - [`fuzzing`]: harnesses that feed arbitrary bytes to the parser and the core (fuzz targets,
 //!   corpus and property tests).
@@ -25,8 +26,9 @@
 //!   crosses the CANCEL cannot follow that 487 upstream (the caller's INVITE transaction is
 //!   over), so the proxy ACKs it and sends the target a BYE of its own (RFC 3261 §15 leaves the
 //!   choice to whoever holds the dialog); no dialog is kept.
-//! - Target URIs must name an IP address (`sip:agent@10.0.0.5:5070`): the single core task does
-//!   not block on DNS. A host name makes the attempt `Unreachable`.
+//! - The single core task never blocks on DNS: a target or route that names a host is sent to
+//!   the address [`dns`] resolved for it in a task of its own (RFC 3263's SRV, then A/AAAA). A
+//!   name not resolved yet makes that attempt `Unreachable` and has it resolved at once.
 //! - A dialog that sees no BYE within `max_dialog` ([`MAX_DIALOG`], 12 hours, by default) is
 //!   hung up by the proxy, as Kamailio's dialog module does when a dialog times out: a BYE of
 //!   its own to each side (to the target in the caller's name, to the caller in the target's,
@@ -44,6 +46,7 @@
 //!   is reported through `call_ended(key, HungUpBy::System, false)`.
 
 pub mod core;
+pub mod dns;
 pub mod driver;
 pub mod edit;
 #[doc(hidden)]

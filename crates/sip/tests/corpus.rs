@@ -174,6 +174,7 @@ fn proxy(data: &[u8]) -> Vec<(String, Message)> {
             ..Probing::default()
         },
         max_dialog: callopt_sip::MAX_DIALOG,
+        hosts: None,
     };
     let mut core = Core::new(config, Arc::new(OneTarget), now);
     let mut out: Vec<Output> = Vec::new();

@@ -184,6 +184,17 @@ impl Proxy {
 
     /// A router whose dialogs last at most `max_dialog`.
     fn start_with(control: Arc<TestControl>, probing: Probing, max_dialog: Duration) -> Self {
+        Self::start_config(control, move |c| {
+            c.probing = probing;
+            c.max_dialog = max_dialog;
+        })
+    }
+
+    /// A router whose configuration `change` adjusts (test timers, no DNS by default).
+    fn start_config(
+        control: Arc<TestControl>,
+        change: impl FnOnce(&mut SipConfig) + Send + 'static,
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -208,8 +219,8 @@ impl Proxy {
                     t2: Duration::from_millis(400),
                     t4: Duration::from_millis(500),
                 };
-                config.probing = probing;
-                config.max_dialog = max_dialog;
+                config.dns = None;
+                change(&mut config);
                 callopt_sip::serve(config, control, stopped).await.unwrap();
             });
         });
@@ -604,4 +615,124 @@ fn burst_of_parallel_calls_never_exceeds_the_cap() {
     assert!(s.live.values().all(|l| *l == 0), "{:?}", s.live);
     drop(s);
     drop((t1, t2));
+}
+
+/// A DNS responder on loopback UDP: SRV and A answers from `records` (name with its final dot
+/// → rdata), NXDOMAIN for anything else.
+fn dns(records: Vec<(&'static str, hickory_proto::rr::RData)>) -> SocketAddr {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::{Name, Record};
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut answer = Message::new();
+            answer
+                .set_id(query.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(query.op_code())
+                .set_recursion_desired(query.recursion_desired())
+                .set_recursion_available(true)
+                .set_authoritative(true);
+            for q in query.queries() {
+                answer.add_query(q.clone());
+                let name = q.name().to_ascii().to_lowercase();
+                let found: Vec<_> = records
+                    .iter()
+                    .filter(|(n, r)| *n == name && r.record_type() == q.query_type())
+                    .collect();
+                if found.is_empty() {
+                    let exists = records.iter().any(|(n, _)| *n == name);
+                    if !exists {
+                        answer.set_response_code(ResponseCode::NXDomain);
+                    }
+                }
+                for (n, rdata) in found {
+                    answer.add_answer(Record::from_rdata(
+                        Name::from_ascii(n).unwrap(),
+                        5,
+                        rdata.clone(),
+                    ));
+                }
+            }
+            let _ = socket.send_to(&answer.to_vec().unwrap(), peer);
+        }
+    });
+    addr
+}
+
+#[test]
+fn targets_named_by_host_name_are_reached_through_dns() {
+    use callopt_sip::dns::{HostKey, ResolverSettings};
+    use hickory_proto::rr::rdata::{A, SRV};
+    use hickory_proto::rr::{Name, RData};
+    let dir = tempfile::tempdir().unwrap();
+    let busy = Sipp::start(dir.path(), "uas_busy.xml", &["-m", "1"]);
+    let answers = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
+    let nameserver = dns(vec![
+        ("agents.test.", RData::A(A::new(127, 0, 0, 1))),
+        (
+            "_sip._udp.busy.test.",
+            RData::SRV(SRV::new(
+                0,
+                5,
+                busy.port,
+                Name::from_ascii("agents.test.").unwrap(),
+            )),
+        ),
+    ]);
+    // A name that does not resolve, one found by SRV (no port), one by A (with its port).
+    let control = TestControl::with_uris(
+        &[
+            ("sip:agent@nowhere.test:5060".into(), secs(5)),
+            ("sip:agent@busy.test".into(), secs(5)),
+            (format!("sip:agent@agents.test:{}", answers.port), secs(5)),
+        ],
+        10,
+    );
+    let hosts = Arc::new(callopt_sip::dns::Hosts::default());
+    let cache = hosts.clone();
+    let proxy = Proxy::start_config(control.clone(), move |c| {
+        c.hosts = cache;
+        c.dns = Some(ResolverSettings {
+            nameservers: vec![nameserver],
+            refresh: secs(30),
+        });
+    });
+    let key = |host: &str, port| HostKey {
+        host: host.into(),
+        port,
+        transport: callopt_sip::Transport::Udp,
+    };
+    let deadline = Instant::now() + secs(20);
+    while hosts.resolved(&key("busy.test", None)).is_none()
+        || hosts
+            .resolved(&key("agents.test", Some(answers.port)))
+            .is_none()
+    {
+        assert!(Instant::now() < deadline, "the target names never resolved");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let srv = SocketAddr::from(([127, 0, 0, 1], busy.port));
+    assert_eq!(hosts.resolved(&key("busy.test", None)), Some(vec![srv]));
+    assert_eq!(hosts.resolved(&key("nowhere.test", Some(5060))), None);
+
+    caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
+    busy.expect_success();
+    answers.expect_success();
+    control.wait_for("the call to end", |e| e.len() >= 5);
+    assert_eq!(
+        control.events(),
+        [
+            Event::Started,
+            Event::Failed(1, AttemptOutcome::Unreachable, None),
+            Event::Failed(2, AttemptOutcome::Busy, Some(486)),
+            Event::Answered(3, 200),
+            Event::Ended(HungUpBy::Caller, true)
+        ]
+    );
 }

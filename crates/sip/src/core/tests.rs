@@ -124,6 +124,7 @@ impl Rig {
                 ..Probing::default()
             },
             max_dialog: crate::MAX_DIALOG,
+            hosts: None,
         };
         change(&mut config);
         Self {
