@@ -298,14 +298,7 @@ impl Switchboard {
             .as_ref()
             .and_then(|h| h.language.clone())
             .or_else(|| route.languages.first().cloned());
-        let facts = match E164::parse("caller", caller, None) {
-            Ok(e164) => CallFacts::from_caller(&e164, language),
-            Err(_) => CallFacts {
-                caller: (!caller.is_empty()).then(|| caller.to_string()),
-                language,
-                ..CallFacts::default()
-            },
-        };
+        let facts = CallFacts::from_caller_id(caller, language);
         let mut calls = self.lock();
         let id = (calls.last_id + 1).max(now * 1000);
         calls.last_id = id;

@@ -27,6 +27,29 @@ impl E164 {
             })?),
             None => None,
         };
+        Self::parse_number(field, raw, region).map(|(e164, _)| e164)
+    }
+
+    /// A caller's number with its country and area code, for the cost of one parse (the caller
+    /// geography a call is routed by, read as it comes in).
+    pub fn parse_with_geography(
+        field: &str,
+        raw: &str,
+    ) -> Result<(Self, Option<String>, Option<String>), ValidationError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > 40 {
+            return Err(ValidationError::new(field, "a phone number is required"));
+        }
+        let (e164, number) = Self::parse_number(field, raw, None)?;
+        let country = number.country().id().map(|id| id.as_ref().to_string());
+        Ok((e164, country, area_code_of(&number)))
+    }
+
+    fn parse_number(
+        field: &str,
+        raw: &str,
+        region: Option<country::Id>,
+    ) -> Result<(Self, PhoneNumber), ValidationError> {
         let parsed = phonenumber::parse(region, raw).map_err(|_| {
             ValidationError::new(
                 field,
@@ -39,7 +62,7 @@ impl E164 {
                 format!("{raw:?} is not a valid number in its numbering plan"),
             ));
         }
-        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+        Ok((Self(parsed.format().mode(Mode::E164).to_string()), parsed))
     }
 
     /// The number in E.164 form.
@@ -180,6 +203,10 @@ mod tests {
         assert_eq!(a.area_code().as_deref(), Some("415"));
         assert_eq!(a.calling_code(), "1");
         assert_eq!(a.national_significant(), "4155552671");
+        let (c, country, area) = E164::parse_with_geography("caller", " +1 415-555-2671").unwrap();
+        assert_eq!(c, a);
+        assert_eq!((country, area), a.country_and_area());
+        assert!(E164::parse_with_geography("caller", "anonymous").is_err());
     }
 
     #[test]

@@ -86,6 +86,25 @@ impl CallFacts {
             language,
         }
     }
+
+    /// The facts of a call from the caller id `raw` as it arrived, parsed once: an id that is no
+    /// valid number is kept as it is (for the duplicate-caller rule) with no geography, and an
+    /// empty one is anonymous.
+    pub fn from_caller_id(raw: &str, language: Option<String>) -> Self {
+        match E164::parse_with_geography("caller", raw) {
+            Ok((e164, caller_country, caller_area)) => Self {
+                caller: Some(e164.as_str().to_string()),
+                caller_country,
+                caller_area,
+                language,
+            },
+            Err(_) => Self {
+                caller: (!raw.is_empty()).then(|| raw.to_string()),
+                language,
+                ..Self::default()
+            },
+        }
+    }
 }
 
 /// Where the next attempt of a call goes, or why the call is refused.

@@ -461,7 +461,12 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
             " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
              reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
              session_id = excluded.session_id, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at",
+             ended_at = excluded.ended_at \
+             WHERE calls.outcome IS NOT excluded.outcome OR calls.reason IS NOT excluded.reason \
+             OR calls.hung_up_by IS NOT excluded.hung_up_by \
+             OR calls.session_id IS NOT excluded.session_id \
+             OR calls.answered_at IS NOT excluded.answered_at \
+             OR calls.ended_at IS NOT excluded.ended_at",
         );
         q.build().execute(&mut *tx).await?;
     }
@@ -482,7 +487,11 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
         q.push(
             " ON CONFLICT (call_id, seq) DO UPDATE SET outcome = excluded.outcome, \
              sip_status = excluded.sip_status, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at",
+             ended_at = excluded.ended_at \
+             WHERE call_attempts.outcome IS NOT excluded.outcome \
+             OR call_attempts.sip_status IS NOT excluded.sip_status \
+             OR call_attempts.answered_at IS NOT excluded.answered_at \
+             OR call_attempts.ended_at IS NOT excluded.ended_at",
         );
         q.build().execute(&mut *tx).await?;
     }
