@@ -1581,6 +1581,15 @@ impl Core {
         }
         r.done = true;
         r.last = Some(data);
+        if status < 300 {
+            // A 2xx to a re-INVITE or UPDATE refreshes its sender's remote target too.
+            if let Some(d) = msg.call_id().and_then(|c| self.dialogs.get_mut(c)) {
+                d.saw_answer(&msg);
+            }
+        }
+        let Some(r) = self.relays.get_mut(&id) else {
+            return;
+        };
         if r.invite && status >= 300 {
             if let Some(fwd) = r.forwarded.clone() {
                 if let Ok(inv) = Message::parse(fwd, Framing::Datagram) {
@@ -2091,11 +2100,36 @@ impl Dialog {
             party.cseq = party.cseq.max(n);
         }
         if matches!(method, "INVITE" | "UPDATE") {
-            let contact = msg.value(HeaderName::Contact).map(parse::addr_uri);
-            if let Some(uri) = contact.and_then(uri_kept) {
-                party.reach.uri = uri.to_string();
-            }
+            refresh_target(party, msg);
         }
+    }
+
+    /// Notes a 2xx to an in-dialog request: when it answers a target refresh (re-INVITE,
+    /// UPDATE), its sender (the party the To tag names) moves to its Contact (RFC 3261
+    /// §12.2.1.2).
+    fn saw_answer(&mut self, msg: &Message) {
+        if !msg
+            .cseq()
+            .is_some_and(|(_, m)| matches!(m, "INVITE" | "UPDATE"))
+        {
+            return;
+        }
+        let party = match msg.to_tag() {
+            Some(t) if t == self.caller_tag => self.caller.as_mut(),
+            Some(t) if t == self.target_tag => self.target.as_mut(),
+            _ => None,
+        };
+        if let Some(party) = party {
+            refresh_target(party, msg);
+        }
+    }
+}
+
+/// A party's remote target becomes the message's Contact, when a dialog may keep it.
+fn refresh_target(party: &mut Party, msg: &Message) {
+    let contact = msg.value(HeaderName::Contact).map(parse::addr_uri);
+    if let Some(uri) = contact.and_then(uri_kept) {
+        party.reach.uri = uri.to_string();
     }
 }
 

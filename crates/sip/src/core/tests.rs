@@ -947,7 +947,10 @@ Contact: <sip:agent@127.0.0.1:7003>\r\nContent-Length: 0\r\n\r\n"
     );
     let sent = rig.feed(FAR, &reinvite);
     let fwd = only(&sent, EDGE, "INVITE").clone();
-    only(&rig.feed(EDGE, &answer(&fwd, 200, "caller1")), FAR, "200");
+    // The caller answers from the Contact it had: its remote target stays.
+    let ok = answer(&fwd, 200, "caller1")
+        .replace("sip:agent@127.0.0.1:7002", &format!("sip:c@{CALLER}"));
+    only(&rig.feed(EDGE, &ok), FAR, "200");
 
     let sent = rig.advance(2 * hour);
     assert_eq!(sent.len(), 2, "a BYE to each side: {sent:#?}");
@@ -1255,4 +1258,21 @@ fn rfc_2543_requests_are_matched_by_their_fields() {
             .all(|(t, m)| !(t == CALLER && m.status() == Some(487))),
         "{later:#?}"
     );
+}
+
+#[test]
+fn a_2xx_to_a_re_invite_moves_its_sender_for_the_bye_at_the_limit() {
+    let hour = Duration::from_secs(3600);
+    let mut rig = Rig::config(&[T1], |c| c.max_dialog = 2 * hour);
+    answered_call(&mut rig);
+    // The caller re-INVITEs; the target answers from a new Contact.
+    let sent = rig.feed(CALLER, &in_dialog("INVITE", "z9hG4bKre", 2));
+    let fwd = only(&sent, T1, "INVITE").clone();
+    let sent = rig.feed(T1, &answer_at(&fwd, 200, "t1", "127.0.0.1:7004"));
+    only(&sent, CALLER, "200");
+    let sent = rig.advance(2 * hour);
+    let bye = only(&sent, "127.0.0.1:7004", "BYE");
+    assert_eq!(bye.uri(), Some("sip:agent@127.0.0.1:7004"));
+    assert_eq!(bye.cseq(), Some((3, "BYE")), "above the caller's re-INVITE");
+    only(&sent, CALLER, "BYE");
 }
