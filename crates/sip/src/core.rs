@@ -39,6 +39,13 @@ pub enum Input {
         /// The peer.
         to: Peer,
     },
+    /// A decision the control gave as [`Hop::Pending`], for the call with this key.
+    Hop {
+        /// The call's key.
+        key: u64,
+        /// Where it goes.
+        hop: Hop,
+    },
 }
 
 /// Bytes to send.
@@ -120,6 +127,8 @@ struct Call {
     caller_canceled: bool,
     /// Hops taken, to bound a CallControl that never stops.
     hops: u32,
+    /// Waiting for a [`Hop::Pending`] decision.
+    waiting: bool,
 }
 
 /// One attempt: a client INVITE transaction toward a target.
@@ -298,6 +307,8 @@ enum Timer {
     ProbeF(u64),
     /// Time to probe every target.
     ProbeAll,
+    /// A pending routing decision took too long.
+    Routing(u64),
     /// A dialog reached `max_dialog` without a BYE.
     DialogLimit(u64),
     /// Timer E of a request of our own.
@@ -348,6 +359,8 @@ pub struct Core {
     relays: HashMap<u64, Relay>,
     /// Relays by (caller's branch, method).
     relay_keys: HashMap<(String, String), u64>,
+    /// Calls waiting for a [`Hop::Pending`] decision: call id by the control's key.
+    pending: HashMap<u64, u64>,
     /// Dialogs by Call-ID.
     dialogs: HashMap<String, Dialog>,
     /// Dialogs' Call-IDs by dialog id, for their time limit.
@@ -377,6 +390,7 @@ impl Core {
             branches: HashMap::new(),
             relays: HashMap::new(),
             relay_keys: HashMap::new(),
+            pending: HashMap::new(),
             dialogs: HashMap::new(),
             dialog_ids: HashMap::new(),
             probes: HashMap::new(),
@@ -416,6 +430,35 @@ impl Core {
                 }
             }
             Input::Unreachable { to } => self.on_unreachable(to, now, out),
+            Input::Hop { key, hop } => self.on_decided(key, hop, now, out),
+        }
+    }
+
+    /// A pending decision arrived: it goes on from where the call waits, unless the call
+    /// ended meanwhile (canceled, timed out), when it is dropped.
+    fn on_decided(&mut self, key: u64, hop: Hop, now: Instant, out: &mut Vec<Output>) {
+        let Some(call_id) = self.pending.remove(&key) else {
+            tracing::debug!(key, "a routing decision for a call that has ended dropped");
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if !call.waiting || call.caller_canceled || call.state != ServerState::Proceeding {
+            return;
+        }
+        call.waiting = false;
+        self.apply_hop(call_id, hop, now, out);
+    }
+
+    /// Stops waiting for a call's pending decision, if it was.
+    fn stop_waiting(&mut self, call_id: u64) {
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            if std::mem::take(&mut call.waiting) {
+                if let Some(key) = call.key {
+                    self.pending.remove(&key);
+                }
+            }
         }
     }
 
@@ -656,6 +699,7 @@ impl Core {
                 branch: None,
                 caller_canceled: false,
                 hops: 0,
+                waiting: false,
             },
         );
         self.apply_hop(id, hop, now, out);
@@ -667,6 +711,20 @@ impl Core {
             let Some(call) = self.calls.get_mut(&call_id) else {
                 return;
             };
+            if matches!(hop, Hop::Pending) {
+                let Some(key) = call.key else {
+                    hop = Hop::Reject {
+                        status: 500,
+                        reason: "Server Internal Error".into(),
+                    };
+                    continue;
+                };
+                call.waiting = true;
+                call.branch = None;
+                self.pending.insert(key, call_id);
+                self.set(now + crate::ROUTING_TIMEOUT, Timer::Routing(call_id));
+                return;
+            }
             call.hops += 1;
             if call.hops > MAX_HOPS {
                 hop = Hop::Reject {
@@ -688,6 +746,7 @@ impl Core {
                     }
                     return;
                 }
+                Hop::Pending => unreachable!("handled above"),
                 Hop::Target {
                     target,
                     uri,
@@ -904,6 +963,7 @@ impl Core {
         call.caller_canceled = true;
         let key = call.key;
         let branch = call.branch;
+        self.stop_waiting(call_id);
         self.final_upstream(call_id, 487, "Request Terminated", now, out);
         if let Some(key) = key {
             self.control.call_ended(key, HungUpBy::Caller, false);
@@ -1747,6 +1807,24 @@ impl Core {
     fn on_timer(&mut self, timer: Timer, now: Instant, out: &mut Vec<Output>) {
         let t2 = self.config.timers.t2;
         match timer {
+            Timer::Routing(id) => {
+                let Some(call) = self.calls.get(&id) else {
+                    return;
+                };
+                if !call.waiting {
+                    return;
+                }
+                let key = call.key;
+                tracing::warn!(
+                    ?key,
+                    "a routing decision took too long: the call is refused"
+                );
+                self.stop_waiting(id);
+                self.final_upstream(id, 503, "Routing Timed Out", now, out);
+                if let Some(key) = key {
+                    self.control.call_ended(key, HungUpBy::System, false);
+                }
+            }
             Timer::A(id) => {
                 if let Some(b) = self.branches.get_mut(&id) {
                     if b.state == ClientState::Calling {

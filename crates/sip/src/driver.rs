@@ -96,6 +96,8 @@ pub async fn serve(
             settings,
         ))
     });
+    let (hops, decided) = crate::Hops::channel();
+    control.attach(hops);
     let now = tokio::time::Instant::now();
     let core = Core::new(core_config, control, now.into_std());
     let mut driver = Driver {
@@ -104,6 +106,7 @@ pub async fn serve(
         conns: HashMap::new(),
         out: Vec::with_capacity(64),
         events: mpsc::unbounded_channel(),
+        decided,
     };
     tracing::info!(udp = %udp_local, tcp = ?tcp_local, "SIP router listening");
     let result = driver.run(config.tcp, shutdown).await;
@@ -128,6 +131,8 @@ struct Driver {
         mpsc::UnboundedSender<TcpEvent>,
         mpsc::UnboundedReceiver<TcpEvent>,
     ),
+    /// Decisions the control gave as pending, by call key.
+    decided: mpsc::UnboundedReceiver<(u64, crate::Hop)>,
 }
 
 impl Driver {
@@ -157,6 +162,10 @@ impl Driver {
                     }
                 }
                 Some(ev) = self.events.1.recv() => self.on_event(ev),
+                Some((key, hop)) = self.decided.recv() => {
+                    let now = tokio::time::Instant::now().into_std();
+                    self.core.handle(Input::Hop { key, hop }, now, &mut self.out);
+                }
                 accepted = accept(tcp.as_ref()) => {
                     if let Ok((stream, peer)) = accepted {
                         let tx = spawn_conn(stream, peer, self.events.0.clone());

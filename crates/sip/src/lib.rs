@@ -100,7 +100,7 @@ pub enum Hop {
     Target {
         /// The target's id, reported back in `attempt_failed` and `call_answered`.
         target: i64,
-        /// Where to send it (must name an IP address).
+        /// Where to send it: an IP address, or a host name the router's [`dns`] task resolves.
         uri: callopt_domain::SipUri,
         /// How long it may ring before the proxy cancels it and asks again.
         ring_timeout: Duration,
@@ -112,10 +112,40 @@ pub enum Hop {
         /// Its reason phrase.
         reason: String,
     },
+    /// The decision is on its way (a control that asks something it cannot answer at once,
+    /// such as counters shared between nodes): the control hands it to the router later
+    /// through [`Hops::send`], under the call's key, which it must have given. Meanwhile the
+    /// caller has its 100. If the caller cancels, or [`ROUTING_TIMEOUT`] passes first (the call
+    /// is then answered 503 and ended by the system), the call ends as usual and the late hop
+    /// is dropped: a control that reserved something for it releases it itself.
+    Pending,
+}
+
+/// How long a [`Hop::Pending`] decision may take before the call is given up.
+pub const ROUTING_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Where a control sends the decisions it gave as [`Hop::Pending`]; cloneable, usable from any
+/// thread or task.
+#[derive(Debug, Clone)]
+pub struct Hops(tokio::sync::mpsc::UnboundedSender<(u64, Hop)>);
+
+impl Hops {
+    /// A sender and the receiving end the router reads.
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(u64, Hop)>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+
+    /// Hands the router the hop decided for the call with this key. False once the router has
+    /// stopped.
+    pub fn send(&self, call: u64, hop: Hop) -> bool {
+        self.0.send((call, hop)).is_ok()
+    }
 }
 
 /// The binary's side of the router: routing decisions and call records. Calls are synchronous
-/// and must not block (state in memory, database writes queued).
+/// and must not block (state in memory, database writes queued); a decision that has to wait
+/// is given as [`Hop::Pending`] and sent later through [`Hops`].
 pub trait CallControl: Send + Sync + 'static {
     /// A new call: the first hop. `None` for the key means no call record (e.g. unknown number
     /// rejected).
@@ -139,6 +169,11 @@ pub trait CallControl: Send + Sync + 'static {
     /// A probed target changed state (down after N failures in a row, up after M successes), as
     /// Kamailio's dispatcher does.
     fn target_health(&self, target: i64, up: bool);
+    /// Where to send the decisions given as [`Hop::Pending`]; called once when the router
+    /// starts. A control that never defers ignores it.
+    fn attach(&self, hops: Hops) {
+        let _ = hops;
+    }
 }
 
 /// How long a dialog may last without a BYE, by default: the switchboard's own bound on a call

@@ -49,6 +49,11 @@ struct TestControl {
     /// Live calls allowed per target.
     cap: usize,
     state: Mutex<State>,
+    /// Hand every decision to the router from another thread, as a control waiting on a
+    /// shared store would.
+    defer: std::sync::atomic::AtomicBool,
+    /// Where deferred decisions go (attached by the router).
+    hops: Mutex<Option<callopt_sip::Hops>>,
 }
 
 impl TestControl {
@@ -70,6 +75,8 @@ impl TestControl {
                 .collect(),
             cap,
             state: Mutex::new(State::default()),
+            defer: Default::default(),
+            hops: Mutex::new(None),
         })
     }
 
@@ -95,6 +102,21 @@ impl TestControl {
             status: 480,
             reason: "Temporarily Unavailable".into(),
         }
+    }
+
+    /// `hop` as it is, or `Pending` with `hop` sent from another thread when deferring.
+    fn deliver(&self, key: u64, hop: Hop) -> Hop {
+        if !self.defer.load(std::sync::atomic::Ordering::SeqCst) {
+            return hop;
+        }
+        let hops = self
+            .hops
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the router attached");
+        std::thread::spawn(move || assert!(hops.send(key, hop)));
+        Hop::Pending
     }
 
     fn release(s: &mut State, key: u64) {
@@ -129,14 +151,15 @@ impl CallControl for TestControl {
         let key = s.next_key;
         s.events.push(Event::Started);
         let hop = self.next_hop(&mut s, key);
-        (Some(key), hop)
+        (Some(key), self.deliver(key, hop))
     }
 
     fn attempt_failed(&self, key: u64, target: i64, o: AttemptOutcome, st: Option<u16>) -> Hop {
         let mut s = self.state.lock().unwrap();
         s.events.push(Event::Failed(target, o, st));
         Self::release(&mut s, key);
-        self.next_hop(&mut s, key)
+        let hop = self.next_hop(&mut s, key);
+        self.deliver(key, hop)
     }
 
     fn call_answered(&self, _: u64, target: i64, status: u16) {
@@ -166,6 +189,10 @@ impl CallControl for TestControl {
             .unwrap()
             .events
             .push(Event::Health(target, up));
+    }
+
+    fn attach(&self, hops: callopt_sip::Hops) {
+        *self.hops.lock().unwrap() = Some(hops);
     }
 }
 
@@ -391,10 +418,24 @@ fn dialog_past_its_limit_is_hung_up_on_a_tcp_target_and_a_udp_caller() {
 
 #[test]
 fn busy_target_then_the_next_answers() {
+    busy_then_the_next_answers(false);
+}
+
+#[test]
+fn decisions_handed_over_later_from_another_thread_route_the_call() {
+    busy_then_the_next_answers(true);
+}
+
+/// Target 1 busy, target 2 answers; with `defer`, every decision comes as `Hop::Pending` and
+/// is sent from another thread.
+fn busy_then_the_next_answers(defer: bool) {
     let dir = tempfile::tempdir().unwrap();
     let busy = Sipp::start(dir.path(), "uas_busy.xml", &["-m", "1"]);
     let answers = Sipp::start(dir.path(), "uas.xml", &["-m", "1"]);
     let control = TestControl::new(&[(busy.port, secs(5)), (answers.port, secs(5))], 10);
+    control
+        .defer
+        .store(defer, std::sync::atomic::Ordering::SeqCst);
     let proxy = Proxy::start(control.clone(), no_probing());
     caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
     busy.expect_success();

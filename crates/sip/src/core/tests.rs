@@ -1,6 +1,7 @@
 //! State machine tests of the core, driven with a fake clock: no sockets, no sleeping.
 
 use super::*;
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 const PROXY: &str = "127.0.0.1:5060";
@@ -21,6 +22,8 @@ enum Event {
 /// Sends attempts through `targets` in order, then rejects with 480.
 struct Control {
     targets: Vec<String>,
+    /// Give every decision as `Hop::Pending` (the test delivers them).
+    defer: std::sync::atomic::AtomicBool,
     ring: Duration,
     events: Mutex<Vec<Event>>,
     next: Mutex<usize>,
@@ -30,6 +33,7 @@ impl Control {
     fn new(targets: &[&str]) -> Arc<Self> {
         Arc::new(Self {
             targets: targets.iter().map(|t| format!("sip:agent@{t}")).collect(),
+            defer: Default::default(),
             ring: Duration::from_secs(20),
             events: Mutex::new(Vec::new()),
             next: Mutex::new(0),
@@ -53,6 +57,15 @@ impl Control {
         }
     }
 
+    /// The next hop, or `Pending` when deferring.
+    fn decide(&self) -> Hop {
+        if self.defer.load(std::sync::atomic::Ordering::SeqCst) {
+            Hop::Pending
+        } else {
+            self.hop()
+        }
+    }
+
     fn events(&self) -> Vec<Event> {
         self.events.lock().unwrap().clone()
     }
@@ -65,11 +78,11 @@ impl Control {
 impl CallControl for Control {
     fn call_started(&self, call: &InboundCall<'_>) -> (Option<u64>, Hop) {
         self.push(Event::Started(call.called.to_string()));
-        (Some(1), self.hop())
+        (Some(1), self.decide())
     }
     fn attempt_failed(&self, _: u64, target: i64, o: AttemptOutcome, s: Option<u16>) -> Hop {
         self.push(Event::Failed(target, o, s));
-        self.hop()
+        self.decide()
     }
     fn call_answered(&self, _: u64, target: i64, status: u16) {
         self.push(Event::Answered(target, status));
@@ -145,6 +158,13 @@ impl Rig {
             },
         };
         self.core.handle(input, self.now, &mut self.out);
+        self.drain()
+    }
+
+    /// Delivers a decision the control gave as pending.
+    fn decided(&mut self, key: u64, hop: Hop) -> Vec<(String, Message)> {
+        self.core
+            .handle(Input::Hop { key, hop }, self.now, &mut self.out);
         self.drain()
     }
 
@@ -1275,4 +1295,85 @@ fn a_2xx_to_a_re_invite_moves_its_sender_for_the_bye_at_the_limit() {
     assert_eq!(bye.uri(), Some("sip:agent@127.0.0.1:7004"));
     assert_eq!(bye.cseq(), Some((3, "BYE")), "above the caller's re-INVITE");
     only(&sent, CALLER, "BYE");
+}
+
+#[test]
+fn a_pending_decision_goes_on_when_it_arrives() {
+    let mut rig = Rig::new(&[T1, T2]);
+    rig.control.defer.store(true, Ordering::SeqCst);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKp1"));
+    assert_eq!(
+        sent.len(),
+        1,
+        "only the 100 while the decision is pending: {sent:#?}"
+    );
+    only(&sent, CALLER, "100");
+    // A decision for a key nobody waits on changes nothing.
+    assert!(rig.decided(7, rig.control.hop()).is_empty());
+    let sent = rig.decided(
+        1,
+        Hop::Target {
+            target: 1,
+            uri: callopt_domain::SipUri::parse("t", &format!("sip:agent@{T1}")).unwrap(),
+            ring_timeout: Duration::from_secs(20),
+        },
+    );
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    // The failover decision is pending too; then the second target answers.
+    let sent = rig.feed(T1, &answer(&inv1, 486, "t1"));
+    only(&sent, T1, "ACK");
+    assert!(sent.iter().all(|(t, _)| t == T1), "{sent:#?}");
+    let sent = rig.decided(
+        1,
+        Hop::Target {
+            target: 2,
+            uri: callopt_domain::SipUri::parse("t", &format!("sip:agent@{T2}")).unwrap(),
+            ring_timeout: Duration::from_secs(20),
+        },
+    );
+    let inv2 = only(&sent, T2, "INVITE").clone();
+    only(
+        &rig.feed(T2, &answer_at(&inv2, 200, "t2", T2)),
+        CALLER,
+        "200",
+    );
+    assert_eq!(
+        rig.control.events()[1..],
+        [
+            Event::Failed(1, AttemptOutcome::Busy, Some(486)),
+            Event::Answered(2, 200)
+        ]
+    );
+}
+
+#[test]
+fn a_caller_cancel_or_the_routing_timeout_ends_a_pending_call() {
+    let mut rig = Rig::new(&[T1, T1]);
+    rig.control.defer.store(true, Ordering::SeqCst);
+    rig.feed(CALLER, &invite("z9hG4bKp2"));
+    let sent = rig.feed(CALLER, &cancel_of(&invite("z9hG4bKp2")));
+    only(&sent, CALLER, "487");
+    // The decision arrives late: dropped, nothing goes to the target.
+    assert!(rig.decided(1, rig.control.hop()).is_empty());
+    assert_eq!(
+        rig.control.events()[1..],
+        [Event::Ended(HungUpBy::Caller, false)]
+    );
+
+    let mut rig = Rig::new(&[T1]);
+    rig.control.defer.store(true, Ordering::SeqCst);
+    rig.feed(CALLER, &invite("z9hG4bKp3"));
+    assert!(rig
+        .advance(crate::ROUTING_TIMEOUT - Duration::from_millis(1))
+        .is_empty());
+    let sent = rig.advance(Duration::from_millis(1));
+    let refused = only(&sent, CALLER, "503");
+    assert!(refused
+        .text(0..refused.headers_start)
+        .contains("Routing Timed Out"));
+    assert!(rig.decided(1, rig.control.hop()).is_empty());
+    assert_eq!(
+        rig.control.events()[1..],
+        [Event::Ended(HungUpBy::System, false)]
+    );
 }
