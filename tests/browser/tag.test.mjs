@@ -182,7 +182,10 @@ test("renewal waits while the page is hidden, then happens once when it is visib
     window.__visibility = "visible";
     Object.defineProperty(document, "visibilityState", { get: () => window.__visibility });
   };
-  const { context, sessions } = await visitor({ page: GERMAN_PAGE, answer: { body: GERMAN }, init });
+  // The installed clock runs on with real time: a long request timeout, so that a slow
+  // renewal is not aborted by the tag before it is answered.
+  const html = GERMAN_PAGE.replace('data-campaign="cmp_de" async', 'data-campaign="cmp_de" data-timeout="60000" async');
+  const { context, sessions } = await visitor({ page: html, answer: { body: GERMAN }, init });
   await context.clock.install();
   const page = await load(context);
   await page.waitForFunction(() => document.getElementById("tracked").textContent === "030 90182999");
