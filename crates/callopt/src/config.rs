@@ -21,6 +21,9 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// Log filter (`info`, `callopt_http=debug`, ...).
     pub log: String,
+    /// This node's name, in readiness answers (`/readyz`) and as the `node` label of every
+    /// metric; the host name when unset.
+    pub node_name: Option<String>,
     /// Address the SIP router listens on (UDP and TCP); no SIP router when unset.
     pub sip_listen: Option<String>,
     /// The IP address carriers and targets reach the SIP router at (Via, Record-Route), when
@@ -92,6 +95,7 @@ impl Default for Config {
             geoip_database: None,
             client_ip_header: None,
             log: "info".into(),
+            node_name: None,
             sip_listen: None,
             sip_advertise: None,
             sip_probe_interval_secs: 10,

@@ -133,6 +133,7 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         webhooks_allow_private: config.webhooks_allow_private,
         guard: guard_settings(config),
         pool_sample: std::time::Duration::from_secs(config.pool_sample_secs.max(1)),
+        node: config.node_name.clone(),
     })
 }
 
@@ -309,10 +310,15 @@ async fn start_sip(
     let control = Arc::new(sip::SipControl(state.switchboard.clone()));
     say(&format!("sip on udp:{local} tcp:{local}"));
     tracing::info!(%local, "SIP router listening");
+    let readiness = state.readiness.clone();
+    readiness.ok("sip", format!("udp and tcp on {local}"));
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = callopt_sip::serve(sip, control, std::future::pending::<()>()).await {
-            tracing::error!(error = %e, "SIP router stopped");
-        }
+        let stopped = match callopt_sip::serve(sip, control, std::future::pending::<()>()).await {
+            Ok(()) => "stopped".to_string(),
+            Err(e) => format!("stopped: {e}"),
+        };
+        tracing::error!(reason = %stopped, "SIP router stopped");
+        readiness.failing("sip", stopped);
     })))
 }
 

@@ -405,3 +405,28 @@ fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
     assert_eq!(one["attribution"]["gclid"], "abc");
     assert_eq!(one["attribution"]["language"], "de");
 }
+
+#[test]
+fn readiness_names_the_node_its_store_and_its_sip_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db").display().to_string();
+    let service = Service::start(BIN, &db, &[("CALLOPT_NODE_NAME", "node-7")]);
+    let http = reqwest::blocking::Client::new();
+    let ready = http.get(format!("{}/readyz", service.http)).send().unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["node"], "node-7", "{body}");
+    assert_eq!(body["checks"]["store"]["status"], "ok", "{body}");
+    assert!(body["checks"]["store"]["latency_ms"].is_number(), "{body}");
+    assert_eq!(body["checks"]["sip"]["status"], "ok", "{body}");
+    let detail = body["checks"]["sip"]["detail"].as_str().unwrap();
+    assert!(detail.contains(&service.sip), "{detail}");
+    let metrics = http
+        .get(format!("{}/metrics", service.http))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("node=\"node-7\""), "{metrics}");
+}

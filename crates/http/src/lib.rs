@@ -28,6 +28,7 @@ pub mod guard;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod ready;
 pub mod tag;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -70,6 +71,8 @@ pub struct Options {
     pub webhooks_allow_private: bool,
     /// The Guard's settings: verification, re-verification, scans, abuse reports.
     pub guard: guard::GuardSettings,
+    /// This node's name, in readiness answers and on every metric; the host name when unset.
+    pub node: Option<String>,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             pool_sample: std::time::Duration::from_secs(60),
             webhooks_allow_private: false,
             guard: guard::GuardSettings::default(),
+            node: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct AppState {
     pub webhooks_allow_private: bool,
     /// The Guard: domain verification, the scan queue's wake-up, the abuse report limiter.
     pub guard: Arc<guard::Guard>,
+    /// This node's name and the parts that report their own readiness (the SIP router).
+    pub readiness: Arc<ready::Readiness>,
 }
 
 impl AppState {
@@ -131,7 +137,10 @@ impl AppState {
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
         roll_reports(Arc::downgrade(&dni), store.clone(), options.max_call);
+        let node = options.node.unwrap_or_else(ready::default_node_name);
+        let _ = NODE.set(node.clone());
         Ok(Self {
+            readiness: Arc::new(ready::Readiness::new(node)),
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
             carriers,
@@ -230,11 +239,18 @@ impl AppState {
     }
 }
 
-/// The process-wide Prometheus recorder (installed on first use).
+/// The name of the process's first node: the `node` label of every metric.
+static NODE: OnceLock<String> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed on first use), every metric labelled with
+/// the node's name so that a fleet's series stay apart.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let node = NODE.get().cloned().unwrap_or_else(ready::default_node_name);
+        let recorder = PrometheusBuilder::new()
+            .add_global_label("node", node)
+            .build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (in tests); then ours only renders.
         let _ = metrics::set_global_recorder(recorder);
@@ -378,6 +394,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .nest("/carriers", carriers)
         .route("/healthz", get(healthz))
+        .route("/readyz", get(ready::readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/dni.js", get(tag::current))
@@ -431,6 +448,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // One series that is always there, carrying the build and (as every metric) the node.
+    metrics::gauge!("callopt_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     for (pool, used, size) in state.dni.utilisation(now_ms()) {
         let pool = pool.to_string();
         metrics::gauge!("callopt_pool_numbers_in_use", "pool" => pool.clone()).set(used as f64);

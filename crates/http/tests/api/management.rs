@@ -1,6 +1,6 @@
 //! The management API: authentication, account isolation, validation, pagination, import.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_options};
 use serde_json::json;
 
 #[tokio::test]
@@ -369,4 +369,43 @@ async fn openapi_health_and_metrics_are_served() {
         .send(app.client.get(format!("{}/metrics", app.base)))
         .await;
     assert_eq!(metrics.status, 200);
+}
+
+#[tokio::test]
+async fn readiness_reports_each_part_and_fails_when_one_fails() {
+    let app = spawn_app_options(callopt_http::Options {
+        node: Some("node-a".into()),
+        ..Default::default()
+    })
+    .await;
+    let url = format!("{}/readyz", app.base);
+    let ready = app.send(app.client.get(&url)).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["node"], "node-a");
+    assert_eq!(ready.body["checks"]["store"]["status"], "ok");
+    assert!(ready.body["checks"]["store"]["latency_ms"].as_f64() >= Some(0.0));
+
+    app.state
+        .readiness
+        .ok("sip", "udp and tcp on 127.0.0.1:5060");
+    let ready = app.send(app.client.get(&url)).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["checks"]["sip"]["status"], "ok");
+
+    app.state
+        .readiness
+        .failing("sip", "stopped: address in use");
+    let down = app.send(app.client.get(&url)).await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.body["status"], "unavailable");
+    assert_eq!(down.body["checks"]["sip"]["status"], "failing");
+    assert_eq!(
+        down.body["checks"]["sip"]["detail"],
+        "stopped: address in use"
+    );
+    assert_eq!(
+        down.body["checks"]["store"]["status"], "ok",
+        "the rest still shown"
+    );
 }
