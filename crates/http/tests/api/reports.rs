@@ -452,8 +452,11 @@ async fn pool_utilisation_history_shows_the_hour_a_pool_ran_out() {
     let p = &pools[0];
     assert_eq!(p["pool_id"], pool);
     assert_eq!(p["peak_utilisation"], 1.0, "{report}");
-    assert_eq!(p["exhausted_hours"], 1, "{report}");
-    let hour = &p["hours"][0];
+    // One hour, or two when the test runs across the top of an hour (the leases live on).
+    let hours = p["hours"].as_array().unwrap();
+    assert!((1..=2).contains(&hours.len()), "{report}");
+    assert_eq!(p["exhausted_hours"], hours.len(), "{report}");
+    let hour = &hours[0];
     assert_eq!(
         (hour["peak_in_use"].as_i64(), hour["size"].as_i64()),
         (Some(3), Some(3))
