@@ -6,13 +6,17 @@
 //! the core looked up and missed. A name with a port (`sip:agent@pbx.example.com:5070`) is
 //! resolved to its A and AAAA records; one without is first looked up as an SRV record
 //! (`_sip._udp.pbx.example.com`, or `_sip._tcp.` for `;transport=tcp`), whose targets are
-//! taken in priority order (weight breaking ties) with their ports, and as A/AAAA on port 5060
-//! when there is none. NAPTR is not consulted: the transport comes from the URI.
+//! resolved with their ports, and as A/AAAA on port 5060 when there is none. NAPTR is not
+//! consulted: the transport comes from the URI.
+//!
+//! Each attempt takes one address: among those of the lowest SRV priority, at random in
+//! proportion to their weights (RFC 2782), so that SRV records spread calls over a call
+//! center's servers as their owner set; a name's plain A/AAAA addresses share calls evenly.
 //!
 //! A name that stops resolving keeps its last addresses until a lookup succeeds again (a DNS
 //! outage must not take every named target down); a name neither probed nor looked up since
-//! the last refresh is forgotten. Like Kamailio's dispatcher, the first address is the one
-//! used: a target with several is reached at the first until DNS changes.
+//! the last refresh is forgotten. An attempt whose address does not answer fails over to the
+//! plan's next target, not to the name's next address.
 
 use crate::{CallControl, Transport};
 use hickory_resolver::TokioResolver;
@@ -34,11 +38,54 @@ pub struct HostKey {
     pub transport: Transport,
 }
 
+/// One address of a name, with the SRV record's priority and weight (0 and 1 for a plain
+/// A/AAAA address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// Where to send.
+    pub addr: SocketAddr,
+    /// Lower is preferred; only the lowest present is used.
+    pub priority: u16,
+    /// Share of the calls among addresses of the same priority.
+    pub weight: u16,
+}
+
+impl Address {
+    /// A plain A/AAAA address.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            priority: 0,
+            weight: 1,
+        }
+    }
+}
+
+/// Picks an address: among the lowest priority, at random in proportion to the weights (all
+/// alike when they are all 0). `roll` is a random number in `[0, 1)`.
+fn pick(addrs: &[Address], roll: f64) -> Option<SocketAddr> {
+    let best = addrs.iter().map(|a| a.priority).min()?;
+    let group: Vec<&Address> = addrs.iter().filter(|a| a.priority == best).collect();
+    let total: u32 = group.iter().map(|a| u32::from(a.weight)).sum();
+    if total == 0 {
+        let i = ((roll * group.len() as f64) as usize).min(group.len() - 1);
+        return Some(group[i].addr);
+    }
+    let mut point = roll * f64::from(total);
+    for a in &group {
+        point -= f64::from(a.weight);
+        if point < 0.0 {
+            return Some(a.addr);
+        }
+    }
+    group.last().map(|a| a.addr)
+}
+
 /// One resolved name.
 #[derive(Debug)]
 struct Entry {
-    /// Addresses in the order to use them.
-    addrs: Vec<SocketAddr>,
+    /// Its addresses.
+    addrs: Vec<Address>,
     /// Looked up since the last refresh.
     used: AtomicBool,
 }
@@ -60,7 +107,7 @@ impl Hosts {
     pub fn lookup(&self, key: &HostKey) -> Option<SocketAddr> {
         if let Some(e) = self.entries.read().ok()?.get(key) {
             e.used.store(true, Ordering::Relaxed);
-            return e.addrs.first().copied();
+            return pick(&e.addrs, rand::random::<f64>());
         }
         if let Ok(mut missed) = self.missed.lock() {
             if missed.insert(key.clone()) {
@@ -71,12 +118,12 @@ impl Hosts {
     }
 
     /// The addresses resolved for `key`, without counting it as used or asking for it.
-    pub fn resolved(&self, key: &HostKey) -> Option<Vec<SocketAddr>> {
+    pub fn resolved(&self, key: &HostKey) -> Option<Vec<Address>> {
         self.entries.read().ok()?.get(key).map(|e| e.addrs.clone())
     }
 
     /// Records the addresses of `key` (tests, and the resolver).
-    pub fn insert(&self, key: HostKey, addrs: Vec<SocketAddr>) {
+    pub fn insert(&self, key: HostKey, addrs: Vec<Address>) {
         if let Ok(mut entries) = self.entries.write() {
             entries.insert(
                 key,
@@ -147,40 +194,36 @@ pub fn host_key(uri: &str) -> Option<HostKey> {
 }
 
 /// The addresses of one name, RFC 3263 style; empty when it has none.
-async fn resolve(resolver: &TokioResolver, key: &HostKey) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(resolver: &TokioResolver, key: &HostKey) -> Result<Vec<Address>, String> {
     let name = format!("{}.", key.host);
+    let plain = |found: Vec<SocketAddr>| found.into_iter().map(Address::plain).collect();
     if let Some(port) = key.port {
-        return addresses(resolver, &name, port).await;
+        return addresses(resolver, &name, port).await.map(plain);
     }
     let service = match key.transport {
         Transport::Udp => "_sip._udp.",
         Transport::Tcp => "_sip._tcp.",
     };
-    let mut srv: Vec<(u16, std::cmp::Reverse<u16>, String, u16)> =
+    let srv: Vec<(u16, u16, String, u16)> =
         match resolver.srv_lookup(format!("{service}{name}")).await {
             Ok(found) => found
                 .iter()
-                .map(|r| {
-                    let target = r.target().to_ascii();
-                    (
-                        r.priority(),
-                        std::cmp::Reverse(r.weight()),
-                        target,
-                        r.port(),
-                    )
-                })
+                .map(|r| (r.priority(), r.weight(), r.target().to_ascii(), r.port()))
                 .collect(),
             Err(_) => Vec::new(),
         };
     if srv.is_empty() {
-        return addresses(resolver, &name, 5060).await;
+        return addresses(resolver, &name, 5060).await.map(plain);
     }
-    srv.sort();
     let mut all = Vec::new();
     let mut last_error = None;
-    for (_, _, target, port) in srv {
+    for (priority, weight, target, port) in srv {
         match addresses(resolver, &target, port).await {
-            Ok(found) => all.extend(found),
+            Ok(found) => all.extend(found.into_iter().map(|addr| Address {
+                addr,
+                priority,
+                weight,
+            })),
             Err(e) => last_error = Some(e),
         }
     }
@@ -277,8 +320,8 @@ mod tests {
         let round = hosts.round(HashSet::new());
         assert_eq!(round, vec![key("a.test")]);
         let addr: SocketAddr = "127.0.0.1:5070".parse().unwrap();
-        hosts.insert(key("a.test"), vec![addr]);
-        hosts.insert(key("b.test"), vec![addr]);
+        hosts.insert(key("a.test"), vec![Address::plain(addr)]);
+        hosts.insert(key("b.test"), vec![Address::plain(addr)]);
         assert_eq!(hosts.lookup(&key("a.test")), Some(addr));
         // a.test was used, c.test is probed, b.test is neither: forgotten.
         let mut round = hosts.round([key("c.test")].into_iter().collect());
@@ -288,5 +331,29 @@ mod tests {
         // Unused through a whole round: forgotten too.
         assert!(hosts.round(HashSet::new()).is_empty());
         assert!(hosts.entries.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_lowest_priority_is_used_and_shared_by_weight() {
+        let at = |port: u16, priority, weight| Address {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            priority,
+            weight,
+        };
+        let addrs = [at(1, 10, 90), at(2, 10, 10), at(3, 5, 0), at(4, 5, 0)];
+        // Priority 5 wins; its weights are all 0, so it is split evenly.
+        assert_eq!(pick(&addrs, 0.0).unwrap().port(), 3);
+        assert_eq!(pick(&addrs, 0.99).unwrap().port(), 4);
+        let weighted = [at(1, 10, 90), at(2, 10, 10)];
+        assert_eq!(pick(&weighted, 0.0).unwrap().port(), 1);
+        assert_eq!(pick(&weighted, 0.899).unwrap().port(), 1);
+        assert_eq!(pick(&weighted, 0.9).unwrap().port(), 2);
+        assert_eq!(pick(&weighted, 0.999_999).unwrap().port(), 2);
+        assert_eq!(pick(&[], 0.5), None);
+        // Over many calls the shares follow the weights.
+        let firsts = (0..10_000)
+            .filter(|i| pick(&weighted, f64::from(*i) / 10_000.0).unwrap().port() == 1)
+            .count();
+        assert_eq!(firsts, 9_000);
     }
 }

@@ -761,7 +761,14 @@ fn targets_named_by_host_name_are_reached_through_dns() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let srv = SocketAddr::from(([127, 0, 0, 1], busy.port));
-    assert_eq!(hosts.resolved(&key("busy.test", None)), Some(vec![srv]));
+    assert_eq!(
+        hosts.resolved(&key("busy.test", None)),
+        Some(vec![callopt_sip::dns::Address {
+            addr: srv,
+            priority: 0,
+            weight: 5
+        }])
+    );
     assert_eq!(hosts.resolved(&key("nowhere.test", Some(5060))), None);
 
     caller(dir.path(), proxy.udp, "uac.xml", &["-m", "1"]).expect_success();
