@@ -42,7 +42,14 @@ impl E164 {
         }
         let (e164, number) = Self::parse_number(field, raw, None)?;
         let country = number.country().id().map(|id| id.as_ref().to_string());
-        Ok((e164, country, area_code_of(&number)))
+        // A carrier code dialled in front (`+57 07 …`) changes the national format: read the
+        // area code from the number itself, as `area_code` does.
+        let area = if number.carrier().is_some() {
+            e164.area_code()
+        } else {
+            area_code_of(&number)
+        };
+        Ok((e164, country, area))
     }
 
     fn parse_number(

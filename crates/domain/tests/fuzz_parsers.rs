@@ -68,3 +68,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The caller's number read in one pass says what the numbering plan says of it.
+    #[test]
+    fn caller_geography_agrees_with_the_numbering_plan(raw in "\\+[1-9][0-9]{5,14}") {
+        let plan = phonenumber::parse(None, &raw)
+            .ok()
+            .filter(phonenumber::is_valid)
+            .map(|n| {
+                let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
+                let country = n.country().id().map(|id| id.as_ref().to_string());
+                (e164, country)
+            });
+        let ours = E164::parse_with_geography("caller", &raw).ok();
+        prop_assert_eq!(ours.is_some(), plan.is_some(), "{}", raw);
+        if let (Some((e164, country, area)), Some((plan_e164, plan_country))) = (ours, plan) {
+            prop_assert_eq!(e164.as_str(), plan_e164.as_str());
+            prop_assert_eq!(country, plan_country);
+            prop_assert_eq!(area, e164.area_code());
+        }
+    }
+}
