@@ -207,8 +207,8 @@ check_clean() { # check_clean NAME BENCH_LINE
         [ "$(field $f "$2")" = 0 ] || die "$1: $f=$(field $f "$2") (see $TMP/wrk-$1.txt, $TMP/callopt.log)"
     done
 }
-metric() { # metric NAME_WITH_LABELS -> value or 0
-    curl -sf "$CALLOPT/metrics" | awk -v m="$1" '$1==m {print $2; found=1} END {if(!found) print 0}'
+metric() { # metric NAME_WITH_LABELS (without the node label every series has) -> value or 0
+    curl -sf "$CALLOPT/metrics" | sed -E 's/\{node="[^"]*"\}//; s/\{node="[^"]*",/{/' | awk -v m="$1" '$1==m {print $2; found=1} END {if(!found) print 0}'
 }
 RUN=$(date +%s)$$
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)

@@ -111,7 +111,7 @@ start=$(date +%s)
 start_server
 pending=""
 for _ in $(seq 1 1200); do
-    pending=$(curl -s "$BASE/metrics" | sed -n 's/^callopt_report_pending_days \([0-9.e+]*\)$/\1/p')
+    pending=$(curl -s "$BASE/metrics" | sed -n 's/^callopt_report_pending_days{node="[^"]*"} \([0-9.e+]*\)$/\1/p')
     [ "$pending" = 0 ] && break
     sleep 0.5
 done

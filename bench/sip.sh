@@ -391,7 +391,8 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     # Its work, as it recorded it: the call counters (once every placed call is counted, or
     # after a few seconds), the call log's group commits and the newest call in the log.
     placed=$(awk '{s+=$1*'"$STEP_SECONDS"'} END {print s+'"$WARMUP_CALLS"'}' "$TMP/callopt/results")
-    metrics() { curl -sf "$CALLOPT/metrics"; }
+    # Every series carries the node's name; drop it so the labels read as before.
+    metrics() { curl -sf "$CALLOPT/metrics" | sed -E 's/\{node="[^"]*"\}//; s/\{node="[^"]*",/{/'; }
     counted() { metrics | awk '/^callopt_calls_total\{/ {s+=$NF} END {printf "%d", s}'; }
     deadline=$((SECONDS + 10))
     while [ "$(counted)" -lt "$placed" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done

@@ -210,10 +210,13 @@ async fn exhausted_pool_answers_the_default_number_unattributed() {
     let metrics = app
         .send(app.client.get(format!("{}/metrics", app.base)))
         .await;
+    // Every series also carries the node's name, first among its labels.
     assert!(
         metrics
             .text
-            .contains("callopt_pool_utilisation{pool=\"1\"} 1"),
+            .lines()
+            .any(|l| l.starts_with("callopt_pool_utilisation{node=")
+                && l.ends_with(",pool=\"1\"} 1")),
         "{}",
         metrics.text
     );
