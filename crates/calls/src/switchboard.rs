@@ -102,8 +102,8 @@ struct LiveCall {
     /// The attempt handed out last, while it is under way: what a repeated request for the
     /// call (a carrier retrying its webhook) is answered again.
     dialling: Option<Next>,
-    /// The earliest the call can have ended: a carrier's reported talk time counted from the
-    /// answer, when it is longer than the attempt has been up here.
+    /// When a carrier reported the answer with its talk time: the call's end, the answer plus
+    /// that talk time (so the record keeps the carrier's count to the millisecond).
     ends_after: Option<i64>,
 }
 
@@ -457,7 +457,18 @@ impl Switchboard {
     /// The attempt on `target` was answered at `at` (ms): a carrier reports the answer only
     /// when the attempt ends, with how long it was connected.
     pub fn answered_at(&self, key: u64, target: i64, sip_status: u16, at: i64) {
+        self.answer(key, target, sip_status, at, self.now());
+    }
+
+    /// The attempt on `target` was answered and connected for `talk_ms` until now: what a
+    /// carrier reports when the attempt ends. The talk time is kept exactly.
+    pub fn answered_for(&self, key: u64, target: i64, sip_status: u16, talk_ms: i64) {
         let clock = self.now();
+        self.answer(key, target, sip_status, clock - talk_ms.max(0), clock);
+    }
+
+    /// The answer at `at`, told at `clock`.
+    fn answer(&self, key: u64, target: i64, sip_status: u16, at: i64, clock: i64) {
         let mut now = at.min(clock);
         let mut calls = self.lock();
         let Calls { live, calls, .. } = &mut *calls;
@@ -471,13 +482,16 @@ impl Switchboard {
             .rev()
             .find(|a| a.target_id == Some(target));
         // A carrier may count more talk time than the attempt has been up here (its clock, its
-        // rounding): the answer is never before the attempt began, and the talk time the
-        // carrier counted is kept by ending the call no earlier than it says.
+        // rounding): the answer is never before the attempt began. The talk time the carrier
+        // counted (`clock - at`) is kept by ending the call exactly that long after the answer,
+        // whatever the clock says when the end is recorded.
         if let Some(a) = &attempt {
             if now < a.started_at {
-                call.ends_after = Some(a.started_at + (clock - now));
                 now = a.started_at;
             }
+        }
+        if at < clock {
+            call.ends_after = Some(now + (clock - at));
         }
         live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
         if let Some(a) = attempt {
@@ -499,7 +513,7 @@ impl Switchboard {
             return;
         };
         if answered {
-            now = now.max(call.ends_after.unwrap_or(now));
+            now = call.ends_after.unwrap_or(now);
         }
         let current = call.record.attempts.last().and_then(|a| a.target_id);
         let open = call

@@ -7,7 +7,7 @@ use callopt_domain::{
     Filters, HungUpBy, NoTargetAnswer, Reroute, RoutingPlan, Strategy, Target, TrackingNumber,
     Trigger, E164,
 };
-use callopt_store::{CallFilter, NewNumber, PageRequest, SqliteStore, Store};
+use callopt_store::{CallFilter, CallRecord, NewNumber, PageRequest, SqliteStore, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -194,4 +194,55 @@ async fn a_reported_answer_is_never_before_its_attempt_began() {
     let recent = board.recent(ended[0].account, 10);
     let ids: Vec<i64> = recent.iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![key2 as i64, key as i64]);
+}
+
+/// The next call the board publishes as ended.
+async fn next_ended(watch: &mut tokio::sync::broadcast::Receiver<CallRecord>) -> CallRecord {
+    loop {
+        let r = tokio::time::timeout(Duration::from_secs(5), watch.recv())
+            .await
+            .expect("the call is published")
+            .unwrap();
+        if r.ended_at.is_some() {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_carriers_talk_time_is_kept_to_the_millisecond_when_the_clock_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db").display().to_string();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let (_, target) = routed_campaign(&store).await;
+    let board = Switchboard::start(store.clone()).await.unwrap();
+    let t0 = 1_790_000_000_000;
+    let mut watch = board.watch();
+    // Up here for 20 ms, 42 s of talk reported; the clock ticks between the answer and the
+    // end being recorded, as it may between two requests' reads of it.
+    board.pin_clock(t0);
+    let (key, _) = board.start_call("twilio", "CA3", "12015550100", "+14155552673");
+    board.pin_clock(t0 + 20);
+    board.answered_for(key.unwrap(), target, 200, 42_000);
+    board.pin_clock(t0 + 21);
+    board.ended(key.unwrap(), HungUpBy::Caller, true);
+    let ended = next_ended(&mut watch).await;
+    let a = &ended.attempts[0];
+    assert_eq!(a.answered_at, Some(a.started_at));
+    assert_eq!(
+        a.ended_at.unwrap() - a.answered_at.unwrap(),
+        42_000,
+        "{a:?}"
+    );
+    // Answered 10 s ago with 10 s of talk: the end is the answer plus the talk, not the later
+    // clock either.
+    board.pin_clock(t0 + 100_000);
+    let (key, _) = board.start_call("twilio", "CA4", "12015550100", "+14155552674");
+    board.pin_clock(t0 + 160_000);
+    board.answered_for(key.unwrap(), target, 200, 10_000);
+    board.pin_clock(t0 + 160_001);
+    board.ended(key.unwrap(), HungUpBy::Target, true);
+    let a = next_ended(&mut watch).await.attempts[0].clone();
+    assert_eq!(a.answered_at, Some(t0 + 150_000));
+    assert_eq!(a.ended_at, Some(t0 + 160_000), "{a:?}");
 }

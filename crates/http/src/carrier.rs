@@ -438,7 +438,7 @@ pub async fn dial(
     let outcome = match ended.status {
         DialStatus::Answered => {
             let talk_ms = i64::from(ended.talk_secs.unwrap_or(0)) * 1000;
-            board.answered_at(call.key, cursor.target, 200, now - talk_ms);
+            board.answered_for(call.key, cursor.target, 200, talk_ms);
             let by = if ended.caller_gone {
                 HungUpBy::Caller
             } else {
