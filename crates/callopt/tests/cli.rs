@@ -244,9 +244,18 @@ async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
     // report the overview draws (a little of the oldest day may fall before its range).
     let seeded: i64 = seeded.split_whitespace().next().unwrap().parse().unwrap();
     assert!(seeded >= 300, "{seeded}");
+    // The demo plays its calls through the switchboard, whose writer stores them a moment
+    // later: wait for them (on a loaded machine that takes a few seconds).
     let path = "/v1/reports/calls?group_by=day&time_zone=UTC";
-    let report = call(&client, &base, &api_key, "GET", path, Value::Null).await;
-    let shown = report["totals"]["calls"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (report, shown) = loop {
+        let report = call(&client, &base, &api_key, "GET", path, Value::Null).await;
+        let shown = report["totals"]["calls"].as_i64().unwrap();
+        if shown > seeded * 9 / 10 || std::time::Instant::now() > deadline {
+            break (report, shown);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert!(
         shown > seeded * 9 / 10 && shown <= seeded,
         "{shown} of {seeded}"
