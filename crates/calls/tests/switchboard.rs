@@ -141,13 +141,20 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
     }
 }
 
-#[tokio::test]
-async fn a_reported_answer_is_never_before_its_attempt_began() {
+/// A switchboard over a fresh database with a routed campaign: the directory to keep, the
+/// campaign's target and the board.
+async fn routed_board() -> (tempfile::TempDir, i64, Arc<Switchboard>) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db").display().to_string();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
     let (_, target) = routed_campaign(&store).await;
-    let board = Switchboard::start(store.clone()).await.unwrap();
+    let board = Switchboard::start(store).await.unwrap();
+    (dir, target, board)
+}
+
+#[tokio::test]
+async fn a_reported_answer_is_never_before_its_attempt_began() {
+    let (_dir, target, board) = routed_board().await;
     let t0 = 1_790_000_000_000;
     let mut watch = board.watch();
 
@@ -211,11 +218,7 @@ async fn next_ended(watch: &mut tokio::sync::broadcast::Receiver<CallRecord>) ->
 
 #[tokio::test]
 async fn a_carriers_talk_time_is_kept_to_the_millisecond_when_the_clock_moves_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db").display().to_string();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
-    let (_, target) = routed_campaign(&store).await;
-    let board = Switchboard::start(store.clone()).await.unwrap();
+    let (_dir, target, board) = routed_board().await;
     let t0 = 1_790_000_000_000;
     let mut watch = board.watch();
     // Up here for 20 ms, 42 s of talk reported; the clock ticks between the answer and the
