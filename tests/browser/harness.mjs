@@ -197,7 +197,12 @@ export class Harness {
       throw new Error(`no callopt binary at ${this.bin}: run \`cargo build\` or set CALLOPT_BIN`);
     }
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "callopt-browser-"));
-    this.db = path.join(this.dir, "db");
+    // A SQLite file, or a new database on the PostgreSQL server the tests are told of
+    // (Callopt creates it when it first opens it).
+    const server = process.env.CALLOPT_TEST_POSTGRES;
+    this.db = server
+      ? `${server.replace(/\/+$/, "")}/callopt_test_${crypto.randomBytes(8).toString("hex")}`
+      : path.join(this.dir, "db");
     fs.mkdirSync(ARTIFACTS, { recursive: true });
 
     const out = await runCli(this.bin, ["account", "create", "--name", "browser-test", "--db", this.db]);

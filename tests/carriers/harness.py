@@ -44,12 +44,21 @@ def wait_for(what, probe, timeout=WAIT_S):
     raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})")
 
 
-class Service:
-    """A running `callopt serve` on a database file of its own."""
+def scratch_database(workdir: Path) -> str:
+    """A new database: a SQLite file in `workdir`, or a new database on the PostgreSQL server
+    that CALLOPT_TEST_POSTGRES names (Callopt creates it when it first opens it)."""
+    server = os.environ.get("CALLOPT_TEST_POSTGRES")
+    if server:
+        return f"{server.rstrip('/')}/callopt_test_{secrets.token_hex(8)}"
+    return str(workdir / "callopt.db")
 
-    def __init__(self, workdir: Path, env: dict | None = None, db: Path | None = None):
+
+class Service:
+    """A running `callopt serve` on a database of its own."""
+
+    def __init__(self, workdir: Path, env: dict | None = None, db: str | None = None):
         self.workdir = workdir
-        self.db = db or workdir / "callopt.db"
+        self.db = db or scratch_database(workdir)
         # Tests serve their pages and verification files on loopback.
         self.env = dict(os.environ, CALLOPT_LOG="warn", CALLOPT_SIP_PROBE_INTERVAL_SECS="1",
                         CALLOPT_GUARD_ALLOW_PRIVATE="true")

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Address to listen on for HTTP.
     pub listen: String,
-    /// The database: a SQLite file path or `sqlite://` URL.
+    /// The database: a SQLite file path or `sqlite://` URL (one node), or a
+    /// `postgres://user:password@host:port/database` URL (several nodes sharing it).
     pub db: String,
     /// A header with the visitor's country set by a trusted CDN or load balancer.
     pub geo_country_header: Option<String>,

@@ -18,7 +18,7 @@ mod sip;
 use anyhow::Context;
 use callopt_domain::ApiKey;
 use callopt_http::{geo::GeoConfig, AppState, ExtraPages};
-use callopt_store::{SqliteStore, Store};
+use callopt_store::Store;
 use clap::{Args, Parser, Subcommand};
 use config::{Config, Overrides};
 use std::io::Write;
@@ -110,11 +110,21 @@ fn init_logging(filter: &str) {
         .init();
 }
 
+/// A database URL with its password, if any, replaced: for messages and logs.
+fn redacted(db: &str) -> String {
+    match url::Url::parse(db) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => db.to_string(),
+    }
+}
+
 async fn open_store(db: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(db)
+    callopt_store::open(db)
         .await
-        .with_context(|| format!("opening the database {db}"))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening the database {}", redacted(db)))
 }
 
 /// The HTTP face's options from the configuration.
@@ -246,7 +256,7 @@ async fn serve(common: Common) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, db = %config.db, "serving");
+    tracing::info!(%addr, db = %redacted(&config.db), "serving");
     let sip = start_sip(&config, &state).await?;
     say(&format!("listening on http://{addr}"));
     callopt_http::serve(listener, state, shutdown_signal()).await?;
@@ -343,7 +353,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(common) => {
             let config = common.load()?;
             open_store(&config.db).await?;
-            say(&format!("migrations applied to {}", config.db));
+            say(&format!("migrations applied to {}", redacted(&config.db)));
             Ok(())
         }
         Command::Account(AccountCommand::Create { name, common }) => {

@@ -78,9 +78,9 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("c.db").display().to_string();
+        let db = callopt_store::testing::scratch_database(dir.path());
         let key = account(&db);
-        let service = Service::start(BIN, &db, ENV);
+        let service = Service::start(BIN, dir.path(), &db, ENV);
         let api = Api {
             http: reqwest::blocking::Client::new(),
             base: service.http.clone(),
@@ -98,7 +98,7 @@ impl Fixture {
     fn restart(&mut self) {
         self.service.child.kill().unwrap();
         self.service.child.wait().unwrap();
-        self.service = Service::start(BIN, &self.db, ENV);
+        self.service = Service::start(BIN, self.dir.path(), &self.db, ENV);
         self.api.base = self.service.http.clone();
     }
 
@@ -409,8 +409,8 @@ fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
 #[test]
 fn readiness_names_the_node_its_store_and_its_sip_router() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.db").display().to_string();
-    let service = Service::start(BIN, &db, &[("CALLOPT_NODE_NAME", "node-7")]);
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let service = Service::start(BIN, dir.path(), &db, &[("CALLOPT_NODE_NAME", "node-7")]);
     let http = reqwest::blocking::Client::new();
     let ready = http.get(format!("{}/readyz", service.http)).send().unwrap();
     assert_eq!(ready.status(), 200);

@@ -177,14 +177,8 @@ async fn verified_campaign(
 #[tokio::test]
 async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.db");
-    let demo = Proc::start(&[
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let demo = Proc::start(&["demo", "--listen", "127.0.0.1:0", "--db", &db]);
     let seeded = demo.wait_for("demo calls:");
     let page_url = demo.wait_for("demo page:");
     let api_key = demo.wait_for("api_key:");
@@ -277,8 +271,8 @@ async fn demo_prints_its_keys_and_serves_a_page_the_tag_can_swap() {
 #[tokio::test]
 async fn answered_sessions_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("callopt.db");
-    let db = db.to_str().unwrap();
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let db = db.as_str();
     let key = field(
         &run(&["account", "create", "--name", "k9", "--db", db]),
         "api_key:",
@@ -357,8 +351,8 @@ async fn answered_sessions_survive_kill_9() {
 #[tokio::test]
 async fn numbers_import_sends_a_csv_file_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("callopt.db");
-    let db = db.to_str().unwrap();
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let db = db.as_str();
     let key = field(
         &run(&["account", "create", "--name", "imp", "--db", db]),
         "api_key:",
@@ -422,8 +416,8 @@ async fn numbers_import_sends_a_csv_file_through_the_api() {
 #[test]
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("m.db");
-    let db = db.to_str().unwrap();
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let db = db.as_str();
     assert!(run(&["migrate", "--db", db]).contains("migrations applied"));
     assert!(run(&["migrate", "--db", db]).contains("migrations applied"));
 }
@@ -431,8 +425,8 @@ fn migrate_is_idempotent() {
 #[tokio::test]
 async fn the_service_runs_scanned_pages_in_chromium_and_quarantines_a_packed_locker() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("callopt.db");
-    let db = db.to_str().unwrap();
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let db = db.as_str();
     let key = field(
         &run(&["account", "create", "--name", "dyn", "--db", db]),
         "api_key:",

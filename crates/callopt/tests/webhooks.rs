@@ -55,7 +55,7 @@ impl Fixture {
 
     fn with_env(env: &'static [(&'static str, &'static str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("w.db").display().to_string();
+        let db = callopt_store::testing::scratch_database(dir.path());
         let out = Command::new(BIN)
             .args(["account", "create", "--name", "hooks", "--db", &db])
             .output()
@@ -68,7 +68,7 @@ impl Fixture {
             .unwrap()
             .trim()
             .to_string();
-        let service = Service::start(BIN, &db, env);
+        let service = Service::start(BIN, dir.path(), &db, env);
         Self {
             dir,
             db,
@@ -83,7 +83,7 @@ impl Fixture {
     fn restart(&mut self) {
         self.service.child.kill().unwrap();
         self.service.child.wait().unwrap();
-        self.service = Service::start(BIN, &self.db, self.env);
+        self.service = Service::start(BIN, self.dir.path(), &self.db, self.env);
     }
 
     /// The status and JSON body of an API request.

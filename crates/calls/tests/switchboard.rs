@@ -7,7 +7,7 @@ use callopt_domain::{
     Filters, HungUpBy, NoTargetAnswer, Reroute, RoutingPlan, Strategy, Target, TrackingNumber,
     Trigger, E164,
 };
-use callopt_store::{CallFilter, CallRecord, NewNumber, PageRequest, SqliteStore, Store};
+use callopt_store::{CallFilter, CallRecord, NewNumber, PageRequest, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,8 +85,8 @@ async fn routed_campaign(store: &Arc<dyn Store>) -> (AccountId, i64) {
 #[tokio::test]
 async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db").display().to_string();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let url = callopt_store::testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
     let (account, target) = routed_campaign(&store).await;
     let board = Switchboard::start(store.clone()).await.unwrap();
 
@@ -145,8 +145,8 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
 /// campaign's target and the board.
 async fn routed_board() -> (tempfile::TempDir, i64, Arc<Switchboard>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db").display().to_string();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let url = callopt_store::testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
     let (_, target) = routed_campaign(&store).await;
     let board = Switchboard::start(store).await.unwrap();
     (dir, target, board)

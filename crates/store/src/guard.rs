@@ -3,6 +3,9 @@
 
 use crate::AccountId;
 
+/// Scans a campaign may have waiting at once; past that its new pages are not queued.
+pub const MAX_QUEUED_SCANS_PER_CAMPAIGN: i64 = 1000;
+
 /// A page scan: a queued URL, then its verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanRecord {

@@ -13,12 +13,14 @@
 //! the `WHERE` clause: there is no way to reach another account's rows through this trait.
 
 pub mod guard;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod webhooks;
 pub mod writer;
 
 pub use guard::*;
+pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
@@ -477,4 +479,91 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_log(&self, account: AccountId, page: PageRequest) -> Result<Page<AuditEntry>>;
     /// Why a call of the account is flagged, if it is.
     async fn call_flag(&self, account: AccountId, call_id: i64) -> Result<Option<String>>;
+}
+
+/// Opens the store at a database URL: `postgres://…` (or `postgresql://…`) for PostgreSQL,
+/// anything else for SQLite (a file path or `sqlite://…`). Runs pending migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(if is_postgres(url) {
+        std::sync::Arc::new(PgStore::open(url).await?)
+    } else {
+        std::sync::Arc::new(SqliteStore::open(url).await?)
+    })
+}
+
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+pub mod testing {
+    //! Scratch databases for tests. The same tests run on SQLite (by default) and on
+    //! PostgreSQL, when [`POSTGRES_ENV`] names a server.
+
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// The environment variable naming a PostgreSQL server for tests, as a URL with no
+    /// database (`postgres://user@127.0.0.1:5432`). Each scratch database is a new database on
+    /// it; without it, each is a SQLite file.
+    pub const POSTGRES_ENV: &str = "CALLOPT_TEST_POSTGRES";
+
+    /// The URL of the scratch database of `dir`, new and empty on the first call: a SQLite
+    /// file in `dir`, or a new database on the server [`POSTGRES_ENV`] names (its URL kept in
+    /// `dir`, so that a test reopens the same database as it would reopen the same file).
+    pub fn scratch_database(dir: &Path) -> String {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(server) if !server.is_empty() => {
+                let kept = dir.join("postgres-url");
+                if let Ok(url) = std::fs::read_to_string(&kept) {
+                    return url;
+                }
+                let url = new_postgres_database(&server);
+                std::fs::write(&kept, &url).expect("writing the scratch database's URL");
+                url
+            }
+            _ => dir
+                .join("callopt.db")
+                .to_str()
+                .expect("UTF-8 path")
+                .to_string(),
+        }
+    }
+
+    /// Runs one statement on the database at `url` behind the store's back, and returns its
+    /// first column as an integer if it returned a row: for tests that set up what an older
+    /// version or another process would have left.
+    pub async fn raw(url: &str, sql: &str) -> Option<i64> {
+        use sqlx::Connection;
+        if super::is_postgres(url) {
+            let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut c)
+                .await
+                .expect(sql)
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+                .await
+                .expect("connect");
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut c)
+                .await
+                .expect(sql)
+        }
+    }
+
+    /// A database name on the test server no other test uses.
+    fn new_postgres_database(server: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos();
+        format!(
+            "{}/callopt_test_{}_{}_{nanos}",
+            server.trim_end_matches('/'),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
 }

@@ -1,4 +1,4 @@
-//! Reports on a real file: the rollups give what a pass over the calls gives, for every
+//! Reports on a real database: the rollups give what a pass over the calls gives, for every
 //! grouping and for ranges that cut days, before and after rolling, and after calls of rolled
 //! days change.
 
@@ -12,8 +12,8 @@ const HOUR: i64 = 3_600_000;
 const T0: i64 = 1_772_323_200_000;
 
 async fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let path = dir.path().join("r.db");
-    Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
+    let url = testing::scratch_database(dir.path());
+    callopt_store::open(&url).await.unwrap()
 }
 
 /// Call `n` of a deterministic spread over ten days: callers repeat, some calls are answered,
@@ -204,7 +204,8 @@ async fn rolled_up_reports_equal_a_pass_over_the_calls_and_follow_later_changes(
 #[tokio::test]
 async fn calls_recorded_without_their_callers_country_get_it_from_the_report_task() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let url = testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
     let a = store
         .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
         .await
@@ -225,21 +226,13 @@ async fn calls_recorded_without_their_callers_country_get_it_from_the_report_tas
     assert_eq!(countries(store.report(a, &by_country).await.unwrap()), want);
 
     // As a database from before the column would hold them.
-    let path = dir.path().join("r.db");
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE calls SET caller_country = NULL")
-        .execute(&raw)
-        .await
-        .unwrap();
+    testing::raw(&url, "UPDATE calls SET caller_country = NULL").await;
     let status = store.roll_reports(T0 + 30 * DAY, 100).await.unwrap();
     assert_eq!(status.pending_days, 0);
-    let unknown: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE caller_country IS NULL")
-            .fetch_one(&raw)
-            .await
-            .unwrap();
-    assert_eq!(unknown, 0);
+    let unknown = testing::raw(
+        &url,
+        "SELECT COUNT(*) FROM calls WHERE caller_country IS NULL",
+    );
+    assert_eq!(unknown.await, Some(0));
     assert_eq!(countries(store.report(a, &by_country).await.unwrap()), want);
 }

@@ -1,12 +1,13 @@
-//! The SQLite store on real files: account scoping, group commit, restart.
+//! The store on a real database (a SQLite file, or PostgreSQL when the tests are told to):
+//! account scoping, group commit, restart.
 
 use callopt_domain::{AccountId, ApiKey, Attribution, Campaign, CampaignKey, TrackingNumber};
 use callopt_store::*;
 use std::sync::Arc;
 
 async fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let path = dir.path().join("s.db");
-    Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
+    let url = testing::scratch_database(dir.path());
+    callopt_store::open(&url).await.unwrap()
 }
 
 async fn account_with_campaign(store: &Arc<dyn Store>, name: &str) -> (AccountId, i64) {
@@ -215,10 +216,11 @@ async fn objects_are_scoped_to_their_account() {
 }
 
 #[tokio::test]
-async fn data_survives_reopening_the_file() {
+async fn data_survives_reopening_the_database() {
     let dir = tempfile::tempdir().unwrap();
+    let url = testing::scratch_database(dir.path());
     let (account, campaign) = {
-        let store = open(&dir).await;
+        let store = callopt_store::open(&url).await.unwrap();
         let ids = account_with_campaign(&store, "a").await;
         store
             .write_sessions(&[session(ids.0, ids.1, 1)])
@@ -226,7 +228,7 @@ async fn data_survives_reopening_the_file() {
             .unwrap();
         ids
     };
-    let store = open(&dir).await;
+    let store = callopt_store::open(&url).await.unwrap();
     assert_eq!(
         store
             .campaign(account, campaign)

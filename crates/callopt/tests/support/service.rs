@@ -2,6 +2,7 @@
 //! loopback port 0, ready once it prints both addresses, killed when dropped.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -17,9 +18,11 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `bin serve` on `db` with these extra environment variables; its stderr goes to
-    /// `<db>.stderr`, and the log is shown if it does not print its addresses within 30 s.
-    pub fn start(bin: &str, db: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts `bin serve` on the database `db` with these extra environment variables; its
+    /// stderr goes to `callopt.stderr` in `dir`, and the log is shown if it does not print its
+    /// addresses within 30 s.
+    pub fn start(bin: &str, dir: &Path, db: &str, env: &[(&str, &str)]) -> Self {
+        let stderr = dir.join("callopt.stderr");
         let mut command = Command::new(bin);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
@@ -32,7 +35,7 @@ impl Service {
         }
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(format!("{db}.stderr")).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("start callopt");
         let (tx, lines) = mpsc::channel();
@@ -49,7 +52,7 @@ impl Service {
             let line = lines
                 .recv_timeout(Duration::from_secs(30))
                 .unwrap_or_else(|_| {
-                    let log = std::fs::read_to_string(format!("{db}.stderr")).unwrap_or_default();
+                    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
                     panic!("callopt printed no addresses within 30 s: {log}")
                 });
             if let Some(rest) = line.strip_prefix("listening on ") {

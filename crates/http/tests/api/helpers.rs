@@ -3,7 +3,7 @@
 use axum::http::HeaderName;
 use callopt_domain::ApiKey;
 use callopt_http::{geo::GeoConfig, AppState, ExtraPages};
-use callopt_store::{SqliteStore, Store};
+use callopt_store::Store;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -82,8 +82,8 @@ async fn spawn_app_full(
     geo: GeoConfig,
     options: callopt_http::Options,
 ) -> TestApp {
-    let db = dir.path().join("callopt.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
+    let url = callopt_store::testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
     // Tests serve their pages and verification files on loopback.
     let mut options = options;
     options.guard.allow_private = true;

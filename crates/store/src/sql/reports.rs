@@ -4,8 +4,9 @@
 //! the account's calls of that time, with no join (migration 5 keeps what reports group by on
 //! each call row). Every measure adds up, so the parts are summed by key.
 
+use super::db::*;
 use crate::*;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
 const DAY_MS: i64 = 86_400_000;
@@ -87,36 +88,48 @@ const ROLLED: [ReportGroup; 10] = [
     ReportGroup::Caller,
 ];
 
-/// The measures of calls (`c`), summed; the same names as the rollups' columns.
+/// The measures of calls (`c`), summed; the same names as the rollups' columns. Sums are
+/// cast to integers: PostgreSQL sums integers as `numeric`.
 fn measures() -> String {
+    let count_if =
+        |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
     format!(
-        "COUNT(*) AS calls, SUM(c.answered_at IS NOT NULL) AS answered, \
-         SUM(c.prev_call_at IS NULL OR c.started_at - c.prev_call_at >= {REPEAT_WINDOW_MS}) \
-             AS unique_calls, \
-         SUM(CASE WHEN c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
-             THEN c.ended_at - c.answered_at ELSE 0 END) AS talk_ms, \
-         SUM(c.hung_up_by IS 'caller') AS by_caller, SUM(c.hung_up_by IS 'target') AS by_target, \
-         SUM(c.hung_up_by IS 'system') AS by_system, SUM(c.attempts) AS attempts, \
-         SUM(c.session_id IS NULL) AS unattributed, \
-         SUM(c.converted_at IS NOT NULL) AS conversions, \
-         TOTAL(c.conversion_value) AS conversion_value"
+        "COUNT(*) AS calls, {answered} AS answered, {unique_calls} AS unique_calls, \
+         CAST(SUM(CASE WHEN c.answered_at IS NOT NULL AND c.ended_at IS NOT NULL \
+             THEN c.ended_at - c.answered_at ELSE 0 END) AS BIGINT) AS talk_ms, \
+         {by_caller} AS by_caller, {by_target} AS by_target, {by_system} AS by_system, \
+         CAST(SUM(c.attempts) AS BIGINT) AS attempts, {unattributed} AS unattributed, \
+         {conversions} AS conversions, \
+         COALESCE(SUM(c.conversion_value), 0.0) AS conversion_value",
+        answered = count_if("c.answered_at IS NOT NULL"),
+        unique_calls = count_if(&format!(
+            "c.prev_call_at IS NULL OR c.started_at - c.prev_call_at >= {REPEAT_WINDOW_MS}"
+        )),
+        by_caller = count_if("c.hung_up_by = 'caller'"),
+        by_target = count_if("c.hung_up_by = 'target'"),
+        by_system = count_if("c.hung_up_by = 'system'"),
+        unattributed = count_if("c.session_id IS NULL"),
+        conversions = count_if("c.converted_at IS NOT NULL"),
     )
 }
 
 /// The same measures summed over rollup rows (`u`).
-const ROLLED_MEASURES: &str = "SUM(u.calls) AS calls, SUM(u.answered) AS answered, \
-    SUM(u.unique_calls) AS unique_calls, SUM(u.talk_ms) AS talk_ms, \
-    SUM(u.by_caller) AS by_caller, SUM(u.by_target) AS by_target, \
-    SUM(u.by_system) AS by_system, SUM(u.attempts) AS attempts, \
-    SUM(u.unattributed) AS unattributed, SUM(u.conversions) AS conversions, \
-    TOTAL(u.conversion_value) AS conversion_value";
+const ROLLED_MEASURES: &str = "CAST(SUM(u.calls) AS BIGINT) AS calls, \
+    CAST(SUM(u.answered) AS BIGINT) AS answered, \
+    CAST(SUM(u.unique_calls) AS BIGINT) AS unique_calls, \
+    CAST(SUM(u.talk_ms) AS BIGINT) AS talk_ms, CAST(SUM(u.by_caller) AS BIGINT) AS by_caller, \
+    CAST(SUM(u.by_target) AS BIGINT) AS by_target, \
+    CAST(SUM(u.by_system) AS BIGINT) AS by_system, CAST(SUM(u.attempts) AS BIGINT) AS attempts, \
+    CAST(SUM(u.unattributed) AS BIGINT) AS unattributed, \
+    CAST(SUM(u.conversions) AS BIGINT) AS conversions, \
+    COALESCE(SUM(u.conversion_value), 0.0) AS conversion_value";
 
 /// Call ids are the start time in ms × 1000 plus a sequence number: the calls of a time range
 /// are one contiguous run of the table's b-tree. The slack covers bursts of more than a
 /// thousand calls in one millisecond; `started_at` then bounds the range exactly.
 const ID_SLACK: i64 = 1_000_000;
 
-fn push_range(q: &mut QueryBuilder<'_, Sqlite>, from: i64, to: i64) {
+fn push_range(q: &mut QueryBuilder<'_, Db>, from: i64, to: i64) {
     q.push(" AND c.id >= ").push_bind(from.saturating_mul(1000));
     q.push(" AND c.id < ")
         .push_bind(to.saturating_mul(1000).saturating_add(ID_SLACK));
@@ -124,7 +137,7 @@ fn push_range(q: &mut QueryBuilder<'_, Sqlite>, from: i64, to: i64) {
     q.push(" AND c.started_at < ").push_bind(to);
 }
 
-fn row_of(row: &sqlx::sqlite::SqliteRow) -> ReportRow {
+fn row_of(row: &DbRow) -> ReportRow {
     ReportRow {
         key: row.get("k"),
         calls: row.get("calls"),
@@ -156,14 +169,14 @@ fn is_unfiltered(f: &ReportFilter) -> bool {
 
 /// Calls of the account in `[from, to)` aggregated by the query's grouping, from the calls.
 async fn scan(
-    db: &mut sqlx::SqliteConnection,
+    db: &mut DbConnection,
     account: AccountId,
     r: &ReportQuery,
     from: i64,
     to: i64,
 ) -> Result<Vec<ReportRow>> {
     // The key is grouped as it comes (an integer for buckets) and read as text.
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
+    let mut q = QueryBuilder::<Db>::new(format!(
         "SELECT CAST({key} AS TEXT) AS k, {measures} FROM calls c WHERE c.account_id = ",
         key = call_key(r),
         measures = measures(),
@@ -205,7 +218,7 @@ async fn scan(
 /// Rollup rows of the account in `[from, to)` (granule starts), but for the `dirty` days,
 /// aggregated by the query's grouping.
 async fn rolled(
-    db: &mut sqlx::SqliteConnection,
+    db: &mut DbConnection,
     account: AccountId,
     r: &ReportQuery,
     from: i64,
@@ -218,7 +231,7 @@ async fn rolled(
         ReportGroup::Day => ("time", bucket_expr("u.start", DAY_MS, &r.offsets)),
         g => (rolled_dimension(g).unwrap_or("none"), "u.key".to_string()),
     };
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
+    let mut q = QueryBuilder::<Db>::new(format!(
         "SELECT CAST({key} AS TEXT) AS k, {ROLLED_MEASURES} FROM call_rollups u \
          WHERE u.account_id = "
     ));
@@ -241,7 +254,7 @@ async fn rolled(
 
 /// Calls of the account in the query's range, aggregated by its grouping, ordered by calls.
 pub(super) async fn report(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     r: &ReportQuery,
 ) -> Result<Vec<ReportRow>> {
@@ -268,8 +281,8 @@ pub(super) async fn report(
                 parts.push(scan(db, account, r, r.from, r.to).await?);
             } else {
                 let dirty: Vec<i64> = sqlx::query_scalar(
-                    "SELECT day FROM call_rollup_dirty WHERE account_id = ? AND day >= ? \
-                     AND day < ? ORDER BY day",
+                    "SELECT day FROM call_rollup_dirty WHERE account_id = $1 AND day >= $2 \
+                     AND day < $3 ORDER BY day",
                 )
                 .bind(account.0)
                 .bind(a - a.rem_euclid(DAY_MS))
@@ -306,7 +319,7 @@ pub(super) async fn report(
 }
 
 /// Builds the rollups of `[day, day + 1 day)`: of one account, or of all.
-async fn roll_day(conn: &mut sqlx::SqliteConnection, day: i64, account: Option<i64>) -> Result<()> {
+async fn roll_day(conn: &mut DbConnection, day: i64, account: Option<i64>) -> Result<()> {
     let mut scope = String::new();
     if let Some(a) = account {
         scope = format!(" AND account_id = {a}");
@@ -350,11 +363,7 @@ async fn roll_day(conn: &mut sqlx::SqliteConnection, day: i64, account: Option<i
 
 /// Rolls up to `max_days` days: first the settled days not rolled yet (oldest first), then the
 /// dirty ones. Each day is one transaction.
-pub(super) async fn roll(
-    db: &SqlitePool,
-    settled_before: i64,
-    max_days: u32,
-) -> Result<RollupStatus> {
+pub(super) async fn roll(db: &DbPool, settled_before: i64, max_days: u32) -> Result<RollupStatus> {
     let rolled_until: i64 = sqlx::query_scalar("SELECT rolled_until FROM call_rollup_state")
         .fetch_one(db)
         .await?;
@@ -385,12 +394,12 @@ pub(super) async fn roll(
         let mut tx = db.begin().await?;
         roll_day(&mut tx, next, None).await?;
         next += DAY_MS;
-        sqlx::query("UPDATE call_rollup_state SET rolled_until = ?")
+        sqlx::query("UPDATE call_rollup_state SET rolled_until = $1")
             .bind(next)
             .execute(&mut *tx)
             .await?;
         // Calls of the day written before it was rolled are in it now.
-        sqlx::query("DELETE FROM call_rollup_dirty WHERE day = ?")
+        sqlx::query("DELETE FROM call_rollup_dirty WHERE day = $1")
             .bind(next - DAY_MS)
             .execute(&mut *tx)
             .await?;
@@ -408,7 +417,7 @@ pub(super) async fn roll(
         };
         let mut tx = db.begin().await?;
         roll_day(&mut tx, day, Some(account)).await?;
-        sqlx::query("DELETE FROM call_rollup_dirty WHERE account_id = ? AND day = ?")
+        sqlx::query("DELETE FROM call_rollup_dirty WHERE account_id = $1 AND day = $2")
             .bind(account)
             .bind(day)
             .execute(&mut *tx)
@@ -430,16 +439,16 @@ const COUNTRIES_PER_STEP: i64 = 5_000;
 
 /// Fills in the caller's country of up to [`COUNTRIES_PER_STEP`] calls recorded without it;
 /// returns whether there may be more.
-async fn fill_caller_countries(db: &SqlitePool) -> Result<bool> {
+async fn fill_caller_countries(db: &DbPool) -> Result<bool> {
     let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, caller FROM calls WHERE caller_country IS NULL LIMIT ?")
+        sqlx::query_as("SELECT id, caller FROM calls WHERE caller_country IS NULL LIMIT $1")
             .bind(COUNTRIES_PER_STEP)
             .fetch_all(db)
             .await?;
     if rows.is_empty() {
         return Ok(false);
     }
-    let mut q = QueryBuilder::<Sqlite>::new("UPDATE calls SET caller_country = v.column2 FROM (");
+    let mut q = QueryBuilder::<Db>::new("UPDATE calls SET caller_country = v.column2 FROM (");
     q.push_values(&rows, |mut b, (id, caller)| {
         b.push_bind(*id)
             .push_bind(super::routing::caller_country(caller));
@@ -450,13 +459,13 @@ async fn fill_caller_countries(db: &SqlitePool) -> Result<bool> {
 }
 
 /// Raises each (pool, hour) peak to the sample's.
-pub(super) async fn record_pool_usage(db: &SqlitePool, samples: &[PoolSample]) -> Result<()> {
+pub(super) async fn record_pool_usage(db: &DbPool, samples: &[PoolSample]) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO pool_usage (pool_id, hour, peak_in_use, size) \
-         SELECT column1, column2, column3, column4 FROM (",
+         SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
     );
     q.push_values(samples, |mut b, s| {
         b.push_bind(s.pool_id)
@@ -466,9 +475,11 @@ pub(super) async fn record_pool_usage(db: &SqlitePool, samples: &[PoolSample]) -
     });
     // Samples of pools deleted meanwhile are dropped rather than failing the batch.
     q.push(
-        ") WHERE column1 IN (SELECT id FROM pools) AND true \
+        ") AS v WHERE v.column1 IN (SELECT id FROM pools) AND true \
          ON CONFLICT (pool_id, hour) DO UPDATE SET \
-         peak_in_use = max(peak_in_use, excluded.peak_in_use), size = excluded.size",
+         peak_in_use = CASE WHEN excluded.peak_in_use > pool_usage.peak_in_use \
+             THEN excluded.peak_in_use ELSE pool_usage.peak_in_use END, \
+         size = excluded.size",
     );
     q.build().execute(db).await?;
     Ok(())
@@ -476,13 +487,13 @@ pub(super) async fn record_pool_usage(db: &SqlitePool, samples: &[PoolSample]) -
 
 /// The account's hourly pool peaks in `[from, to)`.
 pub(super) async fn pool_usage(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     from: i64,
     to: i64,
     pool: Option<i64>,
 ) -> Result<Vec<PoolUsageRow>> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::<Db>::new(
         "SELECT u.pool_id, u.hour, u.peak_in_use, u.size, p.name FROM pool_usage u \
          JOIN pools p ON p.id = u.pool_id WHERE p.account_id = ",
     );

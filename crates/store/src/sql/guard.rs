@@ -1,14 +1,14 @@
 //! The Guard's tables in SQLite: domain checks, page scans, quarantines, abuse reports, audit.
 
+use super::db::*;
 use super::{not_found_if_zero, page};
 use crate::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 const SCAN_COLUMNS: &str = "id, campaign_id, url, source, status, verdict, score, rule, \
      findings, error, created_at, finished_at, overridden_at, override_note";
 
-fn scan_row(r: SqliteRow) -> ScanRecord {
+fn scan_row(r: DbRow) -> ScanRecord {
     ScanRecord {
         id: r.get("id"),
         campaign_id: r.get("campaign_id"),
@@ -30,7 +30,7 @@ fn scan_row(r: SqliteRow) -> ScanRecord {
 const QUARANTINE_COLUMNS: &str = "id, campaign_id, number_id, url_pattern, scan_id, reason, \
     status, created_at, lifted_at, lift_note";
 
-fn quarantine_row(r: SqliteRow) -> QuarantineRecord {
+fn quarantine_row(r: DbRow) -> QuarantineRecord {
     QuarantineRecord {
         id: r.get("id"),
         campaign_id: r.get("campaign_id"),
@@ -45,14 +45,14 @@ fn quarantine_row(r: SqliteRow) -> QuarantineRecord {
     }
 }
 
-async fn audit_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+async fn audit_in<'e, E: sqlx::Executor<'e, Database = Db>>(
     db: E,
     account: AccountId,
     e: &AuditEntry,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO guard_audit (account_id, actor, action, subject, detail, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(account.0)
     .bind(&e.actor)
@@ -83,7 +83,7 @@ fn entry(
 }
 
 pub(super) async fn domain_checked(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     method: Option<&str>,
@@ -92,7 +92,7 @@ pub(super) async fn domain_checked(
 ) -> Result<bool> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
-        "SELECT host, verified_at, failing_since FROM domains WHERE id = ? AND account_id = ?",
+        "SELECT host, verified_at, failing_since FROM domains WHERE id = $1 AND account_id = $2",
     )
     .bind(id)
     .bind(account.0)
@@ -105,8 +105,8 @@ pub(super) async fn domain_checked(
     let mut lost = false;
     if let Some(m) = method {
         sqlx::query(
-            "UPDATE domains SET method = ?, checked_at = ?, failing_since = NULL \
-             WHERE id = ? AND account_id = ?",
+            "UPDATE domains SET method = $1, checked_at = $2, failing_since = NULL \
+             WHERE id = $3 AND account_id = $4",
         )
         .bind(m)
         .bind(now)
@@ -118,9 +118,9 @@ pub(super) async fn domain_checked(
         let since = failing.unwrap_or(now);
         lost = verified.is_some() && now - since >= grace_ms;
         sqlx::query(
-            "UPDATE domains SET checked_at = ?, failing_since = ?, \
-             verified_at = CASE WHEN ? THEN NULL ELSE verified_at END \
-             WHERE id = ? AND account_id = ?",
+            "UPDATE domains SET checked_at = $1, failing_since = $2, \
+             verified_at = CASE WHEN $3 THEN NULL ELSE verified_at END \
+             WHERE id = $4 AND account_id = $5",
         )
         .bind(now)
         .bind(since)
@@ -152,7 +152,7 @@ pub(super) async fn domain_checked(
 }
 
 pub(super) async fn queue_scan(
-    db: &SqlitePool,
+    db: &DbPool,
     account: Option<AccountId>,
     campaign_id: Option<i64>,
     url: &str,
@@ -161,7 +161,7 @@ pub(super) async fn queue_scan(
 ) -> Result<i64> {
     let existing: Option<i64> = match campaign_id {
         Some(c) => {
-            sqlx::query_scalar("SELECT id FROM page_scans WHERE campaign_id = ? AND url = ?")
+            sqlx::query_scalar("SELECT id FROM page_scans WHERE campaign_id = $1 AND url = $2")
                 .bind(c)
                 .bind(url)
                 .fetch_optional(db)
@@ -171,8 +171,8 @@ pub(super) async fn queue_scan(
     };
     if let Some(id) = existing {
         sqlx::query(
-            "UPDATE page_scans SET status = 'queued', due_at = ?, source = ?, attempts = 0 \
-             WHERE id = ? AND status <> 'running'",
+            "UPDATE page_scans SET status = 'queued', due_at = $1, source = $2, attempts = 0 \
+             WHERE id = $3 AND status <> 'running'",
         )
         .bind(now)
         .bind(source)
@@ -183,7 +183,7 @@ pub(super) async fn queue_scan(
     }
     let id = sqlx::query_scalar(
         "INSERT INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(account.map(|a| a.0))
     .bind(campaign_id)
@@ -199,11 +199,11 @@ pub(super) async fn queue_scan(
 /// Queues a `dni` scan of each (account, campaign, page URL) not queued before, in the session
 /// batch's transaction.
 pub(super) async fn queue_page_scans(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConnection,
     pages: &[(i64, i64, String, i64)],
 ) -> Result<()> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT OR IGNORE INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) ",
+    let mut q = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO page_scans (account_id, campaign_id, url, source, due_at, created_at) ",
     );
     q.push_values(pages, |mut b, (account, campaign, url, at)| {
         b.push_bind(*account)
@@ -213,14 +213,15 @@ pub(super) async fn queue_page_scans(
             .push_bind(*at)
             .push_bind(*at);
     });
+    q.push(" ON CONFLICT DO NOTHING");
     q.build().execute(conn).await?;
     Ok(())
 }
 
-pub(super) async fn scanned_pages(db: &SqlitePool, url: &str) -> Result<Vec<(AccountId, i64)>> {
+pub(super) async fn scanned_pages(db: &DbPool, url: &str) -> Result<Vec<(AccountId, i64)>> {
     let rows = sqlx::query(
         "SELECT account_id, campaign_id FROM page_scans \
-         WHERE url = ? AND campaign_id IS NOT NULL LIMIT 100",
+         WHERE url = $1 AND campaign_id IS NOT NULL LIMIT 100",
     )
     .bind(url)
     .fetch_all(db)
@@ -231,15 +232,12 @@ pub(super) async fn scanned_pages(db: &SqlitePool, url: &str) -> Result<Vec<(Acc
         .collect())
 }
 
-/// Scans a campaign may have waiting at once; past that its new pages are not queued.
-pub const MAX_QUEUED_SCANS_PER_CAMPAIGN: i64 = 1000;
-
 /// Of `campaigns`, those with [`MAX_QUEUED_SCANS_PER_CAMPAIGN`] scans waiting.
 pub(super) async fn full_scan_backlogs(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConnection,
     campaigns: &[i64],
 ) -> Result<Vec<i64>> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+    let mut q = sqlx::QueryBuilder::<Db>::new(
         "SELECT campaign_id FROM page_scans WHERE status = 'queued' AND campaign_id IN (",
     );
     let mut list = q.separated(", ");
@@ -252,7 +250,7 @@ pub(super) async fn full_scan_backlogs(
 }
 
 pub(super) async fn claim_scans(
-    db: &SqlitePool,
+    db: &DbPool,
     now: i64,
     lease_until: i64,
     limit: u32,
@@ -262,20 +260,20 @@ pub(super) async fn claim_scans(
     // each campaign's due scans oldest first (a scan without a campaign is a turn of its own);
     // `used` counts each campaign's scans finished in the last day or running now.
     let rows = sqlx::query(
-        "UPDATE page_scans SET status = 'running', due_at = ?1, attempts = attempts + 1 \
+        "UPDATE page_scans SET status = 'running', due_at = $1, attempts = attempts + 1 \
          WHERE id IN ( \
            WITH due AS ( \
              SELECT id, campaign_id, due_at, ROW_NUMBER() OVER ( \
                PARTITION BY COALESCE(campaign_id, -id) ORDER BY due_at, id) AS turn \
-             FROM page_scans WHERE status IN ('queued', 'running') AND due_at <= ?2), \
+             FROM page_scans WHERE status IN ('queued', 'running') AND due_at <= $2), \
            used AS ( \
              SELECT campaign_id, COUNT(*) AS n FROM page_scans \
              WHERE campaign_id IN (SELECT campaign_id FROM due) \
-               AND (finished_at > ?2 - 86400000 OR (status = 'running' AND due_at > ?2)) \
+               AND (finished_at > $2 - 86400000 OR (status = 'running' AND due_at > $2)) \
              GROUP BY campaign_id) \
            SELECT due.id FROM due LEFT JOIN used ON used.campaign_id = due.campaign_id \
-           WHERE due.campaign_id IS NULL OR due.turn + COALESCE(used.n, 0) <= ?4 \
-           ORDER BY due.turn, due.due_at, due.id LIMIT ?3) \
+           WHERE due.campaign_id IS NULL OR due.turn + COALESCE(used.n, 0) <= $4 \
+           ORDER BY due.turn, due.due_at, due.id LIMIT $3) \
          RETURNING id, account_id, campaign_id, url, attempts",
     )
     .bind(lease_until)
@@ -296,11 +294,11 @@ pub(super) async fn claim_scans(
         .collect())
 }
 
-pub(super) async fn finish_scan(db: &SqlitePool, id: i64, v: &ScanVerdict, now: i64) -> Result<()> {
+pub(super) async fn finish_scan(db: &DbPool, id: i64, v: &ScanVerdict, now: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let account: Option<Option<i64>> = sqlx::query_scalar(
-        "UPDATE page_scans SET status = 'done', verdict = ?, score = ?, rule = ?, findings = ?, \
-         error = NULL, finished_at = ? WHERE id = ? RETURNING account_id",
+        "UPDATE page_scans SET status = 'done', verdict = $1, score = $2, rule = $3, findings = $4, \
+         error = NULL, finished_at = $5 WHERE id = $6 RETURNING account_id",
     )
     .bind(&v.verdict)
     .bind(v.score)
@@ -325,15 +323,15 @@ pub(super) async fn finish_scan(db: &SqlitePool, id: i64, v: &ScanVerdict, now: 
 }
 
 pub(super) async fn fail_scan(
-    db: &SqlitePool,
+    db: &DbPool,
     id: i64,
     error: &str,
     retry_at: Option<i64>,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE page_scans SET status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'queued' END, \
-         due_at = COALESCE(?, due_at), error = ?, finished_at = ? WHERE id = ?",
+        "UPDATE page_scans SET status = CASE WHEN $1 IS NULL THEN 'failed' ELSE 'queued' END, \
+         due_at = COALESCE($2, due_at), error = $3, finished_at = $4 WHERE id = $5",
     )
     .bind(retry_at)
     .bind(retry_at)
@@ -346,13 +344,13 @@ pub(super) async fn fail_scan(
 }
 
 pub(super) async fn scans(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: PageRequest,
 ) -> Result<Page<ScanRecord>> {
     let sql = format!(
-        "SELECT {SCAN_COLUMNS} FROM page_scans WHERE account_id = ? AND id > ? \
-         ORDER BY id LIMIT ?"
+        "SELECT {SCAN_COLUMNS} FROM page_scans WHERE account_id = $1 AND id > $2 \
+         ORDER BY id LIMIT $3"
     );
     let rows = sqlx::query(&sql)
         .bind(account.0)
@@ -368,7 +366,7 @@ pub(super) async fn scans(
 }
 
 pub(super) async fn override_scan(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     note: &str,
@@ -376,8 +374,8 @@ pub(super) async fn override_scan(
 ) -> Result<ScanRecord> {
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE page_scans SET overridden_at = ?, override_note = ? \
-         WHERE id = ? AND account_id = ?",
+        "UPDATE page_scans SET overridden_at = $1, override_note = $2 \
+         WHERE id = $3 AND account_id = $4",
     )
     .bind(now)
     .bind(note)
@@ -394,7 +392,7 @@ pub(super) async fn override_scan(
         now,
     );
     audit_in(&mut *tx, account, &e).await?;
-    let sql = format!("SELECT {SCAN_COLUMNS} FROM page_scans WHERE id = ? AND account_id = ?");
+    let sql = format!("SELECT {SCAN_COLUMNS} FROM page_scans WHERE id = $1 AND account_id = $2");
     let row = sqlx::query(&sql)
         .bind(id)
         .bind(account.0)
@@ -405,7 +403,7 @@ pub(super) async fn override_scan(
 }
 
 pub(super) async fn quarantine_campaign(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     campaign_id: i64,
     scan_id: Option<i64>,
@@ -414,9 +412,9 @@ pub(super) async fn quarantine_campaign(
 ) -> Result<Option<QuarantineRecord>> {
     let mut tx = db.begin().await?;
     let sql = format!(
-        "INSERT OR IGNORE INTO quarantines (account_id, campaign_id, scan_id, reason, created_at) \
-         SELECT account_id, id, ?, ?, ? FROM campaigns WHERE id = ? AND account_id = ? \
-         RETURNING {QUARANTINE_COLUMNS}"
+        "INSERT INTO quarantines (account_id, campaign_id, scan_id, reason, created_at) \
+         SELECT account_id, id, $1, $2, $3 FROM campaigns WHERE id = $4 AND account_id = $5 \
+         ON CONFLICT DO NOTHING RETURNING {QUARANTINE_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(scan_id)
@@ -431,10 +429,10 @@ pub(super) async fn quarantine_campaign(
     };
     // Calls already on numbers first shown on that page (the rule of migration 11).
     let flagged = sqlx::query(
-        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = ? AND guard_flag IS NULL \
+        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = $1 AND guard_flag IS NULL \
          AND session_id IN (SELECT s.id FROM visitor_sessions s JOIN page_scans p \
              ON p.campaign_id = s.campaign_id \
-             WHERE p.id = ? AND s.account_id = ? \
+             WHERE p.id = $2 AND s.account_id = $3 \
                AND (s.landing_url = p.url \
                     OR (substr(s.landing_url, 1, length(p.url)) = p.url \
                         AND substr(s.landing_url, length(p.url) + 1, 1) IN ('?', '&', '#'))))",
@@ -461,7 +459,7 @@ pub(super) async fn quarantine_campaign(
 }
 
 pub(super) async fn quarantine_number(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     number_id: i64,
     reason: &str,
@@ -469,9 +467,9 @@ pub(super) async fn quarantine_number(
 ) -> Result<Option<QuarantineRecord>> {
     let mut tx = db.begin().await?;
     let sql = format!(
-        "INSERT OR IGNORE INTO quarantines (account_id, number_id, reason, created_at) \
-         SELECT account_id, id, ?, ? FROM tracking_numbers WHERE id = ? AND account_id = ? \
-         RETURNING {QUARANTINE_COLUMNS}"
+        "INSERT INTO quarantines (account_id, number_id, reason, created_at) \
+         SELECT account_id, id, $1, $2 FROM tracking_numbers WHERE id = $3 AND account_id = $4 \
+         ON CONFLICT DO NOTHING RETURNING {QUARANTINE_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(reason)
@@ -484,7 +482,7 @@ pub(super) async fn quarantine_number(
         return Ok(None);
     };
     sqlx::query(
-        "UPDATE tracking_numbers SET status = 'quarantined' WHERE id = ? AND account_id = ? \
+        "UPDATE tracking_numbers SET status = 'quarantined' WHERE id = $1 AND account_id = $2 \
          AND status = 'active'",
     )
     .bind(number_id)
@@ -503,9 +501,9 @@ pub(super) async fn quarantine_number(
     Ok(Some(q))
 }
 
-pub(super) async fn quarantined_campaigns(db: &SqlitePool, account: AccountId) -> Result<Vec<i64>> {
+pub(super) async fn quarantined_campaigns(db: &DbPool, account: AccountId) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT campaign_id FROM quarantines WHERE account_id = ? AND status = 'active' \
+        "SELECT campaign_id FROM quarantines WHERE account_id = $1 AND status = 'active' \
          AND campaign_id IS NOT NULL AND url_pattern IS NULL",
     )
     .bind(account.0)
@@ -515,11 +513,11 @@ pub(super) async fn quarantined_campaigns(db: &SqlitePool, account: AccountId) -
 
 /// The account's active page quarantines: (campaign, URL pattern).
 pub(super) async fn quarantined_pages(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
 ) -> Result<Vec<(i64, String)>> {
     Ok(sqlx::query_as(
-        "SELECT campaign_id, url_pattern FROM quarantines WHERE account_id = ? \
+        "SELECT campaign_id, url_pattern FROM quarantines WHERE account_id = $1 \
          AND status = 'active' AND campaign_id IS NOT NULL AND url_pattern IS NOT NULL",
     )
     .bind(account.0)
@@ -531,7 +529,7 @@ pub(super) async fn quarantined_pages(
 /// first shown on them, and audits it. `None` when that pattern is already quarantined;
 /// `NotFound` when the campaign is not the account's.
 pub(super) async fn quarantine_page(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     campaign_id: i64,
     pattern: &str,
@@ -540,7 +538,7 @@ pub(super) async fn quarantine_page(
 ) -> Result<Option<QuarantineRecord>> {
     let mut tx = db.begin().await?;
     let owned: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = ? AND account_id = ?")
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1 AND account_id = $2")
             .bind(campaign_id)
             .bind(account.0)
             .fetch_optional(&mut *tx)
@@ -549,9 +547,9 @@ pub(super) async fn quarantine_page(
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "INSERT OR IGNORE INTO quarantines \
+        "INSERT INTO quarantines \
              (account_id, campaign_id, url_pattern, reason, created_at) \
-         VALUES (?, ?, ?, 'operator', ?) RETURNING {QUARANTINE_COLUMNS}"
+         VALUES ($1, $2, $3, 'operator', $4) ON CONFLICT DO NOTHING RETURNING {QUARANTINE_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(account.0)
@@ -565,16 +563,16 @@ pub(super) async fn quarantine_page(
     };
     // Sessions on the pattern's pages: by prefix, or by the scan-URL rule of migration 11.
     let on_pages = match pattern.strip_suffix('*') {
-        Some(_) => "substr(s.landing_url, 1, length(?1)) = ?1",
+        Some(_) => "substr(s.landing_url, 1, length($1)) = $1",
         None => {
-            "(s.landing_url = ?1 OR (substr(s.landing_url, 1, length(?1)) = ?1 \
-             AND substr(s.landing_url, length(?1) + 1, 1) IN ('?', '&', '#')))"
+            "(s.landing_url = $1 OR (substr(s.landing_url, 1, length($1)) = $1 \
+             AND substr(s.landing_url, length($1) + 1, 1) IN ('?', '&', '#')))"
         }
     };
     let flagged = sqlx::query(&format!(
-        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = ?2 AND guard_flag IS NULL \
+        "UPDATE calls SET guard_flag = 'scam_page' WHERE account_id = $2 AND guard_flag IS NULL \
          AND session_id IN (SELECT s.id FROM visitor_sessions s \
-             WHERE s.account_id = ?2 AND s.campaign_id = ?3 AND {on_pages})"
+             WHERE s.account_id = $2 AND s.campaign_id = $3 AND {on_pages})"
     ))
     .bind(pattern.strip_suffix('*').unwrap_or(pattern))
     .bind(account.0)
@@ -595,13 +593,13 @@ pub(super) async fn quarantine_page(
 }
 
 pub(super) async fn quarantines(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: PageRequest,
 ) -> Result<Page<QuarantineRecord>> {
     let sql = format!(
-        "SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE account_id = ? AND id > ? \
-         ORDER BY id LIMIT ?"
+        "SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE account_id = $1 AND id > $2 \
+         ORDER BY id LIMIT $3"
     );
     let rows = sqlx::query(&sql)
         .bind(account.0)
@@ -617,12 +615,12 @@ pub(super) async fn quarantines(
 }
 
 pub(super) async fn quarantine(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
 ) -> Result<QuarantineRecord> {
     let sql =
-        format!("SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE id = ? AND account_id = ?");
+        format!("SELECT {QUARANTINE_COLUMNS} FROM quarantines WHERE id = $1 AND account_id = $2");
     sqlx::query(&sql)
         .bind(id)
         .bind(account.0)
@@ -633,7 +631,7 @@ pub(super) async fn quarantine(
 }
 
 pub(super) async fn lift_quarantine(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     note: &str,
@@ -641,8 +639,8 @@ pub(super) async fn lift_quarantine(
 ) -> Result<QuarantineRecord> {
     let mut tx = db.begin().await?;
     let sql = format!(
-        "UPDATE quarantines SET status = 'lifted', lifted_at = ?, lift_note = ? \
-         WHERE id = ? AND account_id = ? AND status = 'active' RETURNING {QUARANTINE_COLUMNS}"
+        "UPDATE quarantines SET status = 'lifted', lifted_at = $1, lift_note = $2 \
+         WHERE id = $3 AND account_id = $4 AND status = 'active' RETURNING {QUARANTINE_COLUMNS}"
     );
     let q = sqlx::query(&sql)
         .bind(now)
@@ -655,7 +653,7 @@ pub(super) async fn lift_quarantine(
         .ok_or(StoreError::NotFound)?;
     if let Some(n) = q.number_id {
         sqlx::query(
-            "UPDATE tracking_numbers SET status = 'active' WHERE id = ? AND account_id = ? \
+            "UPDATE tracking_numbers SET status = 'active' WHERE id = $1 AND account_id = $2 \
              AND status = 'quarantined'",
         )
         .bind(n)
@@ -686,8 +684,8 @@ pub(super) async fn lift_quarantine(
     Ok(q)
 }
 
-pub(super) async fn number_owner(db: &SqlitePool, e164: &str) -> Result<Option<(AccountId, i64)>> {
-    let row = sqlx::query("SELECT account_id, id FROM tracking_numbers WHERE e164 = ?")
+pub(super) async fn number_owner(db: &DbPool, e164: &str) -> Result<Option<(AccountId, i64)>> {
+    let row = sqlx::query("SELECT account_id, id FROM tracking_numbers WHERE e164 = $1")
         .bind(e164)
         .fetch_optional(db)
         .await?;
@@ -695,14 +693,14 @@ pub(super) async fn number_owner(db: &SqlitePool, e164: &str) -> Result<Option<(
 }
 
 pub(super) async fn record_abuse_report(
-    db: &SqlitePool,
+    db: &DbPool,
     r: &NewAbuseReport,
     since: i64,
 ) -> Result<u32> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO abuse_reports (reference, account_id, number_e164, number_id, page_url, \
-         description, reporter, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         description, reporter, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&r.reference)
     .bind(r.account.map(|a| a.0))
@@ -732,7 +730,7 @@ pub(super) async fn record_abuse_report(
         Some(n) => {
             sqlx::query_scalar(
                 "SELECT count(DISTINCT reporter) FROM abuse_reports \
-                 WHERE number_id = ? AND created_at >= ?",
+                 WHERE number_id = $1 AND created_at >= $2",
             )
             .bind(n)
             .bind(since)
@@ -746,14 +744,14 @@ pub(super) async fn record_abuse_report(
 }
 
 pub(super) async fn abuse_reports(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: PageRequest,
 ) -> Result<Page<AbuseReportRecord>> {
     let rows = sqlx::query(
         "SELECT id, reference, account_id, number_e164, number_id, page_url, description, \
-         reporter, created_at FROM abuse_reports WHERE account_id = ? AND id > ? \
-         ORDER BY id LIMIT ?",
+         reporter, created_at FROM abuse_reports WHERE account_id = $1 AND id > $2 \
+         ORDER BY id LIMIT $3",
     )
     .bind(account.0)
     .bind(p.after.unwrap_or(0))
@@ -779,18 +777,18 @@ pub(super) async fn abuse_reports(
     Ok(page(items, p.limit, |r| r.id))
 }
 
-pub(super) async fn audit(db: &SqlitePool, account: AccountId, e: &AuditEntry) -> Result<()> {
+pub(super) async fn audit(db: &DbPool, account: AccountId, e: &AuditEntry) -> Result<()> {
     audit_in(db, account, e).await
 }
 
 pub(super) async fn audit_log(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: PageRequest,
 ) -> Result<Page<AuditEntry>> {
     let rows = sqlx::query(
         "SELECT id, actor, action, subject, detail, created_at FROM guard_audit \
-         WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+         WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
     )
     .bind(account.0)
     .bind(p.after.unwrap_or(0))
@@ -812,12 +810,12 @@ pub(super) async fn audit_log(
 }
 
 pub(super) async fn call_flag(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     call_id: i64,
 ) -> Result<Option<String>> {
     let flag: Option<Option<String>> =
-        sqlx::query_scalar("SELECT guard_flag FROM calls WHERE id = ? AND account_id = ?")
+        sqlx::query_scalar("SELECT guard_flag FROM calls WHERE id = $1 AND account_id = $2")
             .bind(call_id)
             .bind(account.0)
             .fetch_optional(db)

@@ -2,9 +2,9 @@
 //! change sessions and calls: by the migrations' triggers for calls, by the session batch for
 //! sessions), and call conversions.
 
+use super::db::*;
 use crate::*;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row};
 use std::collections::HashSet;
 
 use super::{corrupt, not_found_if_zero, page};
@@ -14,7 +14,7 @@ pub(super) const WEBHOOKS: super::routing::Table = ("webhooks", COLUMNS);
 
 const COLUMNS: &str = "id, account_id, url, events, enabled, secret, created_at, updated_at";
 
-/// `,call.started,call.finished,`: a comma at each end, so that `instr(events, ',name,')`
+/// `,call.started,call.finished,`: a comma at each end, so that `events LIKE '%,name,%'`
 /// matches whole names only.
 fn events_text(events: &[EventType]) -> String {
     let mut s = String::from(",");
@@ -27,10 +27,10 @@ fn events_text(events: &[EventType]) -> String {
 
 /// The accounts with an enabled webhook for `session.created`: the session batch writes that
 /// event only for them, so that the DNI path pays nothing for accounts without one.
-pub(super) async fn session_hook_accounts(db: &SqlitePool) -> Result<HashSet<i64>> {
+pub(super) async fn session_hook_accounts(db: &DbPool) -> Result<HashSet<i64>> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT account_id FROM webhooks \
-         WHERE enabled AND instr(events, ',session.created,') > 0",
+         WHERE enabled AND events LIKE '%,session.created,%'",
     )
     .fetch_all(db)
     .await?;
@@ -39,39 +39,37 @@ pub(super) async fn session_hook_accounts(db: &SqlitePool) -> Result<HashSet<i64
 
 /// Queues `session.created` for the sessions `ids` (already inserted, in this transaction) to
 /// every webhook of their account that asks for it.
-pub(super) async fn queue_session_created(
-    conn: &mut sqlx::SqliteConnection,
-    ids: &[&str],
-) -> Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT OR IGNORE INTO webhook_deliveries \
+pub(super) async fn queue_session_created(conn: &mut DbConnection, ids: &[&str]) -> Result<()> {
+    let mut q = QueryBuilder::<Db>::new(format!(
+        "INSERT INTO webhook_deliveries \
              (account_id, webhook_id, event_id, event_type, data, created_at, next_attempt_at) \
          SELECT w.account_id, w.id, 'evt_' || s.id, 'session.created', \
-             json_object( \
+             CAST({json_object}( \
                  'session_id', s.id, 'campaign_id', s.campaign_id, 'visitor', s.visitor, \
-                 'number', s.number_e164, \
-                 'attributed', json(CASE WHEN s.attributed THEN 'true' ELSE 'false' END), \
+                 'number', s.number_e164, 'attributed', {attributed}, \
                  'landing_url', s.landing_url, 'referrer', s.referrer, \
                  'utm_source', s.utm_source, 'utm_medium', s.utm_medium, \
                  'utm_campaign', s.utm_campaign, 'utm_term', s.utm_term, \
                  'utm_content', s.utm_content, 'gclid', s.gclid, 'fbclid', s.fbclid, \
                  'msclkid', s.msclkid, 'country', s.country, 'language', s.language, \
-                 'lease_expires_at', \
-                 strftime('%Y-%m-%dT%H:%M:%SZ', s.lease_expires_at / 1000, 'unixepoch')), \
+                 'lease_expires_at', {lease_expires_at}) AS TEXT), \
              s.first_seen, s.first_seen \
          FROM visitor_sessions s JOIN webhooks w ON w.account_id = s.account_id \
-         WHERE w.enabled AND instr(w.events, ',session.created,') > 0 AND s.id IN (",
-    );
+         WHERE w.enabled AND w.events LIKE '%,session.created,%' AND s.id IN (",
+        json_object = JSON_OBJECT,
+        attributed = json_flag("s.attributed"),
+        lease_expires_at = utc_rfc3339("s.lease_expires_at"),
+    ));
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(*id);
     }
-    q.push(")");
+    q.push(") ON CONFLICT DO NOTHING");
     q.build().execute(conn).await?;
     Ok(())
 }
 
-pub(super) fn webhook_row(r: SqliteRow) -> Result<WebhookRecord> {
+pub(super) fn webhook_row(r: DbRow) -> Result<WebhookRecord> {
     let events = r
         .get::<&str, _>("events")
         .split(',')
@@ -93,7 +91,7 @@ pub(super) fn webhook_row(r: SqliteRow) -> Result<WebhookRecord> {
 }
 
 pub(super) async fn create(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     w: &Webhook,
     secret: &Secret,
@@ -101,7 +99,7 @@ pub(super) async fn create(
 ) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO webhooks (account_id, url, events, enabled, secret, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(account.0)
     .bind(&w.url)
@@ -116,15 +114,15 @@ pub(super) async fn create(
 }
 
 pub(super) async fn update(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     w: &Webhook,
     now: i64,
 ) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE webhooks SET url = ?, events = ?, enabled = ?, updated_at = ? \
-         WHERE id = ? AND account_id = ?",
+        "UPDATE webhooks SET url = $1, events = $2, enabled = $3, updated_at = $4 \
+         WHERE id = $5 AND account_id = $6",
     )
     .bind(&w.url)
     .bind(events_text(&w.events))
@@ -137,8 +135,8 @@ pub(super) async fn update(
     not_found_if_zero(done.rows_affected())
 }
 
-pub(super) async fn delete(db: &SqlitePool, account: AccountId, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM webhooks WHERE id = ? AND account_id = ?")
+pub(super) async fn delete(db: &DbPool, account: AccountId, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND account_id = $2")
         .bind(id)
         .bind(account.0)
         .execute(db)
@@ -149,7 +147,7 @@ pub(super) async fn delete(db: &SqlitePool, account: AccountId, id: i64) -> Resu
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type, status, attempts, \
      last_status, last_error, next_attempt_at, created_at, delivered_at";
 
-fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
+fn delivery_row(r: &DbRow) -> Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         id: r.get("id"),
         webhook_id: r.get("webhook_id"),
@@ -167,7 +165,7 @@ fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
 
 /// A webhook's deliveries, newest first: the cursor is the last id of the previous page.
 pub(super) async fn deliveries(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     webhook: i64,
     p: PageRequest,
@@ -175,7 +173,7 @@ pub(super) async fn deliveries(
     super::routing::one(db, WEBHOOKS, account, webhook, webhook_row).await?;
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
-         WHERE account_id = ? AND webhook_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+         WHERE account_id = $1 AND webhook_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4"
     );
     let rows = sqlx::query(&sql)
         .bind(account.0)
@@ -189,7 +187,7 @@ pub(super) async fn deliveries(
 }
 
 pub(super) async fn claim(
-    db: &SqlitePool,
+    db: &DbPool,
     now: i64,
     lease_until: i64,
     limit: u32,
@@ -199,8 +197,8 @@ pub(super) async fn claim(
         "SELECT d.id, d.account_id, d.webhook_id, w.url, w.secret, d.event_id, d.event_type, \
          d.data, d.created_at, d.attempts \
          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled \
-         ORDER BY d.next_attempt_at LIMIT ?",
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled \
+         ORDER BY d.next_attempt_at LIMIT $2",
     )
     .bind(now)
     .bind(i64::from(limit))
@@ -224,7 +222,7 @@ pub(super) async fn claim(
             attempts: r.get::<i64, _>("attempts") as u32,
         })
         .collect();
-    let mut q = QueryBuilder::<Sqlite>::new("UPDATE webhook_deliveries SET next_attempt_at = ");
+    let mut q = QueryBuilder::<Db>::new("UPDATE webhook_deliveries SET next_attempt_at = ");
     q.push_bind(lease_until).push(" WHERE id IN (");
     let mut ids = q.separated(", ");
     for d in &due {
@@ -237,7 +235,7 @@ pub(super) async fn claim(
 }
 
 pub(super) async fn finish(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     result: &DeliveryResult,
@@ -259,9 +257,9 @@ pub(super) async fn finish(
         DeliveryResult::Failed { status, error } => ("failed", *status, Some(error), None, None),
     };
     let done = sqlx::query(
-        "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?, \
-         last_error = ?, next_attempt_at = ?, delivered_at = ? \
-         WHERE id = ? AND account_id = ? AND status = 'pending'",
+        "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, last_status = $2, \
+         last_error = $3, next_attempt_at = $4, delivered_at = $5 \
+         WHERE id = $6 AND account_id = $7 AND status = 'pending'",
     )
     .bind(status)
     .bind(code.map(i64::from))
@@ -276,14 +274,14 @@ pub(super) async fn finish(
 }
 
 pub(super) async fn convert_call(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     c: &Conversion,
 ) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE calls SET conversion_value = ?, conversion_currency = ?, converted_at = ? \
-         WHERE id = ? AND account_id = ?",
+        "UPDATE calls SET conversion_value = $1, conversion_currency = $2, converted_at = $3 \
+         WHERE id = $4 AND account_id = $5",
     )
     .bind(c.value)
     .bind(&c.currency)
@@ -296,17 +294,17 @@ pub(super) async fn convert_call(
 }
 
 pub(super) async fn convert_latest_call(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     caller: &str,
     (from, to): (i64, i64),
     c: &Conversion,
 ) -> Result<i64> {
     let id: Option<i64> = sqlx::query_scalar(
-        "UPDATE calls SET conversion_value = ?, conversion_currency = ?, converted_at = ? \
-         WHERE id = (SELECT id FROM calls WHERE account_id = ? AND caller = ? \
-                     AND started_at BETWEEN ? AND ? ORDER BY started_at DESC, id DESC LIMIT 1) \
-         AND account_id = ? RETURNING id",
+        "UPDATE calls SET conversion_value = $1, conversion_currency = $2, converted_at = $3 \
+         WHERE id = (SELECT id FROM calls WHERE account_id = $4 AND caller = $5 \
+                     AND started_at BETWEEN $6 AND $7 ORDER BY started_at DESC, id DESC LIMIT 1) \
+         AND account_id = $8 RETURNING id",
     )
     .bind(c.value)
     .bind(&c.currency)
@@ -322,13 +320,13 @@ pub(super) async fn convert_latest_call(
 }
 
 pub(super) async fn conversions(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     calls: &[i64],
 ) -> Result<Vec<(i64, Conversion)>> {
     let mut out = Vec::new();
     for chunk in calls.chunks(500) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::<Db>::new(
             "SELECT id, conversion_value, conversion_currency, converted_at FROM calls \
              WHERE conversion_value IS NOT NULL AND account_id = ",
         );

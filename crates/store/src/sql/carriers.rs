@@ -1,9 +1,9 @@
 //! SQLite rows of carrier connections and the server's secrets.
 
+use super::db::*;
 use crate::*;
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::{conflict, corrupt, not_found_if_zero};
 
@@ -13,7 +13,7 @@ pub(super) const CONNECTIONS: super::routing::Table = ("carrier_connections", CO
 const COLUMNS: &str =
     "id, account_id, key, name, carrier, carrier_account, secret, numbers, created_at, updated_at";
 
-pub(super) fn connection_row(r: SqliteRow) -> Result<CarrierConnectionRecord> {
+pub(super) fn connection_row(r: DbRow) -> Result<CarrierConnectionRecord> {
     let numbers: Vec<String> =
         serde_json::from_str(r.get::<&str, _>("numbers")).map_err(|_| corrupt("numbers"))?;
     Ok(CarrierConnectionRecord {
@@ -33,7 +33,7 @@ pub(super) fn connection_row(r: SqliteRow) -> Result<CarrierConnectionRecord> {
 }
 
 pub(super) async fn create(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     c: &CarrierConnection,
     key: &str,
@@ -41,7 +41,7 @@ pub(super) async fn create(
 ) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO carrier_connections (account_id, key, name, carrier, carrier_account, \
-         secret, numbers, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         secret, numbers, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(account.0)
     .bind(key)
@@ -59,15 +59,15 @@ pub(super) async fn create(
 }
 
 pub(super) async fn update(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     c: &CarrierConnection,
     now: i64,
 ) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE carrier_connections SET name = ?, carrier = ?, carrier_account = ?, secret = ?, \
-         numbers = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+        "UPDATE carrier_connections SET name = $1, carrier = $2, carrier_account = $3, secret = $4, \
+         numbers = $5, updated_at = $6 WHERE id = $7 AND account_id = $8",
     )
     .bind(&c.name)
     .bind(&c.carrier)
@@ -82,8 +82,8 @@ pub(super) async fn update(
     not_found_if_zero(done.rows_affected())
 }
 
-pub(super) async fn delete(db: &SqlitePool, account: AccountId, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM carrier_connections WHERE id = ? AND account_id = ?")
+pub(super) async fn delete(db: &DbPool, account: AccountId, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM carrier_connections WHERE id = $1 AND account_id = $2")
         .bind(id)
         .bind(account.0)
         .execute(db)
@@ -91,8 +91,8 @@ pub(super) async fn delete(db: &SqlitePool, account: AccountId, id: i64) -> Resu
     not_found_if_zero(done.rows_affected())
 }
 
-pub(super) async fn by_key(db: &SqlitePool, key: &str) -> Result<CarrierConnectionRecord> {
-    let sql = format!("SELECT {COLUMNS} FROM carrier_connections WHERE key = ?");
+pub(super) async fn by_key(db: &DbPool, key: &str) -> Result<CarrierConnectionRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM carrier_connections WHERE key = $1");
     let row = sqlx::query(&sql)
         .bind(key)
         .fetch_optional(db)
@@ -101,13 +101,13 @@ pub(super) async fn by_key(db: &SqlitePool, key: &str) -> Result<CarrierConnecti
     connection_row(row)
 }
 
-pub(super) async fn server_secret(db: &SqlitePool, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
-    sqlx::query("INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)")
+pub(super) async fn server_secret(db: &DbPool, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(name)
         .bind(fresh)
         .execute(db)
         .await?;
-    let row = sqlx::query("SELECT value FROM server_secrets WHERE name = ?")
+    let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
         .bind(name)
         .fetch_one(db)
         .await?;

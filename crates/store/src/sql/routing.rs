@@ -1,5 +1,6 @@
 //! SQLite rows of call routing: targets, routing plans and call records.
 
+use super::db::*;
 use crate::*;
 use callopt_domain::{
     AttemptOutcome, BusinessHours, CallOutcome, Caps, Destination, DuplicateAction,
@@ -7,8 +8,7 @@ use callopt_domain::{
     Strategy, Target,
 };
 use serde_json::{json, Value};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
 use super::{corrupt, not_found_if_zero, page, split_languages};
@@ -24,13 +24,13 @@ pub(super) const PLANS: Table = ("routing_plans", PLAN_COLUMNS);
 
 /// One object of the account, by id.
 pub(super) async fn one<T>(
-    db: &SqlitePool,
+    db: &DbPool,
     (table, columns): Table,
     account: AccountId,
     id: i64,
-    row: fn(SqliteRow) -> Result<T>,
+    row: fn(DbRow) -> Result<T>,
 ) -> Result<T> {
-    let sql = format!("SELECT {columns} FROM {table} WHERE id = ? AND account_id = ?");
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = $1 AND account_id = $2");
     let found = sqlx::query(&sql)
         .bind(id)
         .bind(account.0)
@@ -42,14 +42,14 @@ pub(super) async fn one<T>(
 
 /// Up to `limit + 1` objects of the account after the page's cursor, in id order.
 pub(super) async fn page_of<T>(
-    db: &SqlitePool,
+    db: &DbPool,
     (table, columns): Table,
     account: AccountId,
     p: PageRequest,
-    row: fn(SqliteRow) -> Result<T>,
+    row: fn(DbRow) -> Result<T>,
 ) -> Result<Vec<T>> {
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?"
+        "SELECT {columns} FROM {table} WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
     );
     let rows = sqlx::query(&sql)
         .bind(account.0)
@@ -62,9 +62,9 @@ pub(super) async fn page_of<T>(
 
 /// Every object of every account (for building the routing table).
 pub(super) async fn all<T>(
-    db: &SqlitePool,
+    db: &DbPool,
     (table, columns): Table,
-    row: fn(SqliteRow) -> Result<T>,
+    row: fn(DbRow) -> Result<T>,
 ) -> Result<Vec<T>> {
     let sql = format!("SELECT {columns} FROM {table} ORDER BY id");
     let rows = sqlx::query(&sql).fetch_all(db).await?;
@@ -107,11 +107,11 @@ fn hours_from(raw: &str) -> Result<BusinessHours> {
     Ok(BusinessHours { time_zone, days })
 }
 
-fn cap(r: &SqliteRow, col: &str) -> Option<u32> {
+fn cap(r: &DbRow, col: &str) -> Option<u32> {
     r.get::<Option<i64>, _>(col).map(|v| v as u32)
 }
 
-pub(super) fn target_row(r: SqliteRow) -> Result<TargetRecord> {
+pub(super) fn target_row(r: DbRow) -> Result<TargetRecord> {
     let destination: String = r.get("destination");
     let regions: Vec<String> =
         serde_json::from_str(r.get::<&str, _>("regions")).map_err(|_| corrupt("regions"))?;
@@ -149,9 +149,9 @@ pub(super) fn target_row(r: SqliteRow) -> Result<TargetRecord> {
 
 /// Binds a target's fields in the order of the INSERT and UPDATE statements below.
 fn bind_target<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    q: sqlx::query::Query<'q, Db, DbArguments<'q>>,
     t: &'q Target,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, Db, DbArguments<'q>> {
     let regions: Vec<String> = t.regions.iter().map(ToString::to_string).collect();
     q.bind(&t.name)
         .bind(t.destination.as_str())
@@ -169,7 +169,7 @@ fn bind_target<'q>(
 }
 
 pub(super) async fn create_target(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     t: &Target,
     now: i64,
@@ -178,7 +178,7 @@ pub(super) async fn create_target(
         "INSERT INTO targets (name, destination, languages, regions, hours, cap_concurrent, \
          cap_hourly, cap_daily, cap_monthly, priority, weight, ring_timeout_secs, enabled, \
          account_id, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
     );
     let row = bind_target(q, t)
         .bind(account.0)
@@ -190,17 +190,17 @@ pub(super) async fn create_target(
 }
 
 pub(super) async fn update_target(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     t: &Target,
     now: i64,
 ) -> Result<()> {
     let q = sqlx::query(
-        "UPDATE targets SET name = ?, destination = ?, languages = ?, regions = ?, hours = ?, \
-         cap_concurrent = ?, cap_hourly = ?, cap_daily = ?, cap_monthly = ?, priority = ?, \
-         weight = ?, ring_timeout_secs = ?, enabled = ?, updated_at = ? \
-         WHERE id = ? AND account_id = ?",
+        "UPDATE targets SET name = $1, destination = $2, languages = $3, regions = $4, hours = $5, \
+         cap_concurrent = $6, cap_hourly = $7, cap_daily = $8, cap_monthly = $9, priority = $10, \
+         weight = $11, ring_timeout_secs = $12, enabled = $13, updated_at = $14 \
+         WHERE id = $15 AND account_id = $16",
     );
     let done = bind_target(q, t)
         .bind(now)
@@ -212,16 +212,16 @@ pub(super) async fn update_target(
 }
 
 /// Removes a deleted target from the account's plans (their target lists are JSON).
-pub(super) async fn delete_target(db: &SqlitePool, account: AccountId, id: i64) -> Result<()> {
+pub(super) async fn delete_target(db: &DbPool, account: AccountId, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query("DELETE FROM targets WHERE id = ? AND account_id = ?")
+    let done = sqlx::query("DELETE FROM targets WHERE id = $1 AND account_id = $2")
         .bind(id)
         .bind(account.0)
         .execute(&mut *tx)
         .await?;
     not_found_if_zero(done.rows_affected())?;
     let plans: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, targets FROM routing_plans WHERE account_id = ?")
+        sqlx::query_as("SELECT id, targets FROM routing_plans WHERE account_id = $1")
             .bind(account.0)
             .fetch_all(&mut *tx)
             .await?;
@@ -229,7 +229,7 @@ pub(super) async fn delete_target(db: &SqlitePool, account: AccountId, id: i64) 
         let ids: Vec<i64> = serde_json::from_str(&targets).map_err(|_| corrupt("targets"))?;
         if ids.contains(&id) {
             let kept: Vec<i64> = ids.into_iter().filter(|t| *t != id).collect();
-            sqlx::query("UPDATE routing_plans SET targets = ? WHERE id = ? AND account_id = ?")
+            sqlx::query("UPDATE routing_plans SET targets = $1 WHERE id = $2 AND account_id = $3")
                 .bind(json!(kept).to_string())
                 .bind(plan)
                 .bind(account.0)
@@ -245,7 +245,7 @@ const PLAN_COLUMNS: &str = "id, account_id, name, targets, strategy, filters, \
      duplicate_hours, duplicate_action, ring_timeout_secs, reroute_on, max_attempts, \
      overflow_target_id, no_target_status, no_target_reason, created_at, updated_at";
 
-pub(super) fn plan_row(r: SqliteRow) -> Result<PlanRecord> {
+pub(super) fn plan_row(r: DbRow) -> Result<PlanRecord> {
     let filters: Value =
         serde_json::from_str(r.get::<&str, _>("filters")).map_err(|_| corrupt("filters"))?;
     let flag = |name: &str| filters[name].as_bool().unwrap_or(false);
@@ -293,7 +293,7 @@ pub(super) fn plan_row(r: SqliteRow) -> Result<PlanRecord> {
 
 /// Refuses a plan that names targets of another account (or none at all).
 pub(super) async fn check_plan_targets(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: &RoutingPlan,
 ) -> Result<()> {
@@ -308,7 +308,7 @@ pub(super) async fn check_plan_targets(
         );
     for (field, id) in named {
         let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM targets WHERE id = ? AND account_id = ?")
+            sqlx::query_scalar("SELECT id FROM targets WHERE id = $1 AND account_id = $2")
                 .bind(id)
                 .bind(account.0)
                 .fetch_optional(db)
@@ -321,9 +321,9 @@ pub(super) async fn check_plan_targets(
 }
 
 fn bind_plan<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    q: sqlx::query::Query<'q, Db, DbArguments<'q>>,
     p: &'q RoutingPlan,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, Db, DbArguments<'q>> {
     let f = &p.filters;
     q.bind(&p.name)
         .bind(json!(p.targets).to_string())
@@ -343,7 +343,7 @@ fn bind_plan<'q>(
 }
 
 pub(super) async fn create_plan(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     p: &RoutingPlan,
     now: i64,
@@ -353,7 +353,7 @@ pub(super) async fn create_plan(
         "INSERT INTO routing_plans (name, targets, strategy, filters, duplicate_hours, \
          duplicate_action, ring_timeout_secs, reroute_on, max_attempts, overflow_target_id, \
          no_target_status, no_target_reason, account_id, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     );
     let row = bind_plan(q, p)
         .bind(account.0)
@@ -365,7 +365,7 @@ pub(super) async fn create_plan(
 }
 
 pub(super) async fn update_plan(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     id: i64,
     p: &RoutingPlan,
@@ -373,10 +373,10 @@ pub(super) async fn update_plan(
 ) -> Result<()> {
     check_plan_targets(db, account, p).await?;
     let q = sqlx::query(
-        "UPDATE routing_plans SET name = ?, targets = ?, strategy = ?, filters = ?, \
-         duplicate_hours = ?, duplicate_action = ?, ring_timeout_secs = ?, reroute_on = ?, \
-         max_attempts = ?, overflow_target_id = ?, no_target_status = ?, no_target_reason = ?, \
-         updated_at = ? WHERE id = ? AND account_id = ?",
+        "UPDATE routing_plans SET name = $1, targets = $2, strategy = $3, filters = $4, \
+         duplicate_hours = $5, duplicate_action = $6, ring_timeout_secs = $7, reroute_on = $8, \
+         max_attempts = $9, overflow_target_id = $10, no_target_status = $11, no_target_reason = $12, \
+         updated_at = $13 WHERE id = $14 AND account_id = $15",
     );
     let done = bind_plan(q, p)
         .bind(now)
@@ -421,7 +421,7 @@ pub(super) fn caller_country(caller: &str) -> String {
 
 const COUNTRIES_KEPT: usize = 50_000;
 
-pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result<()> {
+pub(super) async fn write_calls(db: &DbPool, calls: &[CallRecord]) -> Result<()> {
     // The latest record of each call wins; earlier ones in the batch are dropped.
     let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
     for (i, c) in calls.iter().enumerate() {
@@ -436,7 +436,7 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
         .collect();
     let mut tx = db.begin().await?;
     for chunk in calls.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
+        let mut q = QueryBuilder::<Db>::new(format!(
             "INSERT INTO calls ({CALL_COLUMNS}, caller_country) "
         ));
         q.push_values(chunk, |mut b, c| {
@@ -462,17 +462,17 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
              reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
              session_id = excluded.session_id, answered_at = excluded.answered_at, \
              ended_at = excluded.ended_at \
-             WHERE calls.outcome IS NOT excluded.outcome OR calls.reason IS NOT excluded.reason \
-             OR calls.hung_up_by IS NOT excluded.hung_up_by \
-             OR calls.session_id IS NOT excluded.session_id \
-             OR calls.answered_at IS NOT excluded.answered_at \
-             OR calls.ended_at IS NOT excluded.ended_at",
+             WHERE calls.outcome IS DISTINCT FROM excluded.outcome OR calls.reason IS DISTINCT FROM excluded.reason \
+             OR calls.hung_up_by IS DISTINCT FROM excluded.hung_up_by \
+             OR calls.session_id IS DISTINCT FROM excluded.session_id \
+             OR calls.answered_at IS DISTINCT FROM excluded.answered_at \
+             OR calls.ended_at IS DISTINCT FROM excluded.ended_at",
         );
         q.build().execute(&mut *tx).await?;
     }
     for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
         let mut q =
-            QueryBuilder::<Sqlite>::new(format!("INSERT INTO call_attempts ({ATTEMPT_COLUMNS}) "));
+            QueryBuilder::<Db>::new(format!("INSERT INTO call_attempts ({ATTEMPT_COLUMNS}) "));
         q.push_values(chunk, |mut b, (call, a)| {
             b.push_bind(*call)
                 .push_bind(i64::from(a.seq))
@@ -488,10 +488,10 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
             " ON CONFLICT (call_id, seq) DO UPDATE SET outcome = excluded.outcome, \
              sip_status = excluded.sip_status, answered_at = excluded.answered_at, \
              ended_at = excluded.ended_at \
-             WHERE call_attempts.outcome IS NOT excluded.outcome \
-             OR call_attempts.sip_status IS NOT excluded.sip_status \
-             OR call_attempts.answered_at IS NOT excluded.answered_at \
-             OR call_attempts.ended_at IS NOT excluded.ended_at",
+             WHERE call_attempts.outcome IS DISTINCT FROM excluded.outcome \
+             OR call_attempts.sip_status IS DISTINCT FROM excluded.sip_status \
+             OR call_attempts.answered_at IS DISTINCT FROM excluded.answered_at \
+             OR call_attempts.ended_at IS DISTINCT FROM excluded.ended_at",
         );
         q.build().execute(&mut *tx).await?;
     }
@@ -499,7 +499,7 @@ pub(super) async fn write_calls(db: &SqlitePool, calls: &[CallRecord]) -> Result
     Ok(())
 }
 
-fn call_row(r: &SqliteRow) -> Result<CallRecord> {
+fn call_row(r: &DbRow) -> Result<CallRecord> {
     Ok(CallRecord {
         id: r.get("id"),
         account: AccountId(r.get("account_id")),
@@ -523,7 +523,7 @@ fn call_row(r: &SqliteRow) -> Result<CallRecord> {
     })
 }
 
-fn attempt_row(r: &SqliteRow) -> Result<(i64, AttemptRecord)> {
+fn attempt_row(r: &DbRow) -> Result<(i64, AttemptRecord)> {
     Ok((
         r.get("call_id"),
         AttemptRecord {
@@ -544,13 +544,13 @@ fn attempt_row(r: &SqliteRow) -> Result<(i64, AttemptRecord)> {
 
 /// Calls of one account matching `filter`, with their attempts.
 pub(super) async fn calls(
-    db: &SqlitePool,
+    db: &DbPool,
     account: AccountId,
     filter: &CallFilter,
     only: Option<i64>,
     p: PageRequest,
 ) -> Result<Page<CallRecord>> {
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
+    let mut q = QueryBuilder::<Db>::new(format!(
         "SELECT {CALL_COLUMNS} FROM calls WHERE account_id = "
     ));
     q.push_bind(account.0);
@@ -597,7 +597,7 @@ pub(super) async fn calls(
     let rows = q.build().fetch_all(db).await?;
     let mut items: Vec<CallRecord> = rows.iter().map(call_row).collect::<Result<_>>()?;
     if !items.is_empty() {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
+        let mut q = QueryBuilder::<Db>::new(format!(
             "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE call_id IN ("
         ));
         let mut ids = q.separated(", ");
@@ -617,17 +617,17 @@ pub(super) async fn calls(
     Ok(page(items, p.limit, |c| c.id))
 }
 
-pub(super) async fn interrupt_calls(db: &SqlitePool, now: i64) -> Result<u64> {
+pub(super) async fn interrupt_calls(db: &DbPool, now: i64) -> Result<u64> {
     let mut tx = db.begin().await?;
     sqlx::query(
-        "UPDATE call_attempts SET ended_at = ? WHERE ended_at IS NULL \
+        "UPDATE call_attempts SET ended_at = $1 WHERE ended_at IS NULL \
          AND call_id IN (SELECT id FROM calls WHERE outcome = 'in_progress')",
     )
     .bind(now)
     .execute(&mut *tx)
     .await?;
     let done = sqlx::query(
-        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = ?, \
+        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = $1, \
          reason = 'the service stopped during the call' WHERE outcome = 'in_progress'",
     )
     .bind(now)

@@ -1,0 +1,92 @@
+//! The PostgreSQL store: for several Callopt nodes sharing one database. Selected by a
+//! `postgres://` database URL; migrations run at open, as on SQLite.
+
+// The same SQL module is compiled again in [`crate::sqlite`], for the other database: on purpose.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+pub use sql::SqlStore as PgStore;
+
+/// What the shared SQL module needs to know of PostgreSQL.
+pub(crate) mod db {
+    use crate::Result;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    pub type Db = sqlx::Postgres;
+    pub type DbPool = sqlx::PgPool;
+    pub type DbRow = sqlx::postgres::PgRow;
+    pub type DbConnection = sqlx::PgConnection;
+    pub type DbArguments<'q> = sqlx::postgres::PgArguments;
+
+    /// The connections a store holds.
+    pub struct Connections {
+        /// For everything but the two busiest writers.
+        pub pool: DbPool,
+        /// One connection for visitor-session batches, which the session writer sends one at a
+        /// time.
+        pub sessions: DbPool,
+        /// One connection for call records, written the same way.
+        pub calls: DbPool,
+    }
+
+    /// Connects to the server at `url` (`postgres://user:password@host:port/database`),
+    /// creating the database when it does not exist yet, as SQLite creates its file.
+    pub async fn connect(url: &str) -> Result<Connections> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10));
+        let pool = match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(NO_SUCH_DATABASE) => {
+                create_database(url).await?;
+                pool.connect_with(options.clone()).await?
+            }
+            other => other?,
+        };
+        let one = || PgPoolOptions::new().max_connections(1);
+        let sessions = one().connect_with(options.clone()).await?;
+        let calls = one().connect_with(options).await?;
+        Ok(Connections {
+            pool,
+            sessions,
+            calls,
+        })
+    }
+
+    /// PostgreSQL's code for a connection to a database that does not exist.
+    const NO_SUCH_DATABASE: &str = "3D000";
+    /// PostgreSQL's code for creating a database that exists (another node was first).
+    const DATABASE_EXISTS: &str = "42P04";
+
+    async fn create_database(url: &str) -> Result<()> {
+        use sqlx::migrate::MigrateDatabase;
+        match sqlx::Postgres::create_database(url).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(DATABASE_EXISTS) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// The function that builds a JSON object from (key, value) arguments.
+    pub const JSON_OBJECT: &str = "json_build_object";
+
+    /// A stored flag (a boolean) as a JSON boolean inside [`JSON_OBJECT`].
+    pub fn json_flag(column: &str) -> String {
+        column.to_string()
+    }
+
+    /// A time in milliseconds since the epoch as RFC 3339 UTC text, to the second.
+    pub fn utc_rfc3339(ms: &str) -> String {
+        format!("to_char(to_timestamp({ms} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    }
+
+    /// The PostgreSQL migrations, in order. Version 1 is the schema SQLite reaches through
+    /// its migrations 1 to 13; from then on both databases take each change as a migration of
+    /// their own.
+    pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+        1,
+        "schema",
+        include_str!("../migrations/postgres/0001_schema.sql"),
+    )];
+}
