@@ -8,6 +8,8 @@
 #   RETURNING [1000]     returning visitors per wrk thread (all seen during the warm-up)
 #   SERVER_CPU [0] LOAD_CPU [1]   cores for the servers and for wrk
 #   KEEP_TMP [0]         1: keep the temp dir (logs, configs, database) after the run
+#   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own (from
+#                        scripts/postgres, pinned to Callopt's core) instead of a SQLite file
 set -euo pipefail
 
 THREADS=${THREADS:-2}
@@ -19,6 +21,7 @@ RETURNING=${RETURNING:-1000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+STORE=${STORE:-sqlite}
 POOL_BLOCKS=("+12012000000" "+12013000000") # 2 x 100,000 numbers (NJ 201-200..209, 201-300..309)
 BLOCK_COUNT=100000
 
@@ -58,6 +61,7 @@ cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ "$STORE" = postgres ] && "$REPO/scripts/postgres" stop "$TMP/pg" 2>/dev/null
     if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
         log "temp dir kept: $TMP"
     else
@@ -126,7 +130,19 @@ wait_for "nginx on :$NGINX_PORT" 20 curl -sf "$PAGE_ORIGIN/ping"
 alive "$NGINX_PID" || die "nginx exited: $(cat "$TMP/nginx/error.log")"
 
 # --- callopt -------------------------------------------------------------------------------
-DB="$TMP/callopt.db"
+case "$STORE" in
+    sqlite) DB="$TMP/callopt.db" ;;
+    postgres)
+        DB="$("$REPO/scripts/postgres" start "$TMP/pg")/callopt_bench"
+        # The server's processes share Callopt's core, as SQLite's work does in-process
+        # (connections forked later inherit the postmaster's core).
+        postmaster=$(head -n 1 "$TMP/pg/data/postmaster.pid")
+        for pid in "$postmaster" $(pgrep -P "$postmaster" || true); do
+            taskset -p -c "$SERVER_CPU" "$pid" >/dev/null
+        done
+        ;;
+    *) die "STORE is sqlite or postgres, not $STORE" ;;
+esac
 cd "$TMP" # no stray callopt.toml from the caller's directory
 unset RUST_LOG
 "$BIN" account create --name bench --db "$DB" >"$TMP/account.txt"
@@ -246,7 +262,7 @@ alive "$CALLOPT_PID" || die "callopt died"
 
 dni_rps=$(field rps "$DNI"); nginx_rps=$(field rps "$NGX")
 new=$((${new1%.*} - ${new0%.*})); ren=$((${ren1%.*} - ${ren0%.*}))
-echo "params: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes, load average before the runs $LOADAVG"
+echo "params: store $STORE, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes, load average before the runs $LOADAVG"
 echo "mix: p_return=$P_RETURN ($((THREADS * RETURNING)) returning visitors); callopt served new=$new renewed=$ren; pool $POOL_SIZE numbers, utilisation after run $util"
 batch=$(awk -v a="$bs0" -v b="$bs1" -v c="$bc0" -v d="$bc1" 'BEGIN{if (d>c) printf "%.1f", (b-a)/(d-c); else print "n/a"}')
 echo "callopt: $((${bc1%.*} - ${bc0%.*})) session commits, mean batch $batch writes; p50 ms callopt=$(field p50_ms "$DNI") nginx=$(field p50_ms "$NGX")"

@@ -25,6 +25,9 @@ pub struct Config {
     /// This node's name, in readiness answers (`/readyz`) and as the `node` label of every
     /// metric; the host name when unset.
     pub node_name: Option<String>,
+    /// Seconds a node sharing the database may go unheard before another closes its calls in
+    /// progress as interrupted.
+    pub node_timeout_secs: u64,
     /// Address the SIP router listens on (UDP and TCP); no SIP router when unset.
     pub sip_listen: Option<String>,
     /// The IP address carriers and targets reach the SIP router at (Via, Record-Route), when
@@ -97,6 +100,7 @@ impl Default for Config {
             client_ip_header: None,
             log: "info".into(),
             node_name: None,
+            node_timeout_secs: 30,
             sip_listen: None,
             sip_advertise: None,
             sip_probe_interval_secs: 10,

@@ -144,6 +144,7 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         guard: guard_settings(config),
         pool_sample: std::time::Duration::from_secs(config.pool_sample_secs.max(1)),
         node: config.node_name.clone(),
+        node_timeout: std::time::Duration::from_secs(config.node_timeout_secs.max(1)),
     })
 }
 

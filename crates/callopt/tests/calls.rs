@@ -430,3 +430,112 @@ fn readiness_names_the_node_its_store_and_its_sip_router() {
         .unwrap();
     assert!(metrics.contains("node=\"node-7\""), "{metrics}");
 }
+
+/// For tests of several nodes: a temp dir, a database in it with one account (its URL and the
+/// account's key), and a directory of each of two nodes' own for their logs.
+fn shared_database() -> (tempfile::TempDir, String, String, [std::path::PathBuf; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = callopt_store::testing::scratch_database(dir.path());
+    let key = account(&db);
+    let nodes = [dir.path().join("a"), dir.path().join("b")];
+    for d in &nodes {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    (dir, db, key, nodes)
+}
+
+#[test]
+fn a_node_killed_mid_call_has_its_call_closed_by_another_and_its_restart_closes_only_its_own() {
+    const A: &[(&str, &str)] = &[
+        ("CALLOPT_NODE_NAME", "node-a"),
+        ("CALLOPT_NODE_TIMEOUT_SECS", "2"),
+    ];
+    const B: &[(&str, &str)] = &[
+        ("CALLOPT_NODE_NAME", "node-b"),
+        ("CALLOPT_NODE_TIMEOUT_SECS", "2"),
+    ];
+    let (dir, db, key, [dir_a, dir_b]) = shared_database();
+    let mut a = Service::start(BIN, &dir_a, &db, A);
+    let mut api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: a.http.clone(),
+        key,
+    };
+    let ringing = Sipp::start(dir.path(), "uas_noanswer.xml", &[]);
+    campaign_with_plan(&api, &[(uri(&ringing, "ring"), 1)], 120);
+    let b = Service::start(BIN, &dir_b, &db, B);
+    let dial = |sip: &str| {
+        let called = TRACKING.trim_start_matches('+');
+        let args = [sip, "-s", called, "-m", "1"];
+        Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args)
+    };
+    let ringing_calls = |c: &[Value], n: usize| {
+        c.len() == n
+            && c.iter()
+                .all(|c| c["outcome"] == "in_progress" && c["attempts"][0].is_object())
+    };
+
+    // One call through each node, both ringing; a's is the older.
+    let _on_a = dial(&a.sip);
+    let calls = api.calls_until("the call on node a ringing", |c| ringing_calls(c, 1));
+    let on_a = calls[0]["id"].clone();
+    let _on_b = dial(&b.sip);
+    let calls = api.calls_until("both calls ringing", |c| ringing_calls(c, 2));
+    let on_b = calls.iter().find(|c| c["id"] != on_a).unwrap()["id"].clone();
+
+    // Node a dies; node b notices within the timeout and closes a's call, and only that one.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    api.base = b.http.clone();
+    let calls = api.calls_until("a's call closed by b", |c| {
+        c.iter()
+            .any(|c| c["id"] == on_a && c["outcome"] == "interrupted")
+    });
+    let still = calls.iter().find(|c| c["id"] == on_b).unwrap();
+    assert_eq!(still["outcome"], "in_progress", "{still}");
+    let closed = calls.iter().find(|c| c["id"] == on_a).unwrap();
+    assert_eq!(closed["hung_up_by"], "system", "{closed}");
+    assert!(!closed["attempts"][0]["ended_at"].is_null(), "{closed}");
+
+    // Node a comes back under its name: it closes nothing of b's.
+    a = Service::start(BIN, &dir_a, &db, A);
+    api.base = a.http.clone();
+    let one = api.call("GET", &format!("/v1/calls/{on_b}"), None);
+    assert_eq!(one["outcome"], "in_progress", "{one}");
+}
+
+#[test]
+fn a_campaign_set_up_through_one_node_routes_calls_on_another() {
+    let (dir, db, key, [dir_a, dir_b]) = shared_database();
+    let a = Service::start(BIN, &dir_a, &db, &[("CALLOPT_NODE_NAME", "node-a")]);
+    let b = Service::start(BIN, &dir_b, &db, &[("CALLOPT_NODE_NAME", "node-b")]);
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: a.http.clone(),
+        key,
+    };
+    // Both nodes run before the campaign exists; it is set up through node a only.
+    let answer = Sipp::start(dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&api, &[(uri(&answer, "answer"), 1)], 20);
+
+    // Node b routes a call on it once it has loaded the change (within a poll).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let called = TRACKING.trim_start_matches('+');
+        let args = [b.sip.as_str(), "-s", called, "-m", "1"];
+        let caller = Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args);
+        if caller.wait() == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node b never routed the campaign"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let calls = api.calls_until("the call through node b", |c| {
+        c.iter().any(|c| c["outcome"] == "answered")
+    });
+    let call = calls.iter().find(|c| c["outcome"] == "answered").unwrap();
+    assert_eq!(call["attempts"][0]["target_id"], targets[0], "{call}");
+}

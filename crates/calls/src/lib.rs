@@ -16,5 +16,5 @@ pub mod switchboard;
 pub mod table;
 pub mod writer;
 
-pub use switchboard::{CallState, Next, Switchboard, MAX_CALL_MS};
+pub use switchboard::{CallState, Next, NodeSettings, Switchboard, MAX_CALL_MS};
 pub use writer::CallWriter;

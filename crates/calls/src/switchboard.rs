@@ -6,7 +6,7 @@ use crate::writer::CallWriter;
 use arc_swap::ArcSwap;
 use callopt_domain::{AttemptOutcome, CallOutcome, Destination, HungUpBy, SipUri, E164};
 use callopt_routing::{CallFacts, CompiledPlan, Decision, Live};
-use callopt_store::{AttemptRecord, CallRecord, Store, StoreError};
+use callopt_store::{AttemptRecord, CallRecord, Store, StoreError, NODE_SLOTS};
 use foldhash::{HashMap, HashMapExt};
 use rand::{rngs::StdRng, SeedableRng};
 use std::collections::HashSet;
@@ -117,6 +117,36 @@ struct Calls {
     rng: StdRng,
     /// The last call id handed out.
     last_id: i64,
+    /// This node's call-id slot ([`callopt_store::NodeRecord::slot`]).
+    slot: i64,
+}
+
+/// This process as one node of several sharing a database.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The node's name: unique among the nodes sharing the database, and the same across its
+    /// restarts (a node starting closes the calls its earlier run left in progress).
+    pub name: String,
+    /// How long a node may go unheard before the others close its calls as interrupted. Each
+    /// node beats five times per timeout.
+    pub timeout: Duration,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self {
+            name: "local".into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The first call id after `last` at `now` in `slot`: at least `now` × 1000 (reports find a
+/// time range's calls by id), and equal to the slot modulo [`NODE_SLOTS`].
+fn next_call_id(last: i64, now: i64, slot: i64) -> i64 {
+    let base = now * 1000;
+    let first = base + (slot - base).rem_euclid(NODE_SLOTS);
+    first.max(last + NODE_SLOTS)
 }
 
 /// Call handling for the whole service.
@@ -149,24 +179,66 @@ fn system_clock() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Beats for the node five times per timeout while the board lives, and at each beat closes
+/// the calls of nodes gone unheard for a timeout (whichever node notices first does).
+fn beat(board: std::sync::Weak<Switchboard>, node: NodeSettings) {
+    let every = (node.timeout / 5).clamp(Duration::from_millis(100), Duration::from_secs(10));
+    let timeout_ms = i64::try_from(node.timeout.as_millis()).unwrap_or(i64::MAX / 2);
+    tokio::spawn(async move {
+        // The start registered the node and closed gone nodes' calls: the first beat is later.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(store) = board.upgrade().map(|b| b.store.clone()) else {
+                return;
+            };
+            let now = system_clock();
+            if let Err(e) = store.node_heartbeat(now).await {
+                tracing::warn!(error = %e, "node heartbeat not written");
+                continue;
+            }
+            match store
+                .interrupt_calls(&node.name, now, now - timeout_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    interrupted = n,
+                    "calls in progress on a node gone unheard recorded as interrupted"
+                ),
+                Err(e) => tracing::warn!(error = %e, "calls of gone nodes not checked"),
+            }
+        }
+    });
+}
+
 impl Switchboard {
-    /// Closes the calls a previous run left in progress (as interrupted), loads the routing
-    /// table and the live visitor sessions, and starts the call writer.
+    /// Registers the node, closes the calls a previous run left in progress (as interrupted),
+    /// loads the routing table and the live visitor sessions, and starts the call writer.
     pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
-        Self::start_with(store, Duration::from_millis(MAX_CALL_MS as u64)).await
+        let max_call = Duration::from_millis(MAX_CALL_MS as u64);
+        Self::start_with(store, max_call, &NodeSettings::default()).await
     }
 
     /// As [`Switchboard::start`], ending calls still up after `max_call` (their hang-up never
-    /// came) instead of after [`MAX_CALL_MS`].
+    /// came) instead of after [`MAX_CALL_MS`], as the node `node`.
     pub async fn start_with(
         store: Arc<dyn Store>,
         max_call: Duration,
+        node: &NodeSettings,
     ) -> Result<Arc<Self>, StoreError> {
         let max_call_ms = i64::try_from(max_call.as_millis())
             .unwrap_or(MAX_CALL_MS)
             .max(1);
         let now = system_clock();
-        let interrupted = store.interrupt_calls(now).await?;
+        let timeout_ms = i64::try_from(node.timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        let me = store
+            .register_node(&node.name, now, now - timeout_ms)
+            .await?;
+        let interrupted = store
+            .interrupt_calls(&node.name, now, now - timeout_ms)
+            .await?;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
@@ -182,6 +254,7 @@ impl Switchboard {
                 calls: HashMap::new(),
                 rng: StdRng::from_rng(&mut rand::rng()),
                 last_id: 0,
+                slot: me.slot,
             }),
             holders: Mutex::new(HashMap::new()),
             writer,
@@ -201,6 +274,7 @@ impl Switchboard {
                 );
             }
         }
+        beat(Arc::downgrade(&board), node.clone());
         let weak = Arc::downgrade(&board);
         // Look a few times per bound, at most once a minute.
         let every = Duration::from_millis((max_call_ms as u64 / 4).clamp(100, 60_000));
@@ -300,7 +374,7 @@ impl Switchboard {
             .or_else(|| route.languages.first().cloned());
         let facts = CallFacts::from_caller_id(caller, language);
         let mut calls = self.lock();
-        let id = (calls.last_id + 1).max(now * 1000);
+        let id = next_call_id(calls.last_id, now, calls.slot);
         calls.last_id = id;
         let record = CallRecord {
             id,
@@ -723,5 +797,31 @@ fn close_attempt(
         a.outcome = Some(outcome);
         a.sip_status = sip_status;
         a.ended_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_ids_of_two_slots_never_meet_and_stay_in_their_millisecond() {
+        let (mut a, mut b) = (0, 0);
+        let mut seen = HashSet::new();
+        for step in 0..3_000 {
+            // Bursts of calls within one millisecond, then the clock moves.
+            let now = 1_700_000_000_000 + step / 100;
+            a = next_call_id(a, now, 0);
+            b = next_call_id(b, now, 5);
+            assert_eq!(a.rem_euclid(NODE_SLOTS), 0);
+            assert_eq!(b.rem_euclid(NODE_SLOTS), 5);
+            assert!(seen.insert(a) && seen.insert(b), "an id handed out twice");
+            for id in [a, b] {
+                assert!(
+                    id >= now * 1000 && id < now * 1000 + 1_000_000,
+                    "{id} at {now}"
+                );
+            }
+        }
     }
 }

@@ -38,8 +38,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use callopt_store::{SessionWriter, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
@@ -72,7 +73,11 @@ pub struct Options {
     /// The Guard's settings: verification, re-verification, scans, abuse reports.
     pub guard: guard::GuardSettings,
     /// This node's name, in readiness answers and on every metric; the host name when unset.
+    /// Nodes sharing a database need names of their own.
     pub node: Option<String>,
+    /// How long a node sharing the database may go unheard before its calls in progress are
+    /// closed as interrupted.
+    pub node_timeout: std::time::Duration,
 }
 
 impl Default for Options {
@@ -84,6 +89,7 @@ impl Default for Options {
             webhooks_allow_private: false,
             guard: guard::GuardSettings::default(),
             node: None,
+            node_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -111,7 +117,15 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// This node's name and the parts that report their own readiness (the SIP router).
     pub readiness: Arc<ready::Readiness>,
+    /// The version of each account's objects this node has loaded (see [`AppState::announce`]).
+    versions: Versions,
+    /// Held while in-memory state is reloaded from the store: a reload reads the store and
+    /// applies what it read before the next one reads, so an older read never lands last.
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Account id → the version of its objects loaded.
+type Versions = Arc<Mutex<HashMap<i64, i64>>>;
 
 impl AppState {
     /// Builds the state: starts the session writer and loads DNI state from the store.
@@ -132,14 +146,19 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let dni = Arc::new(dni::Dni::default());
         dni.load(&store, now_ms()).await?;
+        let node = options.node.unwrap_or_else(ready::default_node_name);
+        let settings = callopt_calls::NodeSettings {
+            name: node.clone(),
+            timeout: options.node_timeout,
+        };
         let switchboard =
-            callopt_calls::Switchboard::start_with(store.clone(), options.max_call).await?;
+            callopt_calls::Switchboard::start_with(store.clone(), options.max_call, &settings)
+                .await?;
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
         roll_reports(Arc::downgrade(&dni), store.clone(), options.max_call);
-        let node = options.node.unwrap_or_else(ready::default_node_name);
         let _ = NODE.set(node.clone());
-        Ok(Self {
+        let state = Self {
             readiness: Arc::new(ready::Readiness::new(node)),
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
@@ -150,7 +169,11 @@ impl AppState {
             dni,
             geo: Arc::new(geo),
             pages: Arc::new(pages),
-        })
+            versions: Versions::default(),
+            reloading: Arc::default(),
+        };
+        follow_changes(&state);
+        Ok(state)
     }
 }
 
@@ -226,17 +249,119 @@ fn roll_reports(
 
 impl AppState {
     /// Brings the in-memory state (DNI campaigns and pools, the routing table) in step with the
-    /// store after a change to one account's objects.
+    /// store after a change to one account's objects, here and, within a poll, on the other
+    /// nodes sharing the database.
     pub async fn refresh(
         &self,
         account: callopt_domain::AccountId,
     ) -> Result<(), problem::ApiError> {
+        self.reload(account).await?;
+        self.announce(account).await
+    }
+
+    /// Reloads this node's in-memory state of one account's objects.
+    async fn reload(&self, account: callopt_domain::AccountId) -> Result<(), problem::ApiError> {
+        let _one_at_a_time = self.reloading.lock().await;
         self.dni.refresh_account(&self.store, account).await?;
         self.switchboard
             .refresh()
             .await
             .map_err(|e| problem::ApiError::Unexpected(e.into()))
     }
+
+    /// Tells the other nodes sharing the database that one account's objects changed.
+    pub async fn announce(
+        &self,
+        account: callopt_domain::AccountId,
+    ) -> Result<(), problem::ApiError> {
+        let version = self
+            .store
+            .note_change(account, now_ms())
+            .await
+            .map_err(|e| problem::ApiError::Unexpected(e.into()))?;
+        self.versions
+            .lock()
+            .expect("lock")
+            .insert(account.0, version);
+        Ok(())
+    }
+}
+
+/// How often a node looks for changes other nodes made.
+const CHANGES_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far back each look reaches before the last one: commits that land late and clocks a
+/// little apart between nodes.
+const CHANGES_SLACK_MS: i64 = 5_000;
+
+/// Reloads, about once a second, the accounts whose objects another node changed: their DNI
+/// state, the routing table and the store's own caches. Stops when the state is dropped.
+fn follow_changes(state: &AppState) {
+    let store = state.store.clone();
+    let versions = Arc::downgrade(&state.versions);
+    let (dni, switchboard) = (
+        Arc::downgrade(&state.dni),
+        Arc::downgrade(&state.switchboard),
+    );
+    let reloading = Arc::downgrade(&state.reloading);
+    tokio::spawn(async move {
+        let mut since = now_ms() - CHANGES_SLACK_MS;
+        let mut tick = tokio::time::interval(CHANGES_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let started = now_ms();
+            let changed = match store.changes_since(since).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "changes of other nodes not read");
+                    continue;
+                }
+            };
+            let (Some(versions), Some(dni), Some(switchboard), Some(reloading)) = (
+                versions.upgrade(),
+                dni.upgrade(),
+                switchboard.upgrade(),
+                reloading.upgrade(),
+            ) else {
+                return;
+            };
+            let moved: Vec<callopt_domain::AccountId> = {
+                let mut known = versions.lock().expect("lock");
+                changed
+                    .into_iter()
+                    .filter(|(account, version)| {
+                        known.insert(account.0, *version) != Some(*version)
+                    })
+                    .map(|(account, _)| account)
+                    .collect()
+            };
+            if moved.is_empty() {
+                since = started - CHANGES_SLACK_MS;
+                continue;
+            }
+            let one_at_a_time = reloading.lock().await;
+            let mut done = store.refresh_caches().await.is_ok();
+            for account in &moved {
+                done &= dni.refresh_account(&store, *account).await.is_ok();
+            }
+            done &= switchboard.refresh().await.is_ok();
+            drop(one_at_a_time);
+            if done {
+                since = started - CHANGES_SLACK_MS;
+                tracing::info!(
+                    accounts = moved.len(),
+                    "changes made on another node loaded"
+                );
+            } else {
+                // Look at the same window again; the versions are forgotten so it reloads.
+                let mut known = versions.lock().expect("lock");
+                for account in &moved {
+                    known.remove(&account.0);
+                }
+                tracing::warn!("changes made on another node not loaded; retrying");
+            }
+        }
+    });
 }
 
 /// The name of the process's first node: the `node` label of every metric.

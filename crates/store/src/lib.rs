@@ -236,9 +236,25 @@ pub trait Store: Send + Sync + 'static {
         filter: &CallFilter,
         page: PageRequest,
     ) -> Result<Page<CallRecord>>;
-    /// Closes every call still in progress as interrupted at `now` (the service stopped while
-    /// they were up), with their open attempts; returns how many. Called at start.
-    async fn interrupt_calls(&self, now: i64) -> Result<u64>;
+    /// Registers this process as the node `name`, at `now`: a new node row with the smallest
+    /// call-id slot that no other node heard from since `live_since` holds (an earlier run of
+    /// the same name holds none). Calls this store writes from then on carry the node's id.
+    async fn register_node(&self, name: &str, now: i64, live_since: i64) -> Result<NodeRecord>;
+    /// This node is alive at `now`.
+    async fn node_heartbeat(&self, now: i64) -> Result<()>;
+    /// Records that the account's objects changed at `now`, for the other nodes sharing the
+    /// database; returns the account's new version.
+    async fn note_change(&self, account: AccountId, now: i64) -> Result<i64>;
+    /// The accounts whose objects changed at or after `since`, with their versions.
+    async fn changes_since(&self, since: i64) -> Result<Vec<(AccountId, i64)>>;
+    /// Reloads what the store keeps in memory of accounts' objects (which accounts hook
+    /// `session.created`), after another node changed them.
+    async fn refresh_caches(&self) -> Result<()>;
+    /// Closes as interrupted at `now`, with their open attempts, the calls in progress whose
+    /// node is gone: an earlier run of the node `name`, a node not heard from since
+    /// `live_since`, or none recorded. Returns how many. Every node calls it at start and then
+    /// every few beats, so whichever notices a dead node first closes its calls.
+    async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<u64>;
 
     // Reports.
     /// Calls of the account aggregated as the query says.

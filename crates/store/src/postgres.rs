@@ -68,6 +68,24 @@ pub(crate) mod db {
         }
     }
 
+    /// Begins a transaction that writes (on PostgreSQL, any transaction: rows are locked as
+    /// they are written).
+    pub async fn begin_write(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(pool.begin().await?)
+    }
+
+    /// Begins a transaction that claims work (due deliveries, due scans, a day to roll up),
+    /// one claimer at a time across every node: a transaction-scoped advisory lock on `work`.
+    /// Its statements start after the lock, so they see what the last claimer committed.
+    pub async fn begin_claim(pool: &DbPool, work: i64) -> Result<sqlx::Transaction<'static, Db>> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(work)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     /// The function that builds a JSON object from (key, value) arguments.
     pub const JSON_OBJECT: &str = "json_build_object";
 
@@ -82,11 +100,18 @@ pub(crate) mod db {
     }
 
     /// The PostgreSQL migrations, in order. Version 1 is the schema SQLite reaches through
-    /// its migrations 1 to 13; from then on both databases take each change as a migration of
-    /// their own.
-    pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-        1,
-        "schema",
-        include_str!("../migrations/postgres/0001_schema.sql"),
-    )];
+    /// its migrations 1 to 13; from then on each change is a migration in both lists (here 2 is
+    /// SQLite's 14).
+    pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+        (
+            1,
+            "schema",
+            include_str!("../migrations/postgres/0001_schema.sql"),
+        ),
+        (
+            2,
+            "nodes",
+            include_str!("../migrations/postgres/0002_nodes.sql"),
+        ),
+    ];
 }

@@ -5,6 +5,19 @@ use callopt_domain::{
     NumberStatus, RoutingPlan, Target, TrackingNumber,
 };
 
+/// A running Callopt process, as registered in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The node's id, which the calls it handles carry.
+    pub id: i64,
+    /// Its call-id slot, below [`NODE_SLOTS`]: its call ids are equal to it modulo
+    /// [`NODE_SLOTS`], so no two live nodes hand out the same id.
+    pub slot: i64,
+}
+
+/// Call-id slots, and so live nodes sharing a database, at most.
+pub const NODE_SLOTS: i64 = 16;
+
 /// A pool as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolRecord {

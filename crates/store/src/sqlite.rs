@@ -68,6 +68,20 @@ pub(crate) mod db {
         })
     }
 
+    /// Begins a transaction that writes: SQLite's write lock taken at the start, waiting for
+    /// it (the busy timeout), rather than at its first write, where another connection's
+    /// commit since its first read would fail it at once (`SQLITE_BUSY_SNAPSHOT`).
+    pub async fn begin_write(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Begins a transaction that claims work (due deliveries, due scans, a day to roll up),
+    /// one claimer at a time: SQLite's write lock, taken at the start (`BEGIN IMMEDIATE`) so
+    /// that two claimers never both read the same due rows.
+    pub async fn begin_claim(pool: &DbPool, _work: i64) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// The function that builds a JSON object from (key, value) arguments.
     pub const JSON_OBJECT: &str = "json_object";
 
@@ -147,6 +161,11 @@ pub(crate) mod db {
             13,
             "scan backlog",
             include_str!("../migrations/sqlite/0013_scan_backlog.sql"),
+        ),
+        (
+            14,
+            "nodes",
+            include_str!("../migrations/sqlite/0014_nodes.sql"),
         ),
     ];
 }

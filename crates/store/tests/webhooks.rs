@@ -633,3 +633,81 @@ async fn a_full_scan_backlog_queues_no_more_pages_until_it_drains() {
         .unwrap();
     assert!(queued(store.clone()).await.iter().any(|u| u == over));
 }
+
+/// Two stores on one database, as two nodes are, each claiming from two tasks at once.
+async fn claimed_by_two_nodes<F, Fut>(url: &str, claim: F) -> Vec<i64>
+where
+    F: Fn(Arc<dyn Store>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Vec<i64>> + Send,
+{
+    let nodes = [
+        callopt_store::open(url).await.unwrap(),
+        callopt_store::open(url).await.unwrap(),
+    ];
+    let mut claimers = tokio::task::JoinSet::new();
+    for store in nodes.iter().chain(nodes.iter()) {
+        let (claim, store) = (claim.clone(), store.clone());
+        claimers.spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let ids = claim(store.clone()).await;
+                if ids.is_empty() {
+                    return got;
+                }
+                got.extend(ids);
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(got) = claimers.join_next().await {
+        all.extend(got.unwrap());
+    }
+    all.sort_unstable();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_claiming_at_once_never_take_the_same_delivery_or_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
+    let (a, campaign) = account(&store, 1).await;
+    store
+        .create_webhook(
+            a,
+            &hook(&[EventType::SessionCreated]),
+            &Secret("s".into()),
+            0,
+        )
+        .await
+        .unwrap();
+    let sessions: Vec<SessionWrite> = (0..120)
+        .map(|i| {
+            let url = format!("https://example.com/p{i}");
+            session_on(a, campaign, &format!("ses_{i}"), &url)
+        })
+        .collect();
+    store.write_sessions(&sessions).await.unwrap();
+
+    let deliveries = claimed_by_two_nodes(&url, |s: Arc<dyn Store>| async move {
+        let due = s.claim_deliveries(5_000, 60_000, 7).await.unwrap();
+        due.into_iter().map(|d| d.id).collect()
+    })
+    .await;
+    assert_eq!(deliveries.len(), 120, "every delivery claimed");
+    assert!(
+        deliveries.windows(2).all(|w| w[0] != w[1]),
+        "a delivery claimed twice: {deliveries:?}"
+    );
+
+    let scans = claimed_by_two_nodes(&url, |s: Arc<dyn Store>| async move {
+        let due = s.claim_scans(5_000, 60_000, 7, 1_000).await.unwrap();
+        due.into_iter().map(|d| d.id).collect()
+    })
+    .await;
+    assert_eq!(scans.len(), 120, "every page scan claimed");
+    assert!(
+        scans.windows(2).all(|w| w[0] != w[1]),
+        "a scan claimed twice: {scans:?}"
+    );
+}

@@ -150,6 +150,7 @@ pub async fn create(
         .create_webhook(account, &webhook, &secret, crate::now_ms())
         .await
         .map_err(ApiError::store("webhook"))?;
+    state.announce(account).await?;
     tracing::info!(webhook = record.id, "webhook created");
     Ok((
         StatusCode::CREATED,
@@ -215,6 +216,7 @@ pub async fn update(
         .update_webhook(account, id, &webhook, crate::now_ms())
         .await
         .map_err(ApiError::store("webhook"))?;
+    state.announce(account).await?;
     Ok(axum::Json(record.into()))
 }
 
@@ -232,6 +234,7 @@ pub async fn delete(
         .delete_webhook(account, id)
         .await
         .map_err(ApiError::store("webhook"))?;
+    state.announce(account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

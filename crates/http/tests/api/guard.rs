@@ -110,10 +110,18 @@ async fn a_scam_page_quarantines_its_campaign_until_lifted() {
     assert_eq!(quarantines[0]["campaign_id"], id);
     assert_eq!(quarantines[0]["status"], "active");
 
-    // No more numbers, and the refusal is recorded with the page.
-    let refused = app
-        .dni(Some(&origin), visit(&campaign, "visitor-2", &scam), None)
-        .await;
+    // No more numbers (once the scanner has reloaded the campaign, just after it recorded the
+    // quarantine), and the refusal is recorded with the page.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let refused = loop {
+        let r = app
+            .dni(Some(&origin), visit(&campaign, "visitor-2", &scam), None)
+            .await;
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert!(refused.body["detail"]
         .as_str()
@@ -424,6 +432,8 @@ async fn a_domain_that_loses_its_file_is_unverified_after_the_grace_period() {
         .unwrap()
         .iter()
         .map(|e| e["action"].as_str().unwrap())
+        // The page visited above is scanned meanwhile: its entries may come at any point.
+        .filter(|a| a.starts_with("domain."))
         .collect();
     assert_eq!(actions, ["domain.check_failed", "domain.unverified"]);
 }

@@ -90,7 +90,7 @@ pub(super) async fn domain_checked(
     now: i64,
     grace_ms: i64,
 ) -> Result<bool> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let row = sqlx::query(
         "SELECT host, verified_at, failing_since FROM domains WHERE id = $1 AND account_id = $2",
     )
@@ -259,6 +259,7 @@ pub(super) async fn claim_scans(
     // A running scan past its lease was lost with a crash: it is claimed again. `turn` numbers
     // each campaign's due scans oldest first (a scan without a campaign is a turn of its own);
     // `used` counts each campaign's scans finished in the last day or running now.
+    let mut tx = begin_claim(db, super::Claim::Scans as i64).await?;
     let rows = sqlx::query(
         "UPDATE page_scans SET status = 'running', due_at = $1, attempts = attempts + 1 \
          WHERE id IN ( \
@@ -280,8 +281,9 @@ pub(super) async fn claim_scans(
     .bind(now)
     .bind(i64::from(limit))
     .bind(i64::from(per_campaign_per_day))
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(rows
         .into_iter()
         .map(|r| ClaimedScan {
@@ -295,7 +297,7 @@ pub(super) async fn claim_scans(
 }
 
 pub(super) async fn finish_scan(db: &DbPool, id: i64, v: &ScanVerdict, now: i64) -> Result<()> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let account: Option<Option<i64>> = sqlx::query_scalar(
         "UPDATE page_scans SET status = 'done', verdict = $1, score = $2, rule = $3, findings = $4, \
          error = NULL, finished_at = $5 WHERE id = $6 RETURNING account_id",
@@ -372,7 +374,7 @@ pub(super) async fn override_scan(
     note: &str,
     now: i64,
 ) -> Result<ScanRecord> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let done = sqlx::query(
         "UPDATE page_scans SET overridden_at = $1, override_note = $2 \
          WHERE id = $3 AND account_id = $4",
@@ -410,7 +412,7 @@ pub(super) async fn quarantine_campaign(
     reason: &str,
     now: i64,
 ) -> Result<Option<QuarantineRecord>> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!(
         "INSERT INTO quarantines (account_id, campaign_id, scan_id, reason, created_at) \
          SELECT account_id, id, $1, $2, $3 FROM campaigns WHERE id = $4 AND account_id = $5 \
@@ -465,7 +467,7 @@ pub(super) async fn quarantine_number(
     reason: &str,
     now: i64,
 ) -> Result<Option<QuarantineRecord>> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!(
         "INSERT INTO quarantines (account_id, number_id, reason, created_at) \
          SELECT account_id, id, $1, $2 FROM tracking_numbers WHERE id = $3 AND account_id = $4 \
@@ -536,7 +538,7 @@ pub(super) async fn quarantine_page(
     note: &str,
     now: i64,
 ) -> Result<Option<QuarantineRecord>> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let owned: Option<i64> =
         sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1 AND account_id = $2")
             .bind(campaign_id)
@@ -637,7 +639,7 @@ pub(super) async fn lift_quarantine(
     note: &str,
     now: i64,
 ) -> Result<QuarantineRecord> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let sql = format!(
         "UPDATE quarantines SET status = 'lifted', lifted_at = $1, lift_note = $2 \
          WHERE id = $3 AND account_id = $4 AND status = 'active' RETURNING {QUARANTINE_COLUMNS}"
@@ -697,7 +699,7 @@ pub(super) async fn record_abuse_report(
     r: &NewAbuseReport,
     since: i64,
 ) -> Result<u32> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     sqlx::query(
         "INSERT INTO abuse_reports (reference, account_id, number_e164, number_id, page_url, \
          description, reporter, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

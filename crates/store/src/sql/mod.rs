@@ -34,6 +34,9 @@ pub struct SqlStore {
     calls: DbPool,
     /// What a session batch writes beside its rows, known in memory.
     side: Arc<SessionSideWrites>,
+    /// This process's node id once registered ([`Store::register_node`]), 0 before: the node
+    /// its call records carry.
+    node: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// What the session batch writes beside the sessions themselves: the `session.created` event for
@@ -73,6 +76,16 @@ struct SideWrites<'a> {
 
 /// How many (campaign, page URL) pairs the session batch remembers as already queued.
 const QUEUED_PAGES_KEPT: usize = 100_000;
+
+/// Kinds of work that claimers take one at a time ([`db::begin_claim`]), each its own lock.
+#[derive(Clone, Copy)]
+#[repr(i64)]
+enum Claim {
+    Deliveries = 0x6361_6c6c_6f70_7401,
+    Scans = 0x6361_6c6c_6f70_7402,
+    Rollups = 0x6361_6c6c_6f70_7403,
+    Nodes = 0x6361_6c6c_6f70_7404,
+}
 
 /// The migrations of this module's database, embedded in the binary, in order.
 fn migrator() -> sqlx::migrate::Migrator {
@@ -115,6 +128,7 @@ impl SqlStore {
             sessions,
             calls,
             side,
+            node: Arc::default(),
         })
     }
 
@@ -535,7 +549,7 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn create_account(&self, name: &str, key: &ApiKeyHash, now: i64) -> Result<AccountId> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id",
         )
@@ -640,7 +654,7 @@ impl Store for SqlStore {
         for p in pools {
             self.check_pool(account, p).await?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let mut out = Vec::with_capacity(numbers.len());
         let sql = format!(
             "INSERT INTO tracking_numbers (account_id, pool_id, e164, country, region, kind, \
@@ -1143,7 +1157,8 @@ impl Store for SqlStore {
     }
 
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
-        routing::write_calls(&self.calls, calls).await
+        let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
+        routing::write_calls(&self.calls, calls, (node != 0).then_some(node)).await
     }
 
     async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord> {
@@ -1170,8 +1185,52 @@ impl Store for SqlStore {
         routing::calls(&self.pool, account, filter, None, p).await
     }
 
-    async fn interrupt_calls(&self, now: i64) -> Result<u64> {
-        routing::interrupt_calls(&self.pool, now).await
+    async fn register_node(&self, name: &str, now: i64, live_since: i64) -> Result<NodeRecord> {
+        let node = routing::register_node(&self.pool, name, now, live_since).await?;
+        self.node
+            .store(node.id, std::sync::atomic::Ordering::Relaxed);
+        Ok(node)
+    }
+
+    async fn node_heartbeat(&self, now: i64) -> Result<()> {
+        let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
+        sqlx::query("UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn note_change(&self, account: AccountId, now: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO account_changes (account_id, version, changed_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (account_id) DO UPDATE SET version = account_changes.version + 1, \
+             changed_at = excluded.changed_at RETURNING version",
+        )
+        .bind(account.0)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn changes_since(&self, since: i64) -> Result<Vec<(AccountId, i64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT account_id, version FROM account_changes WHERE changed_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(a, v)| (AccountId(a), v)).collect())
+    }
+
+    async fn refresh_caches(&self) -> Result<()> {
+        self.reload_session_hooks().await
+    }
+
+    async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<u64> {
+        let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
+        routing::interrupt_calls(&self.pool, name, node, now, live_since).await
     }
 
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>> {

@@ -213,7 +213,7 @@ pub(super) async fn update_target(
 
 /// Removes a deleted target from the account's plans (their target lists are JSON).
 pub(super) async fn delete_target(db: &DbPool, account: AccountId, id: i64) -> Result<()> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     let done = sqlx::query("DELETE FROM targets WHERE id = $1 AND account_id = $2")
         .bind(id)
         .bind(account.0)
@@ -421,7 +421,11 @@ pub(super) fn caller_country(caller: &str) -> String {
 
 const COUNTRIES_KEPT: usize = 50_000;
 
-pub(super) async fn write_calls(db: &DbPool, calls: &[CallRecord]) -> Result<()> {
+pub(super) async fn write_calls(
+    db: &DbPool,
+    calls: &[CallRecord],
+    node: Option<i64>,
+) -> Result<()> {
     // The latest record of each call wins; earlier ones in the batch are dropped.
     let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
     for (i, c) in calls.iter().enumerate() {
@@ -434,10 +438,10 @@ pub(super) async fn write_calls(db: &DbPool, calls: &[CallRecord]) -> Result<()>
         .iter()
         .flat_map(|c| c.attempts.iter().map(move |a| (c.id, a)))
         .collect();
-    let mut tx = db.begin().await?;
+    let mut tx = begin_write(db).await?;
     for chunk in calls.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Db>::new(format!(
-            "INSERT INTO calls ({CALL_COLUMNS}, caller_country) "
+            "INSERT INTO calls ({CALL_COLUMNS}, caller_country, node_id) "
         ));
         q.push_values(chunk, |mut b, c| {
             b.push_bind(c.id)
@@ -455,15 +459,18 @@ pub(super) async fn write_calls(db: &DbPool, calls: &[CallRecord]) -> Result<()>
                 .push_bind(c.started_at)
                 .push_bind(c.answered_at)
                 .push_bind(c.ended_at)
-                .push_bind(caller_country(&c.caller));
+                .push_bind(caller_country(&c.caller))
+                .push_bind(node);
         });
         q.push(
             " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
              reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
              session_id = excluded.session_id, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at \
-             WHERE calls.outcome IS DISTINCT FROM excluded.outcome OR calls.reason IS DISTINCT FROM excluded.reason \
+             ended_at = excluded.ended_at, node_id = excluded.node_id \
+             WHERE calls.outcome IS DISTINCT FROM excluded.outcome \
+             OR calls.reason IS DISTINCT FROM excluded.reason \
              OR calls.hung_up_by IS DISTINCT FROM excluded.hung_up_by \
+             OR calls.node_id IS DISTINCT FROM excluded.node_id \
              OR calls.session_id IS DISTINCT FROM excluded.session_id \
              OR calls.answered_at IS DISTINCT FROM excluded.answered_at \
              OR calls.ended_at IS DISTINCT FROM excluded.ended_at",
@@ -617,20 +624,93 @@ pub(super) async fn calls(
     Ok(page(items, p.limit, |c| c.id))
 }
 
-pub(super) async fn interrupt_calls(db: &DbPool, now: i64) -> Result<u64> {
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE call_attempts SET ended_at = $1 WHERE ended_at IS NULL \
-         AND call_id IN (SELECT id FROM calls WHERE outcome = 'in_progress')",
+/// Registers the node `name` (see [`Store::register_node`]), one registration at a time.
+pub(super) async fn register_node(
+    db: &DbPool,
+    name: &str,
+    now: i64,
+    live_since: i64,
+) -> Result<NodeRecord> {
+    let mut tx = begin_claim(db, super::Claim::Nodes as i64).await?;
+    let held: Vec<i64> = sqlx::query_scalar(
+        "SELECT slot FROM nodes WHERE heartbeat_at >= $1 AND name <> $2 ORDER BY slot",
     )
+    .bind(live_since)
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let slot = (0..NODE_SLOTS)
+        .find(|s| !held.contains(s))
+        .ok_or_else(|| StoreError::Conflict(format!("a node slot ({NODE_SLOTS} nodes live)")))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO nodes (name, slot, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(slot)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(NodeRecord { id, slot })
+}
+
+/// Closes the calls in progress of gone nodes (see [`Store::interrupt_calls`]); `me` is this
+/// node's id (0 when not registered), never gone.
+pub(super) async fn interrupt_calls(
+    db: &DbPool,
+    name: &str,
+    me: i64,
+    now: i64,
+    live_since: i64,
+) -> Result<u64> {
+    // The gone nodes' calls: $1 is this node's name, $2 its id, $3 when a live node last beat
+    // at the latest.
+    const GONE: &str = "SELECT c.id FROM calls c LEFT JOIN nodes n ON n.id = c.node_id \
+         WHERE c.outcome = 'in_progress' AND (c.node_id IS NULL OR n.id IS NULL \
+           OR (n.name = $1 AND n.id <> $2) OR (n.heartbeat_at < $3 AND n.id <> $2))";
+    const GONE_NODES: &str = "id <> $2 AND (heartbeat_at < $3 OR name = $1)";
+    // Most beats find nothing to do, and then write nothing.
+    let to_do: i64 = sqlx::query_scalar(&format!(
+        "SELECT (SELECT COUNT(*) FROM ({GONE}) g) \
+         + (SELECT COUNT(*) FROM nodes WHERE {GONE_NODES})"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
+    .fetch_one(db)
+    .await?;
+    if to_do == 0 {
+        return Ok(0);
+    }
+    let mut tx = begin_write(db).await?;
+    sqlx::query(&format!(
+        "UPDATE call_attempts SET ended_at = $4 WHERE ended_at IS NULL AND call_id IN ({GONE})"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let done = sqlx::query(
-        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = $1, \
-         reason = 'the service stopped during the call' WHERE outcome = 'in_progress'",
-    )
+    let done = sqlx::query(&format!(
+        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = $4, \
+         reason = 'the service stopped during the call' WHERE id IN ({GONE})"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
     .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // Gone nodes with no call left in progress are forgotten.
+    sqlx::query(&format!(
+        "DELETE FROM nodes WHERE {GONE_NODES} AND id NOT IN (SELECT node_id FROM calls \
+           WHERE outcome = 'in_progress' AND node_id IS NOT NULL)"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -192,7 +192,7 @@ pub(super) async fn claim(
     lease_until: i64,
     limit: u32,
 ) -> Result<Vec<DueDelivery>> {
-    let mut tx = db.begin().await?;
+    let mut tx = begin_claim(db, super::Claim::Deliveries as i64).await?;
     let rows = sqlx::query(
         "SELECT d.id, d.account_id, d.webhook_id, w.url, w.secret, d.event_id, d.event_type, \
          d.data, d.created_at, d.attempts \
