@@ -8,8 +8,8 @@
 #   RETURNING [1000]     returning visitors per wrk thread (all seen during the warm-up)
 #   SERVER_CPU [0] LOAD_CPU [1]   cores for the servers and for wrk
 #   KEEP_TMP [0]         1: keep the temp dir (logs, configs, database) after the run
-#   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own (from
-#                        scripts/postgres, pinned to Callopt's core) instead of a SQLite file
+#   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
+#                        Callopt's core (bench/store.sh), instead of a SQLite file
 set -euo pipefail
 
 THREADS=${THREADS:-2}
@@ -21,13 +21,13 @@ RETURNING=${RETURNING:-1000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
-STORE=${STORE:-sqlite}
 POOL_BLOCKS=("+12012000000" "+12013000000") # 2 x 100,000 numbers (NJ 201-200..209, 201-300..309)
 BLOCK_COUNT=100000
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/callopt"
 LUA="$REPO/bench/dni.lua"
+. "$REPO/bench/store.sh"
 
 log() { printf '[dni-bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -61,7 +61,7 @@ cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ "$STORE" = postgres ] && "$REPO/scripts/postgres" stop "$TMP/pg" 2>/dev/null
+    bench_database_stop "$TMP"
     if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
         log "temp dir kept: $TMP"
     else
@@ -130,19 +130,7 @@ wait_for "nginx on :$NGINX_PORT" 20 curl -sf "$PAGE_ORIGIN/ping"
 alive "$NGINX_PID" || die "nginx exited: $(cat "$TMP/nginx/error.log")"
 
 # --- callopt -------------------------------------------------------------------------------
-case "$STORE" in
-    sqlite) DB="$TMP/callopt.db" ;;
-    postgres)
-        DB="$("$REPO/scripts/postgres" start "$TMP/pg")/callopt_bench"
-        # The server's processes share Callopt's core, as SQLite's work does in-process
-        # (connections forked later inherit the postmaster's core).
-        postmaster=$(head -n 1 "$TMP/pg/data/postmaster.pid")
-        for pid in "$postmaster" $(pgrep -P "$postmaster" || true); do
-            taskset -p -c "$SERVER_CPU" "$pid" >/dev/null
-        done
-        ;;
-    *) die "STORE is sqlite or postgres, not $STORE" ;;
-esac
+DB=$(bench_database "$TMP" "$SERVER_CPU") || die "no database"
 cd "$TMP" # no stray callopt.toml from the caller's directory
 unset RUST_LOG
 "$BIN" account create --name bench --db "$DB" >"$TMP/account.txt"

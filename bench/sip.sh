@@ -16,6 +16,8 @@
 #                        built with memory debugging: about 3x the CPU per call)
 #   SERVER_CPU [0] LOAD_CPU [1]    cores for the proxy and for the sipp processes
 #   KEEP_TMP [0]         1: keep the temp dir (sipp statistics, logs, configs, database)
+#   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
+#                        Callopt's core (bench/store.sh), instead of a SQLite file
 set -euo pipefail
 
 RATES=${RATES:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000 7000 8000 10000"}
@@ -34,6 +36,7 @@ TRACKING_NUMBER="+12015550100" # what the caller dials (Request-URI user)
 DEFAULT_NUMBER="+12015550199"  # the campaign's default number (not dialled)
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$REPO/bench/store.sh"
 BIN="$REPO/target/release/callopt"
 SCEN="$REPO/bench/sip"
 
@@ -82,6 +85,7 @@ cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    bench_database_stop "$TMP"
     if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
         log "temp dir kept: $TMP"
     else
@@ -345,7 +349,7 @@ KAMAILIO_CPS=n/a
 # --- callopt -------------------------------------------------------------------------------
 if [[ " $PROXIES " == *" callopt "* ]]; then
     mkdir -p "$TMP/callopt"
-    DB="$TMP/callopt.db"
+    DB=$(bench_database "$TMP" "$SERVER_CPU") || die "no database"
     unset RUST_LOG
     (cd "$TMP" && "$BIN" account create --name bench --db "$DB") >"$TMP/account.txt" # no stray callopt.toml
     API_KEY=$(sed -n 's/^api_key: //p' "$TMP/account.txt")
@@ -449,7 +453,7 @@ if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
 elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
 else COMMON=$KAMAILIO_CPS
 fi
-echo "params: rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+echo "params: store $STORE, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue

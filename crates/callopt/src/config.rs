@@ -25,6 +25,9 @@ pub struct Config {
     /// This node's name, in readiness answers (`/readyz`) and as the `node` label of every
     /// metric; the host name when unset.
     pub node_name: Option<String>,
+    /// Redis (`redis://host:port/db`) holding the counters several nodes share: each target's
+    /// live calls and calendar caps. Unset, each node counts alone.
+    pub redis_url: Option<String>,
     /// Seconds a node sharing the database may go unheard before another closes its calls in
     /// progress as interrupted.
     pub node_timeout_secs: u64,
@@ -101,6 +104,7 @@ impl Default for Config {
             log: "info".into(),
             node_name: None,
             node_timeout_secs: 30,
+            redis_url: None,
             sip_listen: None,
             sip_advertise: None,
             sip_probe_interval_secs: 10,

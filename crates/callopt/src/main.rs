@@ -318,7 +318,15 @@ async fn start_sip(
         nameservers: config.sip_nameservers.clone(),
         refresh: std::time::Duration::from_secs(config.sip_dns_refresh_secs.max(1)),
     });
-    let control = Arc::new(sip::SipControl(state.switchboard.clone()));
+    let shared = match &config.redis_url {
+        Some(url) => Some(
+            callopt_calls::SharedCounters::connect(url)
+                .await
+                .with_context(|| format!("connecting to Redis at {}", redacted(url)))?,
+        ),
+        None => None,
+    };
+    let control = Arc::new(sip::SipControl::new(state.switchboard.clone(), shared));
     say(&format!("sip on udp:{local} tcp:{local}"));
     tracing::info!(%local, "SIP router listening");
     let readiness = state.readiness.clone();

@@ -1,12 +1,23 @@
 //! The SIP router's view of the switchboard: the [`CallControl`] the proxy asks where calls go.
+//!
+//! With counters shared between nodes ([`SharedCounters`]), each target the switchboard picks
+//! is reserved there before the proxy tries it: the decision is given as [`Hop::Pending`] and
+//! sent once Redis has answered. A target whose caps are full counting the other nodes' calls
+//! is withdrawn and the plan goes on. If Redis cannot be reached, calls are routed on this
+//! node's counters alone (a cap may then be exceeded across nodes; a call is not lost).
 
-use callopt_calls::{Next, Switchboard};
+use callopt_calls::{Next, SharedCounters, Slot, Switchboard};
 use callopt_domain::{AttemptOutcome, Destination, HungUpBy, SipUri};
-use callopt_sip::{CallControl, Hop, InboundCall};
-use std::sync::Arc;
+use callopt_sip::{CallControl, Hop, Hops, InboundCall};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// The switchboard, speaking the SIP router's language.
-pub struct SipControl(pub Arc<Switchboard>);
+pub struct SipControl {
+    board: Arc<Switchboard>,
+    shared: Option<SharedCounters>,
+    hops: OnceLock<Hops>,
+}
 
 /// Turns the switchboard's answer into a SIP hop. A target reached by number (for carrier
 /// dial-out) cannot take a SIP call: that attempt fails at once and the plan goes on.
@@ -42,12 +53,130 @@ fn reject(status: u16, reason: &str) -> Hop {
     }
 }
 
+fn now_ms() -> i64 {
+    callopt_http::now_ms()
+}
+
+impl SipControl {
+    /// The control over `board`, reserving targets in `shared` when there are several nodes.
+    /// Starts the task that keeps this node's calls counted there.
+    pub fn new(board: Arc<Switchboard>, shared: Option<SharedCounters>) -> Self {
+        if let Some(shared) = &shared {
+            keep_alive(Arc::downgrade(&board), shared.clone());
+        }
+        Self {
+            board,
+            shared,
+            hops: OnceLock::new(),
+        }
+    }
+
+    /// The hop for `next` of call `key`: at once without shared counters or for an answer;
+    /// otherwise pending until the target is reserved (or withdrawn, and the next one is).
+    fn decide(&self, key: u64, next: Next) -> Hop {
+        let (Some(shared), Some(hops), Next::Target { .. }) =
+            (self.shared.clone(), self.hops.get().cloned(), &next)
+        else {
+            self.board.confirm(key);
+            return hop(&self.board, Some(key), next);
+        };
+        let board = self.board.clone();
+        tokio::spawn(async move {
+            let next = reserve(&board, &shared, key, next).await;
+            hops.send(key, hop(&board, Some(key), next));
+        });
+        Hop::Pending
+    }
+
+    /// Releases call `key`'s hold on `target` in the shared counters, if any.
+    fn release(&self, key: u64, target: i64) {
+        if let Some(shared) = self.shared.clone() {
+            tokio::spawn(async move {
+                if let Err(e) = shared.released(&Slot::new(target, key)).await {
+                    tracing::warn!(error = %e, target, "shared counters: release not recorded");
+                }
+            });
+        }
+    }
+}
+
+/// Reserves the target of `next` for call `key` in the shared counters, withdrawing targets
+/// whose caps are full until one holds or the plan has nothing left; the next step to take.
+async fn reserve(board: &Switchboard, shared: &SharedCounters, key: u64, mut next: Next) -> Next {
+    loop {
+        let Next::Target {
+            target,
+            destination,
+            ..
+        } = &next
+        else {
+            return next;
+        };
+        let target = *target;
+        // A carrier dial-out target cannot take a SIP call: recorded, failed, plan goes on.
+        let (Destination::Sip(_), Some(t)) = (destination, board.target(target)) else {
+            board.confirm(key);
+            next = board.attempt_failed(key, target, AttemptOutcome::Unreachable, None);
+            continue;
+        };
+        let now = now_ms();
+        let periods = callopt_routing::cap_periods(&t, now);
+        let slot = Slot::new(target, key);
+        match shared.reserve(&slot, &t.caps, &periods, now).await {
+            Ok(true) => {
+                if !board.confirm(key) {
+                    // The caller hung up meanwhile: nothing holds the slot.
+                    let _ = shared.released(&slot).await;
+                }
+                return next;
+            }
+            Ok(false) => {
+                metrics::counter!("callopt_shared_caps_refusals_total").increment(1);
+                next = board.withdraw(key, target);
+            }
+            Err(e) => {
+                metrics::counter!("callopt_shared_caps_errors_total").increment(1);
+                tracing::warn!(error = %e, "shared counters unreachable: routing on this node's");
+                board.confirm(key);
+                return next;
+            }
+        }
+    }
+}
+
+/// Keeps this node's attempts under way counted in the shared counters, three times per
+/// lease, while the board lives.
+fn keep_alive(board: std::sync::Weak<Switchboard>, shared: SharedCounters) {
+    let every = Duration::from_millis((callopt_calls::shared::LEASE_MS / 3) as u64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(board) = board.upgrade() else { return };
+            let slots: Vec<Slot> = board
+                .attempts_under_way()
+                .into_iter()
+                .map(|(key, target)| Slot::new(target, key))
+                .collect();
+            drop(board);
+            if let Err(e) = shared.keep_alive(&slots, now_ms()).await {
+                tracing::warn!(error = %e, "shared counters: live calls not kept");
+            }
+        }
+    });
+}
+
 impl CallControl for SipControl {
     fn call_started(&self, call: &InboundCall<'_>) -> (Option<u64>, Hop) {
-        let (key, next) = self
-            .0
-            .start_call("sip", call.call_id, call.called, call.caller);
-        (key, hop(&self.0, key, next))
+        let confirms = self.shared.is_some();
+        let (key, next) =
+            self.board
+                .start_call_with("sip", call.call_id, call.called, call.caller, confirms);
+        match key {
+            Some(key) if confirms => (Some(key), self.decide(key, next)),
+            _ => (key, hop(&self.board, key, next)),
+        }
     }
 
     fn attempt_failed(
@@ -57,23 +186,48 @@ impl CallControl for SipControl {
         outcome: AttemptOutcome,
         sip_status: Option<u16>,
     ) -> Hop {
-        let next = self.0.attempt_failed(call, target, outcome, sip_status);
-        hop(&self.0, Some(call), next)
+        self.release(call, target);
+        let next = self.board.attempt_failed(call, target, outcome, sip_status);
+        if self.shared.is_some() {
+            self.decide(call, next)
+        } else {
+            hop(&self.board, Some(call), next)
+        }
     }
 
     fn call_answered(&self, call: u64, target: i64, sip_status: u16) {
-        self.0.answered(call, target, sip_status);
+        self.board.answered(call, target, sip_status);
+        let (Some(shared), Some(t)) = (self.shared.clone(), self.board.target(target)) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let now = now_ms();
+            let periods = callopt_routing::cap_periods(&t, now);
+            if let Err(e) = shared
+                .answered(&Slot::new(target, call), &periods, now)
+                .await
+            {
+                tracing::warn!(error = %e, target, "shared counters: answer not counted");
+            }
+        });
     }
 
     fn call_ended(&self, call: u64, by: HungUpBy, answered: bool) {
-        self.0.ended(call, by, answered);
+        if let Some(target) = self.board.call_state(call).and_then(|s| s.target) {
+            self.release(call, target);
+        }
+        self.board.ended(call, by, answered);
     }
 
     fn probe_targets(&self) -> Vec<(i64, SipUri)> {
-        self.0.sip_targets()
+        self.board.sip_targets()
     }
 
     fn target_health(&self, target: i64, up: bool) {
-        self.0.set_health(target, up);
+        self.board.set_health(target, up);
+    }
+
+    fn attach(&self, hops: Hops) {
+        let _ = self.hops.set(hops);
     }
 }

@@ -269,17 +269,52 @@ fn a_call_outside_business_hours_goes_to_the_overflow_target() {
 }
 
 /// The most attempts of one target that overlapped in time, from the call records.
-fn peak_concurrency(calls: &[Value], target: i64) -> usize {
+/// A burst larger than the targets' concurrency caps (`cap` each): no target ever over its cap,
+/// every call answered or refused, some of each.
+fn assert_burst_within_caps(db: &str, calls: &[Value], targets: &[i64], cap: usize) {
+    for t in targets {
+        let peak = peak_concurrency(db, *t);
+        assert!(peak <= cap, "target {t} had {peak} calls at once");
+    }
+    let answered = calls.iter().filter(|c| c["outcome"] == "answered").count();
+    let rejected = calls.iter().filter(|c| c["outcome"] == "rejected").count();
+    assert_eq!(answered + rejected, calls.len(), "{calls:?}");
+    assert!(
+        answered >= cap * targets.len(),
+        "the targets took calls: {answered}"
+    );
+    assert!(
+        rejected >= 1,
+        "the burst was larger than the caps: {rejected}"
+    );
+}
+
+/// The most attempts `target` had at once, from the attempts' times in the database (to the
+/// millisecond; the API gives seconds). Ends sort before starts at the same millisecond: a freed
+/// slot may be taken at once.
+fn peak_concurrency(db: &str, target: i64) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls = runtime.block_on(async {
+        let store = callopt_store::open(db).await.unwrap();
+        let page = callopt_store::PageRequest {
+            after: None,
+            limit: 1000,
+        };
+        let filter = callopt_store::CallFilter::default();
+        let account = callopt_domain::AccountId(1);
+        store.calls(account, &filter, page).await.unwrap().items
+    });
     let mut edges: Vec<(i64, i32)> = Vec::new();
-    for a in calls.iter().flat_map(|c| c["attempts"].as_array().unwrap()) {
-        if a["target_id"] == target {
-            let start = a["started_at"].as_str().unwrap().to_string();
-            let end = a["ended_at"].as_str().unwrap().to_string();
-            edges.push((millis(&start), 1));
-            edges.push((millis(&end), -1));
+    for a in calls.iter().flat_map(|c| &c.attempts) {
+        if a.target_id == Some(target) {
+            edges.push((a.started_at, 1));
+            edges.push((a.ended_at.expect("every attempt ended"), -1));
         }
     }
-    // Ends before starts at the same millisecond: a freed slot may be taken at once.
+    assert!(!edges.is_empty(), "no attempt on target {target}");
     edges.sort();
     let (mut live, mut peak) = (0i32, 0i32);
     for (_, step) in edges {
@@ -287,12 +322,6 @@ fn peak_concurrency(calls: &[Value], target: i64) -> usize {
         peak = peak.max(live);
     }
     peak as usize
-}
-
-fn millis(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .timestamp_millis()
 }
 
 #[test]
@@ -315,18 +344,7 @@ fn a_burst_of_calls_never_exceeds_a_targets_concurrency_cap() {
     let calls = f.api.calls_until("40 finished calls", |c| {
         c.len() == 40 && c.iter().all(|c| !c["ended_at"].is_null())
     });
-    for t in &targets {
-        let peak = peak_concurrency(&calls, *t);
-        assert!(peak <= 2, "target {t} had {peak} calls at once");
-    }
-    let answered = calls.iter().filter(|c| c["outcome"] == "answered").count();
-    let rejected = calls.iter().filter(|c| c["outcome"] == "rejected").count();
-    assert_eq!(answered + rejected, 40, "{calls:?}");
-    assert!(answered >= 4, "the targets took calls: {answered}");
-    assert!(
-        rejected >= 1,
-        "the burst was larger than the caps: {rejected}"
-    );
+    assert_burst_within_caps(&f.db, &calls, &targets, 2);
 }
 
 /// A loopback web server that answers every request with what is in `body` then (the domain
@@ -538,4 +556,80 @@ fn a_campaign_set_up_through_one_node_routes_calls_on_another() {
     });
     let call = calls.iter().find(|c| c["outcome"] == "answered").unwrap();
     assert_eq!(call["attempts"][0]["target_id"], targets[0], "{call}");
+}
+
+/// A Redis server of the test's own on a free loopback port, stopped when dropped.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = sipp::free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server package)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
+    let (dir, db, key, [dir_a, dir_b]) = shared_database();
+    let redis = Redis::start(dir.path());
+    let node = |name: &'static str| {
+        [
+            ("CALLOPT_NODE_NAME", name),
+            ("CALLOPT_REDIS_URL", redis.url.as_str()),
+        ]
+    };
+    let a = Service::start(BIN, &dir_a, &db, &node("node-a"));
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: a.http.clone(),
+        key,
+    };
+    let one = Sipp::start(dir.path(), "uas.xml", &[]);
+    let two = Sipp::start(dir.path(), "uas.xml", &[]);
+    let targets = campaign_with_plan(&api, &[(uri(&one, "one"), 1), (uri(&two, "two"), 1)], 20);
+    for t in &targets {
+        let caps = json!({"caps": {"concurrent": 2}});
+        api.call("PATCH", &format!("/v1/targets/{t}"), Some(caps));
+    }
+    let b = Service::start(BIN, &dir_b, &db, &node("node-b"));
+
+    // Through each node, 20 calls at 150 per second, up to 8 at once: 16 at once in all, for
+    // 4 slots. Each node alone would let 4 calls on the two targets at once, both 8.
+    let called = TRACKING.trim_start_matches('+');
+    let burst = |sip: &str| {
+        let args = [sip, "-s", called, "-m", "20", "-r", "150", "-l", "8"];
+        Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args)
+    };
+    let (on_a, on_b) = (burst(&a.sip), burst(&b.sip));
+    on_a.wait();
+    on_b.wait();
+    let calls = api.calls_until("40 finished calls", |c| {
+        c.len() == 40 && c.iter().all(|c| !c["ended_at"].is_null())
+    });
+    assert_burst_within_caps(&db, &calls, &targets, 2);
 }

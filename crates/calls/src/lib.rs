@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`switchboard`]: [`Switchboard`], the one object both call paths ask (start a call, next
 //!   target, answered, ended), with the routing table swapped atomically on every change.
+//! - [`shared`]: [`SharedCounters`], target counters shared by the nodes of a deployment in
+//!   Redis, reserved atomically by a Lua script.
 //! - [`table`]: the routing table built from the store: number → campaign and compiled plan.
 //! - [`writer`]: [`CallWriter`], which writes call records in batches without making the call
 //!   path wait, and never drops one.
@@ -12,9 +14,11 @@
 //! Every method the call paths use is synchronous and takes no lock longer than one routing
 //! decision: the SIP core calls them from its single task.
 
+pub mod shared;
 pub mod switchboard;
 pub mod table;
 pub mod writer;
 
+pub use shared::{SharedCounters, Slot};
 pub use switchboard::{CallState, Next, NodeSettings, Switchboard, MAX_CALL_MS};
 pub use writer::CallWriter;

@@ -105,6 +105,9 @@ struct LiveCall {
     /// When a carrier reported the answer with its talk time: the call's end, the answer plus
     /// that talk time (so the record keeps the carrier's count to the millisecond).
     ends_after: Option<i64>,
+    /// Whether each attempt waits for [`Switchboard::confirm`] before it is recorded: its
+    /// target may still be refused by counters shared with other nodes.
+    confirms: bool,
 }
 
 /// The state every call path changes, behind one short lock.
@@ -359,6 +362,20 @@ impl Switchboard {
         called: &str,
         caller: &str,
     ) -> (Option<u64>, Next) {
+        self.start_call_with(channel, external_id, called, caller, false)
+    }
+
+    /// As [`Switchboard::start_call`]; with `confirms`, each target handed out is recorded as
+    /// an attempt only once [`Switchboard::confirm`]ed, and may be [`Switchboard::withdraw`]n
+    /// instead (counters shared with other nodes are asked in between).
+    pub fn start_call_with(
+        &self,
+        channel: &str,
+        external_id: &str,
+        called: &str,
+        caller: &str,
+        confirms: bool,
+    ) -> (Option<u64>, Next) {
         let now = self.now();
         let table = self.table.load();
         let Some(route) = table.route(called) else {
@@ -411,7 +428,12 @@ impl Switchboard {
             tried: Vec::new(),
             dialling: None,
             ends_after: None,
+            confirms,
         };
+        if confirms {
+            // The call is on record at once; its attempts once confirmed.
+            self.publish(call.record.clone());
+        }
         let key = id as u64;
         let next = self.route(&mut calls, call, key, None, now);
         (next.0, next.1)
@@ -451,7 +473,9 @@ impl Switchboard {
                     answered_at: None,
                     ended_at: None,
                 });
-                self.publish(call.record.clone());
+                if !call.confirms {
+                    self.publish(call.record.clone());
+                }
                 let next = Next::Target {
                     target,
                     destination,
@@ -486,6 +510,60 @@ impl Switchboard {
         record.ended_at = Some(now);
         metrics::counter!("callopt_calls_total", "outcome" => outcome.as_str()).increment(1);
         self.publish(record);
+    }
+
+    /// The target just handed out for call `key` holds: its attempt, which starts now, is
+    /// recorded. False when the call is over already (the caller hung up meanwhile).
+    pub fn confirm(&self, key: u64) -> bool {
+        let now = self.now();
+        let mut calls = self.lock();
+        let Some(call) = calls.calls.get_mut(&key) else {
+            return false;
+        };
+        if let Some(a) = call.record.attempts.last_mut() {
+            if a.outcome.is_none() && a.started_at < now {
+                a.started_at = now;
+            }
+        }
+        self.publish(call.record.clone());
+        true
+    }
+
+    /// The target just handed out for call `key` cannot take it after all (its caps are full
+    /// counting the other nodes' calls): the attempt is taken back unrecorded, the target is
+    /// not tried again for this call, and the call is routed on.
+    pub fn withdraw(&self, key: u64, target: i64) -> Next {
+        let now = self.now();
+        let mut calls = self.lock();
+        calls.live.attempt_failed(target, now);
+        let Some(mut call) = calls.calls.remove(&key) else {
+            return reject(481, "Call Does Not Exist");
+        };
+        let last = call.record.attempts.last();
+        if last.is_some_and(|a| a.target_id == Some(target) && a.outcome.is_none()) {
+            call.record.attempts.pop();
+        }
+        call.dialling = None;
+        self.route(&mut calls, call, key, None, now).1
+    }
+
+    /// The target of each call's attempt under way (ringing or connected): what this node holds
+    /// in counters shared with other nodes.
+    pub fn attempts_under_way(&self) -> Vec<(u64, i64)> {
+        let calls = self.lock();
+        calls
+            .calls
+            .iter()
+            .filter_map(|(key, c)| {
+                let a = c.record.attempts.last()?;
+                a.ended_at.is_none().then_some((*key, a.target_id?))
+            })
+            .collect()
+    }
+
+    /// A target as the routing table has it now.
+    pub fn target(&self, id: i64) -> Option<callopt_domain::Target> {
+        self.table.load().targets.get(&id).cloned()
     }
 
     /// The attempt on `target` ended unanswered: the next target, or the final answer.
@@ -730,6 +808,7 @@ impl Switchboard {
             tried,
             dialling: None,
             ends_after: None,
+            confirms: false,
         };
         let state = CallState::of(key, &call);
         calls.calls.insert(key, call);

@@ -25,6 +25,13 @@ pub(crate) fn cap_zone(target: &Target) -> Tz {
     target.hours.as_ref().map_or(Tz::UTC, |h| h.time_zone)
 }
 
+/// The ends of the local hour, day and month that contain `now_ms` in the calendar of the
+/// target's caps: what names the periods its calendar caps count over, wherever they are kept.
+pub fn cap_periods(target: &Target, now_ms: Millis) -> [Millis; 3] {
+    let zone = cap_zone(target);
+    [Period::Hour, Period::Day, Period::Month].map(|p| period_end(zone, p, now_ms))
+}
+
 /// A calendar period that a cap counts over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Period {

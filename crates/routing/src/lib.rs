@@ -52,7 +52,7 @@ mod props;
 mod tests;
 
 pub use compiled::CompiledPlan;
-pub use hours::is_open;
+pub use hours::{cap_periods, is_open};
 pub use live::{Live, Usage};
 
 use callopt_domain::E164;
