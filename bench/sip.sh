@@ -18,6 +18,8 @@
 #   KEEP_TMP [0]         1: keep the temp dir (sipp statistics, logs, configs, database)
 #   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
 #                        Callopt's core (bench/store.sh), instead of a SQLite file
+#   REDIS [0]            1: Callopt reserves every attempt in a Redis of its own, sharing its
+#                        core (the counters several nodes share)
 set -euo pipefail
 
 RATES=${RATES:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000 7000 8000 10000"}
@@ -356,6 +358,15 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     [ -n "$API_KEY" ] || die "no api key in: $(cat "$TMP/account.txt")"
     HTTP_PORT=$(free_port)
     CALLOPT_SIP_PORT=$(free_port)
+    if [ "${REDIS:-0}" = 1 ]; then
+        command -v redis-server >/dev/null || die "REDIS=1 needs redis-server"
+        REDIS_PORT=$(free_port)
+        taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+            --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+        PIDS+=("$!")
+        wait_for "redis on :$REDIS_PORT" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT"
+        export CALLOPT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    fi
     (cd "$TMP" && CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" "$BIN" serve \
         --listen "127.0.0.1:$HTTP_PORT" --sip-listen "127.0.0.1:$CALLOPT_SIP_PORT" --db "$DB" \
         >"$TMP/callopt.out" 2>"$TMP/callopt.log") &
@@ -453,7 +464,7 @@ if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
 elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
 else COMMON=$KAMAILIO_CPS
 fi
-echo "params: store $STORE, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+echo "params: store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue
