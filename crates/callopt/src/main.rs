@@ -110,6 +110,27 @@ fn init_logging(filter: &str) {
         .init();
 }
 
+/// Reports Redis in `/readyz`, checked every five seconds: a node whose Redis does not answer
+/// routes on its own counters, which a load balancer should know.
+fn watch_redis(
+    shared: callopt_calls::SharedCounters,
+    readiness: Arc<callopt_http::ready::Readiness>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            match shared.ping().await {
+                Ok(took) => readiness.ok(
+                    "redis",
+                    format!("answered in {:.2} ms", took.as_secs_f64() * 1000.0),
+                ),
+                Err(e) => readiness.failing("redis", e.to_string()),
+            }
+        }
+    });
+}
+
 /// A database URL with its password, if any, replaced: for messages and logs.
 fn redacted(db: &str) -> String {
     match url::Url::parse(db) {
@@ -326,6 +347,9 @@ async fn start_sip(
         ),
         None => None,
     };
+    if let Some(shared) = &shared {
+        watch_redis(shared.clone(), state.readiness.clone());
+    }
     let control = Arc::new(sip::SipControl::new(state.switchboard.clone(), shared));
     say(&format!("sip on udp:{local} tcp:{local}"));
     tracing::info!(%local, "SIP router listening");

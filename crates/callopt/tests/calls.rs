@@ -617,6 +617,22 @@ fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
         api.call("PATCH", &format!("/v1/targets/{t}"), Some(caps));
     }
     let b = Service::start(BIN, &dir_b, &db, &node("node-b"));
+    // Each node reports its Redis among the parts it is ready with.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready: Value = api
+            .http
+            .get(format!("{}/readyz", b.http))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if ready["checks"]["redis"]["status"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no Redis in readiness: {ready}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Through each node, 20 calls at 150 per second, up to 8 at once: 16 at once in all, for
     // 4 slots. Each node alone would let 4 calls on the two targets at once, both 8.

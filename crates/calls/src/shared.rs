@@ -204,6 +204,15 @@ impl SharedCounters {
         pipe.query_async::<()>(&mut self.redis.clone()).await
     }
 
+    /// Whether Redis answers, and how long it took.
+    pub async fn ping(&self) -> redis::RedisResult<std::time::Duration> {
+        let started = std::time::Instant::now();
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.redis.clone())
+            .await?;
+        Ok(started.elapsed())
+    }
+
     /// Live calls on `target` by the shared counters at `now` (ringing + connected).
     pub async fn live_calls(&self, target: i64, now: i64) -> redis::RedisResult<u64> {
         let slot = Slot::new(target, 0);
