@@ -111,7 +111,7 @@ fn init_logging(filter: &str) {
 }
 
 /// Reports Redis in `/readyz`, checked every five seconds: a node whose Redis does not answer
-/// routes on its own counters, which a load balancer should know.
+/// routes on its own counters (degraded, still ready: every node shares the one Redis).
 fn watch_redis(
     shared: callopt_calls::SharedCounters,
     readiness: Arc<callopt_http::ready::Readiness>,
@@ -125,7 +125,9 @@ fn watch_redis(
                     "redis",
                     format!("answered in {:.2} ms", took.as_secs_f64() * 1000.0),
                 ),
-                Err(e) => readiness.failing("redis", e.to_string()),
+                Err(e) => {
+                    readiness.degraded("redis", format!("{e}: caps are counted on this node alone"))
+                }
             }
         }
     });
@@ -138,7 +140,14 @@ fn redacted(db: &str) -> String {
             let _ = u.set_password(Some("redacted"));
             u.to_string()
         }
-        _ => db.to_string(),
+        Ok(_) => db.to_string(),
+        // Not a URL we can read: keep nothing between the scheme and the last `@`.
+        Err(_) => match (db.find("://"), db.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://redacted{}", &db[..scheme], &db[at..])
+            }
+            _ => db.to_string(),
+        },
     }
 }
 
@@ -397,5 +406,26 @@ async fn main() -> anyhow::Result<()> {
             let status = scan::run(args).await?;
             std::process::exit(status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted_even_in_urls_that_do_not_parse() {
+        let url = "postgres://callopt:s3cret@db:5432/callopt";
+        assert_eq!(
+            super::redacted(url),
+            "postgres://callopt:redacted@db:5432/callopt"
+        );
+        // An unencoded `/` in the password makes the port unreadable.
+        let bad = "postgres://callopt:se/cr#et@db:5432/callopt";
+        let shown = super::redacted(bad);
+        assert!(!shown.contains("se/cr"), "{shown}");
+        assert_eq!(shown, "postgres://redacted@db:5432/callopt");
+        assert_eq!(
+            super::redacted("/var/lib/callopt.db"),
+            "/var/lib/callopt.db"
+        );
     }
 }

@@ -119,10 +119,9 @@ async fn reserve(board: &Switchboard, shared: &SharedCounters, key: u64, mut nex
             next = board.attempt_failed(key, target, AttemptOutcome::Unreachable, None);
             continue;
         };
-        let now = now_ms();
-        let periods = callopt_routing::cap_periods(&t, now);
+        let periods = callopt_routing::cap_periods(&t, now_ms());
         let slot = Slot::new(target, key);
-        match shared.reserve(&slot, &t.caps, &periods, now).await {
+        match shared.reserve(&slot, &t.caps, &periods).await {
             Ok(true) => {
                 if !board.confirm(key) {
                     // The caller hung up meanwhile: nothing holds the slot.
@@ -160,7 +159,7 @@ fn keep_alive(board: std::sync::Weak<Switchboard>, shared: SharedCounters) {
                 .map(|(key, target)| Slot::new(target, key))
                 .collect();
             drop(board);
-            if let Err(e) = shared.keep_alive(&slots, now_ms()).await {
+            if let Err(e) = shared.keep_alive(&slots).await {
                 tracing::warn!(error = %e, "shared counters: live calls not kept");
             }
         }
@@ -201,12 +200,8 @@ impl CallControl for SipControl {
             return;
         };
         tokio::spawn(async move {
-            let now = now_ms();
-            let periods = callopt_routing::cap_periods(&t, now);
-            if let Err(e) = shared
-                .answered(&Slot::new(target, call), &periods, now)
-                .await
-            {
+            let periods = callopt_routing::cap_periods(&t, now_ms());
+            if let Err(e) = shared.answered(&Slot::new(target, call), &periods).await {
                 tracing::warn!(error = %e, target, "shared counters: answer not counted");
             }
         });

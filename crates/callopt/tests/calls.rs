@@ -649,3 +649,22 @@ fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
     });
     assert_burst_within_caps(&db, &calls, &targets, 2);
 }
+
+#[test]
+fn a_second_node_under_a_running_nodes_name_refuses_to_start() {
+    let (dir, db, _key, [dir_a, _]) = shared_database();
+    let env = [
+        ("CALLOPT_NODE_NAME", "same"),
+        ("CALLOPT_NODE_TIMEOUT_SECS", "2"),
+    ];
+    let _first = Service::start(BIN, &dir_a, &db, &env);
+    let second = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &db])
+        .envs(env)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("a running node named \"same\""), "{said}");
+}

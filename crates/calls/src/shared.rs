@@ -5,8 +5,9 @@
 //! A reservation is one Lua script that checks every cap and adds the attempt, so two nodes
 //! never both take a target's last slot: Redis runs one script at a time. Each live call is a
 //! member of its target's `ring` or `conn` set, scored by when it stops counting; the node that
-//! holds the call moves that forward at each beat ([`SharedCounters::keep_alive`]), so the
-//! calls of a node that died stop holding the target's caps within [`LEASE_MS`]. Calendar
+//! holds the call moves that forward every third of a lease ([`SharedCounters::keep_alive`]),
+//! so the calls of a node that died stop holding the target's caps within [`LEASE_MS`]. Those
+//! times are Redis's (`TIME`), so nodes whose clocks disagree still agree on them. Calendar
 //! counters expire a day after their period ends.
 //!
 //! Keys carry the target in a hash tag (`callopt:{t:42}:ring`), so that a target's keys stay in
@@ -22,45 +23,76 @@ pub const LEASE_MS: i64 = 60_000;
 /// How long a calendar counter is kept after its period ends (clock skew between nodes).
 const COUNTER_SLACK_MS: i64 = 86_400_000;
 
+/// Redis's clock in ms, the one clock every node's expiries are read against (nodes' clocks may
+/// disagree).
+const NOW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+/// Sets a key's expiry to `at` unless it already lasts longer.
+const EXTEND: &str = r"
+local function extend(key, at)
+  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+end
+";
+
 /// Check every cap of the target and add the attempt, or add nothing.
-/// KEYS: ring, conn, hour, day, month. ARGV: member, now, expiry, concurrent, hourly, daily,
+/// KEYS: ring, conn, hour, day, month. ARGV: member, lease (ms), concurrent, hourly, daily,
 /// monthly (a cap below 0 is none). Returns 1 when reserved.
 const RESERVE: &str = r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local expiry = now + tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local ringing = redis.call('ZCARD', KEYS[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then ringing = ringing - 1 end
 local live = ringing + redis.call('ZCARD', KEYS[2])
-local concurrent = tonumber(ARGV[4])
+local concurrent = tonumber(ARGV[3])
 if concurrent >= 0 and live >= concurrent then return 0 end
 for i = 1, 3 do
-  local cap = tonumber(ARGV[4 + i])
+  local cap = tonumber(ARGV[3 + i])
   if cap >= 0 then
     local used = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
     if used + ringing >= cap then return 0 end
   end
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+extend(KEYS[1], expiry)
+return 1
+";
+
+/// The attempt was answered: counted in its periods, and from ringing to connected unless it
+/// was released already (a hang-up may overtake its answer).
+/// KEYS: ring, conn, hour, day, month. ARGV: member, lease (ms), then when each counter expires.
+const ANSWER: &str = r"
+local expiry = now + tonumber(ARGV[2])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[2], expiry, ARGV[1])
+  extend(KEYS[2], expiry)
+end
+for i = 1, 3 do
+  redis.call('INCR', KEYS[2 + i])
+  extend(KEYS[2 + i], tonumber(ARGV[2 + i]))
 end
 return 1
 ";
 
-/// The attempt was answered: from ringing to connected, and counted in its periods.
-/// KEYS: ring, conn, hour, day, month. ARGV: member, expiry, then when each counter expires.
-const ANSWER: &str = r"
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-end
-for i = 1, 3 do
-  redis.call('INCR', KEYS[2 + i])
-  redis.call('PEXPIREAT', KEYS[2 + i], ARGV[2 + i])
+/// A live call still holds its target: it counts for another lease, if it still counts at all.
+/// KEYS: ring, conn. ARGV: member, lease (ms).
+const KEEP: &str = r"
+local expiry = now + tonumber(ARGV[2])
+for i = 1, 2 do
+  if redis.call('ZADD', KEYS[i], 'XX', 'CH', expiry, ARGV[1]) == 1 then
+    extend(KEYS[i], expiry)
+  end
 end
 return 1
 ";
+
+/// A script with the clock and the expiry helper before it.
+fn script(body: &str) -> std::sync::Arc<Script> {
+    std::sync::Arc::new(Script::new(&format!("{NOW}{EXTEND}{body}")))
+}
 
 /// Counters shared between nodes, in one Redis.
 #[derive(Clone)]
@@ -68,6 +100,7 @@ pub struct SharedCounters {
     redis: ConnectionManager,
     reserve: std::sync::Arc<Script>,
     answer: std::sync::Arc<Script>,
+    keep: std::sync::Arc<Script>,
 }
 
 /// A call's place in the counters: its target and its member name (unique per call).
@@ -116,19 +149,19 @@ impl SharedCounters {
         let redis = ConnectionManager::new(client).await?;
         Ok(Self {
             redis,
-            reserve: std::sync::Arc::new(Script::new(RESERVE)),
-            answer: std::sync::Arc::new(Script::new(ANSWER)),
+            reserve: script(RESERVE),
+            answer: script(ANSWER),
+            keep: script(KEEP),
         })
     }
 
-    /// Reserves a ringing attempt of `slot` at `now` if every cap allows one more; `periods`
-    /// are the ends of the target's current hour, day and month ([`callopt_routing::cap_periods`]).
+    /// Reserves a ringing attempt of `slot` if every cap allows one more; `periods` are the
+    /// ends of the target's current hour, day and month ([`callopt_routing::cap_periods`]).
     pub async fn reserve(
         &self,
         slot: &Slot,
         caps: &Caps,
         periods: &[i64; 3],
-        now: i64,
     ) -> redis::RedisResult<bool> {
         let mut invocation = self.reserve.prepare_invoke();
         for key in slot.keys(periods) {
@@ -136,8 +169,7 @@ impl SharedCounters {
         }
         invocation
             .arg(&slot.member)
-            .arg(now)
-            .arg(now + LEASE_MS)
+            .arg(LEASE_MS)
             .arg(cap(caps.concurrent))
             .arg(cap(caps.hourly))
             .arg(cap(caps.daily))
@@ -146,19 +178,14 @@ impl SharedCounters {
         Ok(reserved == 1)
     }
 
-    /// The attempt of `slot` was answered at `now`: it is connected, and counted in the
-    /// target's current hour, day and month.
-    pub async fn answered(
-        &self,
-        slot: &Slot,
-        periods: &[i64; 3],
-        now: i64,
-    ) -> redis::RedisResult<()> {
+    /// The attempt of `slot` was answered: it is connected, and counted in the target's current
+    /// hour, day and month.
+    pub async fn answered(&self, slot: &Slot, periods: &[i64; 3]) -> redis::RedisResult<()> {
         let mut invocation = self.answer.prepare_invoke();
         for key in slot.keys(periods) {
             invocation.key(key);
         }
-        invocation.arg(&slot.member).arg(now + LEASE_MS);
+        invocation.arg(&slot.member).arg(LEASE_MS);
         for end in periods {
             invocation.arg(end.saturating_add(COUNTER_SLACK_MS));
         }
@@ -178,30 +205,20 @@ impl SharedCounters {
             .await
     }
 
-    /// This node's live calls still hold their targets at `now`: each counts for another
-    /// [`LEASE_MS`]. A call that was released meanwhile is not added back.
-    pub async fn keep_alive(&self, slots: &[Slot], now: i64) -> redis::RedisResult<()> {
-        if slots.is_empty() {
-            return Ok(());
-        }
-        let until = now + LEASE_MS;
-        let mut pipe = redis::pipe();
+    /// This node's live calls still hold their targets: each counts for another [`LEASE_MS`].
+    /// A call that was released meanwhile is not added back.
+    pub async fn keep_alive(&self, slots: &[Slot]) -> redis::RedisResult<()> {
         for slot in slots {
-            for set in ["ring", "conn"] {
-                pipe.cmd("ZADD")
-                    .arg(slot.key(set))
-                    .arg("XX")
-                    .arg(until)
-                    .arg(&slot.member)
-                    .ignore();
-                pipe.cmd("PEXPIREAT")
-                    .arg(slot.key(set))
-                    .arg(until)
-                    .arg("GT")
-                    .ignore();
-            }
+            let _: i64 = self
+                .keep
+                .key(slot.key("ring"))
+                .key(slot.key("conn"))
+                .arg(&slot.member)
+                .arg(LEASE_MS)
+                .invoke_async(&mut self.redis.clone())
+                .await?;
         }
-        pipe.query_async::<()>(&mut self.redis.clone()).await
+        Ok(())
     }
 
     /// Whether Redis answers, and how long it took.
@@ -211,16 +228,5 @@ impl SharedCounters {
             .query_async::<()>(&mut self.redis.clone())
             .await?;
         Ok(started.elapsed())
-    }
-
-    /// Live calls on `target` by the shared counters at `now` (ringing + connected).
-    pub async fn live_calls(&self, target: i64, now: i64) -> redis::RedisResult<u64> {
-        let slot = Slot::new(target, 0);
-        let (ringing, connected): (u64, u64) = redis::pipe()
-            .zcount(slot.key("ring"), now, "+inf")
-            .zcount(slot.key("conn"), now, "+inf")
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(ringing + connected)
     }
 }

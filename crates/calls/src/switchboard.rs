@@ -108,6 +108,8 @@ struct LiveCall {
     /// Whether each attempt waits for [`Switchboard::confirm`] before it is recorded: its
     /// target may still be refused by counters shared with other nodes.
     confirms: bool,
+    /// The last attempt is waiting for its confirmation (it has not been sent).
+    unconfirmed: bool,
 }
 
 /// The state every call path changes, behind one short lock.
@@ -130,9 +132,19 @@ pub struct NodeSettings {
     /// The node's name: unique among the nodes sharing the database, and the same across its
     /// restarts (a node starting closes the calls its earlier run left in progress).
     pub name: String,
-    /// How long a node may go unheard before the others close its calls as interrupted. Each
-    /// node beats five times per timeout.
+    /// How long a node may go unheard before the others close its calls as interrupted.
     pub timeout: Duration,
+}
+
+impl NodeSettings {
+    /// How often the node beats: five times per timeout, at least once a second.
+    pub fn beat(&self) -> Duration {
+        (self.timeout / 5).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    fn timeout_ms(&self) -> i64 {
+        i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 2)
+    }
 }
 
 impl Default for NodeSettings {
@@ -182,11 +194,37 @@ fn system_clock() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Beats for the node five times per timeout while the board lives, and at each beat closes
-/// the calls of nodes gone unheard for a timeout (whichever node notices first does).
+/// Refuses to start a node under the name of one that is running: both would close each
+/// other's calls as an earlier run's. A namesake that beat within the last few beats may be a
+/// run that just died (a restart after a crash): it is watched for one and a half beats.
+async fn refuse_a_running_namesake(
+    store: &Arc<dyn Store>,
+    node: &NodeSettings,
+) -> Result<(), StoreError> {
+    let Some(seen) = store.node_last_beat(&node.name).await? else {
+        return Ok(());
+    };
+    let beat_ms = i64::try_from(node.beat().as_millis()).unwrap_or(i64::MAX / 4);
+    if system_clock() - seen > 3 * beat_ms {
+        return Ok(());
+    }
+    tokio::time::sleep(node.beat() * 3 / 2).await;
+    if store.node_last_beat(&node.name).await?.unwrap_or(seen) > seen {
+        return Err(StoreError::Conflict(format!(
+            "a running node named {:?}",
+            node.name
+        )));
+    }
+    Ok(())
+}
+
+/// Beats for the node while the board lives ([`NodeSettings::beat`]), and at each beat closes
+/// the calls of nodes gone unheard for a timeout (whichever node notices first does). A node
+/// whose row is gone (it went unheard for a timeout itself) registers again, with a slot that
+/// is free now.
 fn beat(board: std::sync::Weak<Switchboard>, node: NodeSettings) {
-    let every = (node.timeout / 5).clamp(Duration::from_millis(100), Duration::from_secs(10));
-    let timeout_ms = i64::try_from(node.timeout.as_millis()).unwrap_or(i64::MAX / 2);
+    let every = node.beat();
+    let timeout_ms = node.timeout_ms();
     tokio::spawn(async move {
         // The start registered the node and closed gone nodes' calls: the first beat is later.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -197,9 +235,24 @@ fn beat(board: std::sync::Weak<Switchboard>, node: NodeSettings) {
                 return;
             };
             let now = system_clock();
-            if let Err(e) = store.node_heartbeat(now).await {
-                tracing::warn!(error = %e, "node heartbeat not written");
-                continue;
+            match store.node_heartbeat(now).await {
+                Ok(true) => {}
+                Ok(false) => match store.register_node(&node.name, now, now - timeout_ms).await {
+                    Ok(me) => {
+                        tracing::warn!(
+                            slot = me.slot,
+                            "node unheard for a timeout: registered again"
+                        );
+                        if let Some(board) = board.upgrade() {
+                            board.lock().slot = me.slot;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "node not registered again"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "node heartbeat not written");
+                    continue;
+                }
             }
             match store
                 .interrupt_calls(&node.name, now, now - timeout_ms)
@@ -234,8 +287,9 @@ impl Switchboard {
         let max_call_ms = i64::try_from(max_call.as_millis())
             .unwrap_or(MAX_CALL_MS)
             .max(1);
+        refuse_a_running_namesake(&store, node).await?;
         let now = system_clock();
-        let timeout_ms = i64::try_from(node.timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        let timeout_ms = node.timeout_ms();
         let me = store
             .register_node(&node.name, now, now - timeout_ms)
             .await?;
@@ -429,6 +483,7 @@ impl Switchboard {
             dialling: None,
             ends_after: None,
             confirms,
+            unconfirmed: false,
         };
         if confirms {
             // The call is on record at once; its attempts once confirmed.
@@ -473,7 +528,9 @@ impl Switchboard {
                     answered_at: None,
                     ended_at: None,
                 });
-                if !call.confirms {
+                if call.confirms {
+                    call.unconfirmed = true;
+                } else {
                     self.publish(call.record.clone());
                 }
                 let next = Next::Target {
@@ -525,6 +582,7 @@ impl Switchboard {
                 a.started_at = now;
             }
         }
+        call.unconfirmed = false;
         self.publish(call.record.clone());
         true
     }
@@ -535,14 +593,16 @@ impl Switchboard {
     pub fn withdraw(&self, key: u64, target: i64) -> Next {
         let now = self.now();
         let mut calls = self.lock();
-        calls.live.attempt_failed(target, now);
+        // A call that ended meanwhile released its target then.
         let Some(mut call) = calls.calls.remove(&key) else {
             return reject(481, "Call Does Not Exist");
         };
+        calls.live.attempt_failed(target, now);
         let last = call.record.attempts.last();
         if last.is_some_and(|a| a.target_id == Some(target) && a.outcome.is_none()) {
             call.record.attempts.pop();
         }
+        call.unconfirmed = false;
         call.dialling = None;
         self.route(&mut calls, call, key, None, now).1
     }
@@ -576,10 +636,11 @@ impl Switchboard {
     ) -> Next {
         let now = self.now();
         let mut calls = self.lock();
-        calls.live.attempt_failed(target, now);
+        // A call that ended meanwhile released its target then.
         let Some(mut call) = calls.calls.remove(&key) else {
             return reject(481, "Call Does Not Exist");
         };
+        calls.live.attempt_failed(target, now);
         close_attempt(&mut call.record, target, outcome, sip_status, now);
         if call.plan.plan().reroute.on(outcome) {
             return self
@@ -673,7 +734,11 @@ impl Switchboard {
             .attempts
             .last()
             .is_some_and(|a| a.ended_at.is_none());
-        if let (Some(target), true) = (current, open) {
+        if let (Some(target), true, true) = (current, open, call.unconfirmed) {
+            // Never sent: its target is freed and the attempt goes unrecorded.
+            calls.live.attempt_failed(target, now);
+            call.record.attempts.pop();
+        } else if let (Some(target), true) = (current, open) {
             if answered {
                 calls.live.call_ended(target, now);
             } else {
@@ -809,6 +874,7 @@ impl Switchboard {
             dialling: None,
             ends_after: None,
             confirms: false,
+            unconfirmed: false,
         };
         let state = CallState::of(key, &call);
         calls.calls.insert(key, call);

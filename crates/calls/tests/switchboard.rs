@@ -249,3 +249,50 @@ async fn a_carriers_talk_time_is_kept_to_the_millisecond_when_the_clock_moves_on
     assert_eq!(a.answered_at, Some(t0 + 150_000));
     assert_eq!(a.ended_at, Some(t0 + 160_000), "{a:?}");
 }
+
+#[tokio::test]
+async fn an_attempt_awaiting_confirmation_is_recorded_only_once_confirmed() {
+    let (_dir, target, board) = routed_board().await;
+    let mut changes = board.watch();
+    let (key, next) = board.start_call_with("sip", "c-1", "12015550100", "+14155552671", true);
+    let key = key.expect("a call record");
+    assert!(matches!(next, Next::Target { .. }), "{next:?}");
+    // On record at once, without the attempt that may still be refused.
+    assert!(changes.try_recv().unwrap().attempts.is_empty());
+    assert!(
+        changes.try_recv().is_err(),
+        "nothing more before the confirmation"
+    );
+    assert_eq!(board.live_calls(target), 1, "reserved here meanwhile");
+    assert!(board.confirm(key));
+    assert_eq!(changes.try_recv().unwrap().attempts.len(), 1);
+    board.ended(key, HungUpBy::Caller, false);
+    assert_eq!(changes.try_recv().unwrap().attempts.len(), 1);
+    assert_eq!(board.live_calls(target), 0);
+
+    // A call's attempt is refused elsewhere: taken back unrecorded, and with no other target
+    // the call is refused.
+    let (other, _) = board.start_call_with("sip", "c-2", "12015550100", "+14155552672", true);
+    let other = other.unwrap();
+    changes.try_recv().unwrap();
+    assert_eq!(board.live_calls(target), 1);
+    assert!(matches!(board.withdraw(other, target), Next::Reject { .. }));
+    assert_eq!(board.live_calls(target), 0);
+    let refused = changes.try_recv().unwrap();
+    assert!(refused.attempts.is_empty(), "{refused:?}");
+    assert_eq!(refused.outcome, CallOutcome::Rejected);
+
+    // A call that ends before its confirmation: its attempt goes unrecorded and its slot is
+    // freed; a late refusal or confirmation changes nothing.
+    let (third, _) = board.start_call_with("sip", "c-3", "12015550100", "+14155552673", true);
+    let third = third.unwrap();
+    changes.try_recv().unwrap();
+    board.ended(third, HungUpBy::Caller, false);
+    let ended = changes.try_recv().unwrap();
+    assert!(ended.attempts.is_empty(), "{ended:?}");
+    assert_eq!(ended.outcome, CallOutcome::Abandoned);
+    assert_eq!(board.live_calls(target), 0);
+    assert!(matches!(board.withdraw(third, target), Next::Reject { .. }));
+    assert!(!board.confirm(third));
+    assert!(changes.try_recv().is_err());
+}

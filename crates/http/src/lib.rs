@@ -255,8 +255,12 @@ impl AppState {
         &self,
         account: callopt_domain::AccountId,
     ) -> Result<(), problem::ApiError> {
+        // Announced before the reload, and the version taken as loaded only after it: a change
+        // another node makes meanwhile has a later version, which the poll then picks up.
+        let version = self.note_change(account).await?;
         self.reload(account).await?;
-        self.announce(account).await
+        self.loaded(account, version);
+        Ok(())
     }
 
     /// Reloads this node's in-memory state of one account's objects.
@@ -269,21 +273,32 @@ impl AppState {
             .map_err(|e| problem::ApiError::Unexpected(e.into()))
     }
 
-    /// Tells the other nodes sharing the database that one account's objects changed.
+    /// Tells the other nodes sharing the database that one account's objects changed (objects
+    /// this node keeps nothing of in memory: it reloads nothing).
     pub async fn announce(
         &self,
         account: callopt_domain::AccountId,
     ) -> Result<(), problem::ApiError> {
-        let version = self
-            .store
+        let version = self.note_change(account).await?;
+        self.loaded(account, version);
+        Ok(())
+    }
+
+    async fn note_change(
+        &self,
+        account: callopt_domain::AccountId,
+    ) -> Result<i64, problem::ApiError> {
+        self.store
             .note_change(account, now_ms())
             .await
-            .map_err(|e| problem::ApiError::Unexpected(e.into()))?;
-        self.versions
-            .lock()
-            .expect("lock")
-            .insert(account.0, version);
-        Ok(())
+            .map_err(|e| problem::ApiError::Unexpected(e.into()))
+    }
+
+    /// This node has loaded the account's objects as of `version` (or later).
+    fn loaded(&self, account: callopt_domain::AccountId, version: i64) {
+        let mut known = self.versions.lock().expect("lock");
+        let entry = known.entry(account.0).or_insert(version);
+        *entry = (*entry).max(version);
     }
 }
 

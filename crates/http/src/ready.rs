@@ -2,9 +2,10 @@
 //! node's name, which also labels every metric it exports.
 //!
 //! The store is checked on each request (a query, timed). Parts that run beside the HTTP server
-//! (the SIP router) report themselves through [`Readiness::ok`] and [`Readiness::failing`].
-//! Any check failing makes the answer 503, so a load balancer or an orchestrator stops sending
-//! traffic to this node while the others serve.
+//! (the SIP router, Redis) report themselves through [`Readiness::ok`], [`Readiness::degraded`]
+//! and [`Readiness::failing`]. Any check failing makes the answer 503, so a load balancer or an
+//! orchestrator stops sending traffic to this node while the others serve; a degraded one is
+//! shown but keeps the node ready (every node shares it: taking them all out would help none).
 
 use crate::AppState;
 use axum::extract::State;
@@ -15,13 +16,24 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// How a self-reported part stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartState {
+    /// Working.
+    Ok,
+    /// Not working, but the node serves without it (in a lesser way): still ready.
+    Degraded,
+    /// Not working: the node is not ready.
+    Failing,
+}
+
 /// The node's name and the state of the parts that report themselves.
 #[derive(Debug)]
 pub struct Readiness {
     /// This node's name.
     node: String,
-    /// Self-reported parts by name: working, and what to say of them.
-    parts: Mutex<BTreeMap<&'static str, (bool, String)>>,
+    /// Self-reported parts by name: their state, and what to say of them.
+    parts: Mutex<BTreeMap<&'static str, (PartState, String)>>,
 }
 
 impl Readiness {
@@ -40,17 +52,22 @@ impl Readiness {
 
     /// `part` works; `detail` says how (an address, a mode).
     pub fn ok(&self, part: &'static str, detail: impl Into<String>) {
-        self.set(part, true, detail.into());
+        self.set(part, PartState::Ok, detail.into());
+    }
+
+    /// `part` has stopped working, but the node serves without it; `detail` says why.
+    pub fn degraded(&self, part: &'static str, detail: impl Into<String>) {
+        self.set(part, PartState::Degraded, detail.into());
     }
 
     /// `part` has stopped working; `detail` says why.
     pub fn failing(&self, part: &'static str, detail: impl Into<String>) {
-        self.set(part, false, detail.into());
+        self.set(part, PartState::Failing, detail.into());
     }
 
-    fn set(&self, part: &'static str, ok: bool, detail: String) {
+    fn set(&self, part: &'static str, state: PartState, detail: String) {
         if let Ok(mut parts) = self.parts.lock() {
-            parts.insert(part, (ok, detail));
+            parts.insert(part, (state, detail));
         }
     }
 }
@@ -98,9 +115,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         .lock()
         .map(|p| p.clone())
         .unwrap_or_default();
-    for (name, (ok, detail)) in parts {
-        ready &= ok;
-        let status = if ok { "ok" } else { "failing" };
+    for (name, (state, detail)) in parts {
+        ready &= state != PartState::Failing;
+        let status = match state {
+            PartState::Ok => "ok",
+            PartState::Degraded => "degraded",
+            PartState::Failing => "failing",
+        };
         checks.insert(name.into(), json!({"status": status, "detail": detail}));
     }
     let body = json!({

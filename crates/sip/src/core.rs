@@ -129,6 +129,9 @@ struct Call {
     hops: u32,
     /// Waiting for a [`Hop::Pending`] decision.
     waiting: bool,
+    /// When the decision being waited for is given up: a routing timer set for an earlier wait
+    /// of the same call (each failover may wait) fires before it and is ignored.
+    waiting_until: Option<Instant>,
 }
 
 /// One attempt: a client INVITE transaction toward a target.
@@ -700,6 +703,7 @@ impl Core {
                 caller_canceled: false,
                 hops: 0,
                 waiting: false,
+                waiting_until: None,
             },
         );
         self.apply_hop(id, hop, now, out);
@@ -720,6 +724,7 @@ impl Core {
                     continue;
                 };
                 call.waiting = true;
+                call.waiting_until = Some(now + crate::ROUTING_TIMEOUT);
                 call.branch = None;
                 self.pending.insert(key, call_id);
                 self.set(now + crate::ROUTING_TIMEOUT, Timer::Routing(call_id));
@@ -1811,7 +1816,7 @@ impl Core {
                 let Some(call) = self.calls.get(&id) else {
                     return;
                 };
-                if !call.waiting {
+                if !call.waiting || call.waiting_until.is_some_and(|until| until > now) {
                     return;
                 }
                 let key = call.key;

@@ -240,8 +240,11 @@ pub trait Store: Send + Sync + 'static {
     /// call-id slot that no other node heard from since `live_since` holds (an earlier run of
     /// the same name holds none). Calls this store writes from then on carry the node's id.
     async fn register_node(&self, name: &str, now: i64, live_since: i64) -> Result<NodeRecord>;
-    /// This node is alive at `now`.
-    async fn node_heartbeat(&self, now: i64) -> Result<()>;
+    /// This node is alive at `now`. False when its row is gone (another node found it unheard
+    /// for a timeout and closed its calls): it must register again.
+    async fn node_heartbeat(&self, now: i64) -> Result<bool>;
+    /// When a node named `name` last beat, if one is registered.
+    async fn node_last_beat(&self, name: &str) -> Result<Option<i64>>;
     /// Records that the account's objects changed at `now`, for the other nodes sharing the
     /// database; returns the account's new version.
     async fn note_change(&self, account: AccountId, now: i64) -> Result<i64>;

@@ -86,6 +86,15 @@ pub(crate) mod db {
         Ok(tx)
     }
 
+    /// Holds off writers of calls until the transaction ends (rolling a day up reads its calls
+    /// and then clears its changes: a change committed in between would be cleared unrolled).
+    pub async fn lock_calls(tx: &mut DbConnection) -> Result<()> {
+        sqlx::query("LOCK TABLE calls IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
     /// The function that builds a JSON object from (key, value) arguments.
     pub const JSON_OBJECT: &str = "json_build_object";
 

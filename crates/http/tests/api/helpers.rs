@@ -86,6 +86,10 @@ async fn spawn_app_full(
     let store = callopt_store::open(&url).await.unwrap();
     // Tests serve their pages and verification files on loopback.
     let mut options = options;
+    // A node of its own per start: an earlier start's tasks may still beat under its name.
+    static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    options.node.get_or_insert_with(|| format!("test-{start}"));
     options.guard.allow_private = true;
     options.guard.scan_poll = std::time::Duration::from_millis(50);
     let state = AppState::with_options(store.clone(), geo, ExtraPages::default(), options)

@@ -1297,6 +1297,15 @@ fn a_2xx_to_a_re_invite_moves_its_sender_for_the_bye_at_the_limit() {
     only(&sent, CALLER, "BYE");
 }
 
+/// A decision to ring `target` at `at` for 20 s.
+fn ring(target: i64, at: &str) -> Hop {
+    Hop::Target {
+        target,
+        uri: callopt_domain::SipUri::parse("t", &format!("sip:agent@{at}")).unwrap(),
+        ring_timeout: Duration::from_secs(20),
+    }
+}
+
 #[test]
 fn a_pending_decision_goes_on_when_it_arrives() {
     let mut rig = Rig::new(&[T1, T2]);
@@ -1310,27 +1319,13 @@ fn a_pending_decision_goes_on_when_it_arrives() {
     only(&sent, CALLER, "100");
     // A decision for a key nobody waits on changes nothing.
     assert!(rig.decided(7, rig.control.hop()).is_empty());
-    let sent = rig.decided(
-        1,
-        Hop::Target {
-            target: 1,
-            uri: callopt_domain::SipUri::parse("t", &format!("sip:agent@{T1}")).unwrap(),
-            ring_timeout: Duration::from_secs(20),
-        },
-    );
+    let sent = rig.decided(1, ring(1, T1));
     let inv1 = only(&sent, T1, "INVITE").clone();
     // The failover decision is pending too; then the second target answers.
     let sent = rig.feed(T1, &answer(&inv1, 486, "t1"));
     only(&sent, T1, "ACK");
     assert!(sent.iter().all(|(t, _)| t == T1), "{sent:#?}");
-    let sent = rig.decided(
-        1,
-        Hop::Target {
-            target: 2,
-            uri: callopt_domain::SipUri::parse("t", &format!("sip:agent@{T2}")).unwrap(),
-            ring_timeout: Duration::from_secs(20),
-        },
-    );
+    let sent = rig.decided(1, ring(2, T2));
     let inv2 = only(&sent, T2, "INVITE").clone();
     only(
         &rig.feed(T2, &answer_at(&inv2, 200, "t2", T2)),
@@ -1376,4 +1371,21 @@ fn a_caller_cancel_or_the_routing_timeout_ends_a_pending_call() {
         rig.control.events()[1..],
         [Event::Ended(HungUpBy::System, false)]
     );
+}
+
+#[test]
+fn the_routing_timeout_of_an_earlier_wait_does_not_end_a_later_one() {
+    let mut rig = Rig::new(&[T1, T2]);
+    rig.control.defer.store(true, Ordering::SeqCst);
+    rig.feed(CALLER, &invite("z9hG4bKp4"));
+    // The first decision comes after 5 s; the target is busy; the failover waits again.
+    rig.advance(Duration::from_secs(5));
+    let sent = rig.decided(1, ring(1, T1));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 486, "t1"));
+    // The first wait's timer comes due 3 s into the second wait: the call goes on waiting.
+    let sent = rig.advance(Duration::from_secs(4));
+    assert!(sent.iter().all(|(to, _)| to != CALLER), "{sent:#?}");
+    let sent = rig.decided(1, ring(2, T2));
+    only(&sent, T2, "INVITE");
 }

@@ -1192,14 +1192,23 @@ impl Store for SqlStore {
         Ok(node)
     }
 
-    async fn node_heartbeat(&self, now: i64) -> Result<()> {
+    async fn node_heartbeat(&self, now: i64) -> Result<bool> {
         let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
-        sqlx::query("UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
+        let done = sqlx::query("UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
             .bind(now)
             .bind(node)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn node_last_beat(&self, name: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(heartbeat_at) FROM nodes WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn note_change(&self, account: AccountId, now: i64) -> Result<i64> {

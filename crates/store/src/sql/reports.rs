@@ -392,6 +392,7 @@ pub(super) async fn roll(db: &DbPool, settled_before: i64, max_days: u32) -> Res
     let unknown_left = budget == 0;
     while next < target && budget > 0 {
         let mut tx = begin_claim(db, super::Claim::Rollups as i64).await?;
+        lock_calls(&mut tx).await?;
         roll_day(&mut tx, next, None).await?;
         next += DAY_MS;
         sqlx::query("UPDATE call_rollup_state SET rolled_until = $1")
@@ -416,6 +417,7 @@ pub(super) async fn roll(db: &DbPool, settled_before: i64, max_days: u32) -> Res
             break;
         };
         let mut tx = begin_claim(db, super::Claim::Rollups as i64).await?;
+        lock_calls(&mut tx).await?;
         roll_day(&mut tx, day, Some(account)).await?;
         sqlx::query("DELETE FROM call_rollup_dirty WHERE account_id = $1 AND day = $2")
             .bind(account)
