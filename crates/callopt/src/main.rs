@@ -111,7 +111,8 @@ fn init_logging(filter: &str) {
 }
 
 /// Reports Redis in `/readyz`, checked every five seconds: a node whose Redis does not answer
-/// routes on its own counters (degraded, still ready: every node shares the one Redis).
+/// routes on its own counters and leases numbers from its own copy of the pools (degraded,
+/// still ready: every node shares the one Redis).
 fn watch_redis(
     shared: callopt_calls::SharedCounters,
     readiness: Arc<callopt_http::ready::Readiness>,
@@ -125,9 +126,10 @@ fn watch_redis(
                     "redis",
                     format!("answered in {:.2} ms", took.as_secs_f64() * 1000.0),
                 ),
-                Err(e) => {
-                    readiness.degraded("redis", format!("{e}: caps are counted on this node alone"))
-                }
+                Err(e) => readiness.degraded(
+                    "redis",
+                    format!("{e}: caps and leases are kept on this node alone"),
+                ),
             }
         }
     });
@@ -175,6 +177,7 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         pool_sample: std::time::Duration::from_secs(config.pool_sample_secs.max(1)),
         node: config.node_name.clone(),
         node_timeout: std::time::Duration::from_secs(config.node_timeout_secs.max(1)),
+        shared: None,
     })
 }
 
@@ -269,13 +272,21 @@ async fn serve(common: Common) -> anyhow::Result<()> {
     init_logging(&config.log);
     let store = open_store(&config.db).await?;
     start_webhooks(&config, store.clone())?;
-    let state = AppState::with_options(
-        store,
-        geo_config(&config)?,
-        ExtraPages::default(),
-        http_options(&config)?,
-    )
-    .await?;
+    let shared = match &config.redis_url {
+        Some(url) => Some(
+            callopt_calls::SharedCounters::connect(url)
+                .await
+                .with_context(|| format!("connecting to Redis at {}", redacted(url)))?,
+        ),
+        None => None,
+    };
+    let mut options = http_options(&config)?;
+    options.shared = shared.clone();
+    let state =
+        AppState::with_options(store, geo_config(&config)?, ExtraPages::default(), options).await?;
+    if let Some(shared) = &shared {
+        watch_redis(shared.clone(), state.readiness.clone());
+    }
     let scanner = guard::Scanner::new(
         config.guard_allow_private,
         config
@@ -288,7 +299,7 @@ async fn serve(common: Common) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, db = %redacted(&config.db), "serving");
-    let sip = start_sip(&config, &state).await?;
+    let sip = start_sip(&config, &state, shared).await?;
     say(&format!("listening on http://{addr}"));
     callopt_http::serve(listener, state, shutdown_signal()).await?;
     if let Some(sip) = sip {
@@ -325,10 +336,12 @@ async fn bind_sip(
 }
 
 /// Binds the SIP router's UDP socket and TCP listener on `sip_listen` (the same port for both)
-/// and runs it beside the HTTP server.
+/// and runs it beside the HTTP server, reserving targets in `shared` when there are several
+/// nodes.
 async fn start_sip(
     config: &Config,
     state: &AppState,
+    shared: Option<callopt_calls::SharedCounters>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(listen) = &config.sip_listen else {
         return Ok(None);
@@ -348,17 +361,6 @@ async fn start_sip(
         nameservers: config.sip_nameservers.clone(),
         refresh: std::time::Duration::from_secs(config.sip_dns_refresh_secs.max(1)),
     });
-    let shared = match &config.redis_url {
-        Some(url) => Some(
-            callopt_calls::SharedCounters::connect(url)
-                .await
-                .with_context(|| format!("connecting to Redis at {}", redacted(url)))?,
-        ),
-        None => None,
-    };
-    if let Some(shared) = &shared {
-        watch_redis(shared.clone(), state.readiness.clone());
-    }
     let control = Arc::new(sip::SipControl::new(state.switchboard.clone(), shared));
     say(&format!("sip on udp:{local} tcp:{local}"));
     tracing::info!(%local, "SIP router listening");

@@ -368,22 +368,23 @@ fn publish(body: Arc<Mutex<String>>) -> String {
     host
 }
 
+/// A page domain of the account's, proved through its well-known file on a loopback server;
+/// its `host:port`.
+fn verified_domain(api: &Api) -> String {
+    let token = Arc::new(Mutex::new(String::new()));
+    let host = publish(token.clone());
+    let domain = api.call("POST", "/v1/domains", Some(json!({"host": host})));
+    *token.lock().unwrap() = domain["token"].as_str().unwrap().to_string();
+    let path = format!("/v1/domains/{}/verify", domain["id"]);
+    let verified = api.call("POST", &path, None);
+    assert_eq!(verified["verified"], true, "{verified}");
+    host
+}
+
 #[test]
 fn a_call_is_attributed_to_the_visitor_session_that_holds_the_number() {
     let f = Fixture::new();
-    // The page's domain, proved through its well-known file.
-    let token = Arc::new(Mutex::new(String::new()));
-    let host = publish(token.clone());
-    let domain = f
-        .api
-        .call("POST", "/v1/domains", Some(json!({"host": host})));
-    *token.lock().unwrap() = domain["token"].as_str().unwrap().to_string();
-    let verified = f.api.call(
-        "POST",
-        &format!("/v1/domains/{}/verify", domain["id"]),
-        None,
-    );
-    assert_eq!(verified["verified"], true, "{verified}");
+    let host = verified_domain(&f.api);
     let answer = Sipp::start(f.dir.path(), "uas.xml", &[]);
     campaign_on(
         &f.api,
@@ -450,12 +451,13 @@ fn readiness_names_the_node_its_store_and_its_sip_router() {
 }
 
 /// For tests of several nodes: a temp dir, a database in it with one account (its URL and the
-/// account's key), and a directory of each of two nodes' own for their logs.
-fn shared_database() -> (tempfile::TempDir, String, String, [std::path::PathBuf; 2]) {
+/// account's key), and a directory of each of `N` nodes' own for their logs.
+fn shared_database<const N: usize>() -> (tempfile::TempDir, String, String, [std::path::PathBuf; N])
+{
     let dir = tempfile::tempdir().unwrap();
     let db = callopt_store::testing::scratch_database(dir.path());
     let key = account(&db);
-    let nodes = [dir.path().join("a"), dir.path().join("b")];
+    let nodes = std::array::from_fn(|i| dir.path().join(format!("node-{i}")));
     for d in &nodes {
         std::fs::create_dir_all(d).unwrap();
     }
@@ -667,4 +669,209 @@ fn a_second_node_under_a_running_nodes_name_refuses_to_start() {
     assert!(!second.status.success());
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(said.contains("a running node named \"same\""), "{said}");
+}
+
+/// Posts a DNI request for `visitor` on `page` to the node at `base`; its answer.
+fn dni(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    campaign: &str,
+    visitor: &str,
+    page: &str,
+) -> Value {
+    let origin = page.split("/landing").next().unwrap();
+    let r = http
+        .post(format!("{base}/v1/dni/sessions"))
+        .header("origin", origin)
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(json!({"campaign": campaign, "visitor": visitor, "page_url": page}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{visitor} on {base}");
+    r.json().unwrap()
+}
+
+/// How many members a Redis sorted set has (`redis-cli`, from the redis-tools package).
+fn zcard(redis: &Redis, key: &str) -> i64 {
+    let out = Command::new("redis-cli")
+        .args(["-u", &redis.url, "ZCARD", key])
+        .output()
+        .expect("redis-cli");
+    let said = String::from_utf8_lossy(&out.stdout);
+    said.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ZCARD {key}: {said}"))
+}
+
+#[test]
+fn three_nodes_share_numbers_and_caps_and_survive_one_killed_mid_burst() {
+    let (dir, db, key, [dir_a, dir_b, dir_c]) = shared_database();
+    let redis = Redis::start(dir.path());
+    let node = |name: &'static str| {
+        [
+            ("CALLOPT_NODE_NAME", name),
+            ("CALLOPT_REDIS_URL", redis.url.as_str()),
+            ("CALLOPT_NODE_TIMEOUT_SECS", "2"),
+        ]
+    };
+    let a = Service::start(BIN, &dir_a, &db, &node("node-a"));
+    let api = Api {
+        http: reqwest::blocking::Client::new(),
+        base: a.http.clone(),
+        key,
+    };
+    let host = verified_domain(&api);
+    let one = Sipp::start(dir.path(), "uas.xml", &[]);
+    let two = Sipp::start(dir.path(), "uas.xml", &[]);
+    let routes = [(uri(&one, "one"), 1), (uri(&two, "two"), 1)];
+    let targets = campaign_on(&api, &routes, 20, std::slice::from_ref(&host));
+    for t in &targets {
+        let caps = json!({"caps": {"concurrent": 2, "hourly": 3}});
+        api.call("PATCH", &format!("/v1/targets/{t}"), Some(caps));
+    }
+    // Six numbers in the pool: the one calls reach, and five more.
+    let pool = api.call("GET", "/v1/pools", None)["items"][0]["id"].clone();
+    for n in 1..=5 {
+        let number = json!({"e164": format!("+1201555010{n}"), "pool_id": pool});
+        api.post("/v1/numbers", number);
+    }
+    let campaigns = api.call("GET", "/v1/campaigns", None);
+    let campaign = campaigns["items"][0]["key"].as_str().unwrap().to_string();
+    let b = Service::start(BIN, &dir_b, &db, &node("node-b"));
+    let mut c = Service::start(BIN, &dir_c, &db, &node("node-c"));
+    let nodes = [a.http.clone(), b.http.clone(), c.http.clone()];
+
+    // Sixteen visitors at once, each asking the three nodes in turn, starting at a different
+    // one: six of them get the six numbers, each keeping its number and session from node to
+    // node; the others get the default number, unattributed.
+    let page = format!("http://{host}/landing?utm_source=news");
+    let answers: Vec<(String, Vec<Value>)> = std::thread::scope(|s| {
+        let visits: Vec<_> = (0..16)
+            .map(|i| {
+                let (nodes, page, campaign) = (&nodes, &page, &campaign);
+                s.spawn(move || {
+                    let http = reqwest::blocking::Client::new();
+                    let visitor = format!("visitor-{i:02}");
+                    let answers = (0..3)
+                        .map(|hop| dni(&http, &nodes[(i + hop) % 3], campaign, &visitor, page))
+                        .collect();
+                    (visitor, answers)
+                })
+            })
+            .collect();
+        visits.into_iter().map(|v| v.join().unwrap()).collect()
+    });
+    let mut held: Vec<(String, String, String)> = Vec::new();
+    for (visitor, seen) in &answers {
+        if seen[0]["attributed"] == true {
+            for later in &seen[1..] {
+                assert_eq!(later["number"], seen[0]["number"], "{visitor}: {seen:?}");
+                assert_eq!(later["session"], seen[0]["session"], "{visitor}: {seen:?}");
+                assert_eq!(later["attributed"], true, "{visitor}: {seen:?}");
+            }
+            let number = seen[0]["number"].as_str().unwrap().to_string();
+            let session = seen[0]["session"].as_str().unwrap().to_string();
+            held.push((number, session, visitor.clone()));
+        } else {
+            for answer in seen {
+                assert_eq!(answer["attributed"], false, "{visitor}: {seen:?}");
+                assert_eq!(answer["number"], "+12015550199", "{visitor}: {seen:?}");
+            }
+        }
+    }
+    held.sort();
+    let numbers: std::collections::BTreeSet<&str> = held.iter().map(|h| h.0.as_str()).collect();
+    assert_eq!(numbers.len(), held.len(), "a number leased twice: {held:?}");
+    assert_eq!(held.len(), 6, "every number leased once: {held:?}");
+
+    // The visitor holding the number calls reach is attributed on whichever node takes the
+    // call: here node c, whatever node leased it.
+    let (_, session, _) = held.iter().find(|h| h.0 == TRACKING).unwrap().clone();
+    let called = TRACKING.trim_start_matches('+');
+    let args = [c.sip.as_str(), "-s", called, "-m", "1"];
+    Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).expect_success();
+    let calls = api.calls_until("the attributed call", |c| {
+        c.len() == 1 && !c[0]["ended_at"].is_null()
+    });
+    assert_eq!(calls[0]["session_id"], session.as_str(), "{}", calls[0]);
+
+    // Then a burst of calls held a second each through every node, and node c killed while
+    // one of its calls is up. Five per second per node, up to 3 at once each: 9 at once in
+    // all, for 4 slots; and more answers than the hourly caps (3 per target) allow. Node c's
+    // burst starts first, so that it has a call up.
+    let burst = |sip: &str| {
+        let args = [
+            sip, "-s", called, "-m", "15", "-r", "5", "-l", "3", "-d", "1000",
+        ];
+        Sipp::spawn(dir.path(), "uac_hold.xml", sipp::free_port(), &args)
+    };
+    let on_c = burst(&c.sip);
+    let c_in_call = "SELECT COUNT(*) FROM calls JOIN nodes ON nodes.id = calls.node_id \
+         JOIN call_attempts ON call_attempts.call_id = calls.id \
+         WHERE nodes.name = 'node-c' AND call_attempts.ended_at IS NULL";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while runtime.block_on(callopt_store::testing::raw(&db, c_in_call)) == Some(0) {
+        assert!(Instant::now() < deadline, "node c never had a call up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (on_a, on_b) = (burst(&a.sip), burst(&b.sip));
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    drop(on_c);
+    let killed = Instant::now();
+    on_a.wait();
+    on_b.wait();
+
+    // The survivors close node c's calls (a connected one stays answered, a ringing one is
+    // interrupted) and let go of what they held: every record ends, and the targets' live
+    // calls in Redis drain to none.
+    let calls = api.calls_until("every call ended", |c| {
+        c.len() > 1 && c.iter().all(|c| !c["ended_at"].is_null())
+    });
+    let closed = calls
+        .iter()
+        .filter(|c| c["reason"] == "the service stopped during the call")
+        .count();
+    assert!(closed >= 1, "node c's calls: {calls:?}");
+    for t in &targets {
+        let live = || {
+            zcard(&redis, &format!("callopt:{{t:{t}}}:ring"))
+                + zcard(&redis, &format!("callopt:{{t:{t}}}:conn"))
+        };
+        while live() > 0 {
+            assert!(
+                killed.elapsed() < Duration::from_secs(20),
+                "target {t} still held in Redis"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // No target was ever over its concurrency cap, nor answered more than its hourly cap.
+    for t in &targets {
+        let peak = peak_concurrency(&db, *t);
+        assert!(peak <= 2, "target {t} had {peak} calls at once");
+        let answered = calls
+            .iter()
+            .flat_map(|c| c["attempts"].as_array().unwrap())
+            .filter(|a| a["target_id"] == *t && !a["answered_at"].is_null())
+            .count();
+        assert!(
+            answered <= 3,
+            "target {t} answered {answered} calls this hour"
+        );
+    }
+    let answered = calls.iter().filter(|c| c["outcome"] == "answered").count();
+    assert!(answered >= 2, "the burst was served: {calls:?}");
+
+    // The survivors still serve: a leased visitor keeps its number on each.
+    let (number, session, visitor) = &held[0];
+    for base in [&a.http, &b.http] {
+        let again = dni(&api.http, base, &campaign, visitor, &page);
+        assert_eq!(again["number"], number.as_str(), "{again}");
+        assert_eq!(again["session"], session.as_str(), "{again}");
+    }
 }

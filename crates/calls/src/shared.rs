@@ -98,9 +98,16 @@ fn script(body: &str) -> std::sync::Arc<Script> {
 #[derive(Clone)]
 pub struct SharedCounters {
     redis: ConnectionManager,
+    client: redis::Client,
     reserve: std::sync::Arc<Script>,
     answer: std::sync::Arc<Script>,
     keep: std::sync::Arc<Script>,
+}
+
+impl std::fmt::Debug for SharedCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCounters").finish_non_exhaustive()
+    }
 }
 
 /// A call's place in the counters: its target and its member name (unique per call).
@@ -146,9 +153,10 @@ impl SharedCounters {
     /// itself when it drops.
     pub async fn connect(url: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        let redis = ConnectionManager::new(client).await?;
+        let redis = ConnectionManager::new(client.clone()).await?;
         Ok(Self {
             redis,
+            client,
             reserve: script(RESERVE),
             answer: script(ANSWER),
             keep: script(KEEP),
@@ -219,6 +227,11 @@ impl SharedCounters {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The connection and the client it was made from, for the other state kept in this Redis.
+    pub(crate) fn connection(&self) -> (ConnectionManager, redis::Client) {
+        (self.redis.clone(), self.client.clone())
     }
 
     /// Whether Redis answers, and how long it took.

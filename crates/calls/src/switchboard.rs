@@ -134,6 +134,9 @@ pub struct NodeSettings {
     pub name: String,
     /// How long a node may go unheard before the others close its calls as interrupted.
     pub timeout: Duration,
+    /// The counters shared with the other nodes, if any: the targets held by calls this node
+    /// closes for a gone node are let go there at once, not a lease later.
+    pub shared: Option<crate::SharedCounters>,
 }
 
 impl NodeSettings {
@@ -152,6 +155,7 @@ impl Default for NodeSettings {
         Self {
             name: "local".into(),
             timeout: Duration::from_secs(30),
+            shared: None,
         }
     }
 }
@@ -258,12 +262,34 @@ fn beat(board: std::sync::Weak<Switchboard>, node: NodeSettings) {
                 .interrupt_calls(&node.name, now, now - timeout_ms)
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    interrupted = n,
-                    "calls in progress on a node gone unheard recorded as interrupted"
-                ),
+                Ok(done) if done.calls == 0 => {}
+                Ok(done) => {
+                    tracing::warn!(
+                        interrupted = done.calls,
+                        "calls in progress on a node gone unheard recorded as interrupted"
+                    );
+                    let_go(&node, done.attempts);
+                }
                 Err(e) => tracing::warn!(error = %e, "calls of gone nodes not checked"),
+            }
+        }
+    });
+}
+
+/// Lets go, in the shared counters, of the targets that attempts of calls closed for a gone
+/// node held.
+fn let_go(node: &NodeSettings, attempts: Vec<(i64, i64)>) {
+    let Some(shared) = node.shared.clone() else {
+        return;
+    };
+    if attempts.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for (call, target) in attempts {
+            let slot = crate::Slot::new(target, call as u64);
+            if let Err(e) = shared.released(&slot).await {
+                tracing::warn!(error = %e, target, "shared counters: gone node's call kept");
             }
         }
     });
@@ -293,9 +319,11 @@ impl Switchboard {
         let me = store
             .register_node(&node.name, now, now - timeout_ms)
             .await?;
-        let interrupted = store
+        let done = store
             .interrupt_calls(&node.name, now, now - timeout_ms)
             .await?;
+        let interrupted = done.calls;
+        let_go(node, done.attempts);
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,

@@ -296,3 +296,37 @@ async fn an_attempt_awaiting_confirmation_is_recorded_only_once_confirmed() {
     assert!(!board.confirm(third));
     assert!(changes.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_connected_call_left_by_a_dead_run_is_closed_and_stays_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = callopt_store::testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
+    let (account, target) = routed_campaign(&store).await;
+    let board = Switchboard::start(store.clone()).await.unwrap();
+    let (key, _) = board.start_call("sip", "call-1", "12015550100", "+14155552671");
+    board.answered(key.expect("a call record"), target, 200);
+    let page = PageRequest {
+        after: None,
+        limit: 10,
+    };
+    let filter = CallFilter::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let calls = store.calls(account, &filter, page.clone()).await.unwrap();
+        if calls.items.first().is_some_and(|c| c.answered_at.is_some()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the answer was never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The process dies with the call connected; the node's next run closes it.
+    drop(board);
+    let _next = Switchboard::start(store.clone()).await.unwrap();
+    let calls = store.calls(account, &filter, page).await.unwrap().items;
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].ended_at.is_some(), "{:?}", calls[0]);
+    assert_eq!(calls[0].outcome, CallOutcome::Answered);
+    assert_eq!(calls[0].hung_up_by, Some(HungUpBy::System));
+    assert!(calls[0].attempts.iter().all(|a| a.ended_at.is_some()));
+}

@@ -107,6 +107,34 @@ impl FreeIndex {
         self.all.first().map(|&k| (k, Match::Any))
     }
 
+    /// Up to `k` distinct free numbers in the order [`FreeIndex::pick`] would hand them out
+    /// one after another: the best of the first non-empty tier first, then the next ones of that
+    /// tier, then those of the following tiers.
+    pub fn pick_many(
+        &self,
+        pair: Option<u32>,
+        country: Option<u32>,
+        language: Option<u32>,
+        k: usize,
+    ) -> Vec<Key> {
+        let mut picked: Vec<Key> = Vec::with_capacity(k);
+        let tiers = [pair, country, language]
+            .into_iter()
+            .map(|id| id.and_then(|id| self.sets.get(id as usize)))
+            .chain([Some(&self.all)]);
+        for set in tiers.flatten() {
+            for &key in set {
+                if picked.len() == k {
+                    return picked;
+                }
+                if !picked.contains(&key) {
+                    picked.push(key);
+                }
+            }
+        }
+        picked
+    }
+
     /// How many numbers are free.
     #[cfg(test)]
     pub fn len(&self) -> usize {

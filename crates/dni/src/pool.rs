@@ -282,6 +282,66 @@ impl Pool {
         self.start_lease(slot, visitor, assigned_at, expires_at);
     }
 
+    /// Records a lease decided elsewhere (by the leases all nodes share): `visitor` holds
+    /// `number_id` until `expires_at`, whatever this pool held. A lease on the number and the
+    /// visitor's lease on another number end. Ignored if the number is unknown or
+    /// `expires_at <= now`; the number counts as last assigned at `assigned_at` when the lease
+    /// is new. Returns whether the number is in the pool.
+    pub fn hold(
+        &mut self,
+        visitor: &VisitorId,
+        number_id: i64,
+        assigned_at: Millis,
+        expires_at: Millis,
+        now: Millis,
+    ) -> bool {
+        self.settle(now);
+        let Some(&slot) = self.by_id.get(&number_id) else {
+            return false;
+        };
+        if expires_at <= now {
+            return true;
+        }
+        let same = self.slots[slot]
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.visitor == *visitor);
+        if same {
+            let lease = self.slots[slot].lease.as_mut().expect("leased");
+            self.expiry.remove(&timed(lease.expires_at, slot));
+            lease.expires_at = expires_at;
+            self.expiry.insert(timed(expires_at, slot));
+            return true;
+        }
+        self.end_lease(slot, now);
+        if let Some(mine) = self.visitors.get(visitor).copied() {
+            self.end_lease(mine, now);
+        }
+        self.start_lease(slot, visitor.clone(), assigned_at, expires_at);
+        self.peak = self.peak.max(self.expiry.len());
+        true
+    }
+
+    /// Up to `k` free numbers for the visitor at `now`, best first, in the order
+    /// [`Pool::assign`] would choose them one after another; nothing is leased. For leases
+    /// decided elsewhere: the caller offers these and [`Pool::hold`]s the one taken.
+    pub fn candidates(&mut self, who: &VisitorProfile<'_>, now: Millis, k: usize) -> Vec<i64> {
+        self.settle(now);
+        let (pair, country, language) = self.tiers.lookup(who);
+        self.free
+            .pick_many(pair, country, language, k)
+            .into_iter()
+            .map(|key| self.slots[free::slot_of(key)].number.id)
+            .collect()
+    }
+
+    /// Ends `visitor`'s lease, if any (the shared leases hold it no more).
+    pub fn release(&mut self, visitor: &VisitorId, now: Millis) {
+        if let Some(slot) = self.visitors.get(visitor).copied() {
+            self.end_lease(slot, now);
+        }
+    }
+
     /// A call arrived on this number at `now`: it counts toward the number's recent call volume
     /// for the next hour (see [`RECENT_WINDOW_MS`](crate::RECENT_WINDOW_MS)). Unknown ids are
     /// ignored.

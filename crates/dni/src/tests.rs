@@ -559,3 +559,61 @@ fn the_peak_counts_leases_that_ended_between_two_looks() {
     assign(&mut pool, "d", None, None, later);
     assert_eq!(pool.take_peak(later), (2, 5));
 }
+
+#[test]
+fn candidates_come_in_the_order_assign_would_hand_them_out() {
+    for (country, language) in [
+        (Some("US"), Some("es")),
+        (Some("CA"), Some("fr")),
+        (None, Some("fr")),
+        (None, None),
+    ] {
+        let mut offered = geo_pool();
+        let who = VisitorProfile {
+            visitor: &visitor("x"),
+            country,
+            language,
+        };
+        let all = offered.candidates(&who, 0, 10);
+        let mut assigned = geo_pool();
+        let mut one_by_one = Vec::new();
+        for i in 0..10 {
+            match assign(&mut assigned, &format!("v{i}"), country, language, 0) {
+                Assignment::New { number_id, .. } => one_by_one.push(number_id),
+                _ => break,
+            }
+        }
+        assert_eq!(all, one_by_one, "{country:?} {language:?}");
+        assert_eq!(offered.candidates(&who, 0, 2), one_by_one[..2]);
+        assert_eq!(offered.utilisation(0), (0, 5), "offering leases nothing");
+        offered.assert_consistent();
+    }
+}
+
+#[test]
+fn a_lease_held_elsewhere_displaces_what_this_pool_held() {
+    let mut pool = plain(3);
+    let (a, b) = (visitor("a"), visitor("b"));
+    assert_eq!(
+        Out::Assigned(assign(&mut pool, "a", None, None, 0)),
+        new(1, IDLE, Match::Any)
+    );
+    // Another node leased number 1 to b: a loses it here, and b holds it.
+    assert!(pool.hold(&b, 1, 10, 10 + IDLE, 10));
+    assert_eq!(pool.lease_of(&a, 10), None);
+    assert_eq!(pool.lease_of(&b, 10), Some((1, 10 + IDLE)));
+    pool.assert_consistent();
+    // b moves to number 2 (its lease on 1 ends), then renews there.
+    assert!(pool.hold(&b, 2, 20, 20 + IDLE, 20));
+    assert!(pool.hold(&b, 2, 20, 30 + IDLE, 30));
+    assert_eq!(pool.lease_of(&b, 30), Some((2, 30 + IDLE)));
+    assert_eq!(pool.utilisation(30), (1, 3));
+    pool.assert_consistent();
+    // Unknown numbers and leases already over change nothing.
+    assert!(!pool.hold(&a, 99, 30, 30 + IDLE, 30));
+    assert!(pool.hold(&a, 3, 30, 30, 30));
+    assert_eq!(pool.utilisation(30), (1, 3));
+    pool.release(&b, 40);
+    assert_eq!(pool.utilisation(40), (0, 3));
+    pool.assert_consistent();
+}

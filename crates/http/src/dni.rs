@@ -334,6 +334,27 @@ impl Dni {
         }
     }
 
+    /// Records a lease a node announced in the pool's copy here.
+    pub fn apply_hold(&self, hold: &callopt_calls::Hold, now: i64) {
+        let pool = self
+            .pools
+            .lock()
+            .expect("pools lock")
+            .get(&hold.pool_id)
+            .cloned();
+        let (Some(pool), Ok(visitor)) = (pool, VisitorId::parse("visitor", &hold.visitor)) else {
+            return;
+        };
+        let mut state = pool.lock().expect("pool lock");
+        let held = state.pool.lease_of(&visitor, now);
+        if held.is_some_and(|(n, until)| n == hold.number_id && until >= hold.until) {
+            return;
+        }
+        state
+            .pool
+            .hold(&visitor, hold.number_id, now, hold.until, now);
+    }
+
     /// Each pool's peak since the last call: (pool id, most numbers leased at once, pool size).
     pub fn take_peaks(&self, now: i64) -> Vec<(i64, usize, usize)> {
         let pools: Vec<(i64, Arc<Mutex<PoolState>>)> = self

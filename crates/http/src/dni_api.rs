@@ -11,13 +11,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use callopt_calls::{Hold, Leased, SharedLeases};
 use callopt_dni::{Assignment, VisitorProfile};
 use callopt_domain::campaign::source_number;
 use callopt_domain::{AssignmentMode, Attribution, DomainHost, VisitorId, E164};
 use callopt_store::{Refusal, SessionRecord, SessionWrite};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
 /// What the tag sends.
@@ -166,9 +167,22 @@ async fn serve_session(
             .map(|s| s.chars().take(512).collect()),
         now,
     };
-    let (answer, write) = match entry.campaign.assignment {
-        AssignmentMode::PerVisitor => per_visitor(&visit),
-        AssignmentMode::PerSource => per_source(&visit),
+    let shared = (state.leases.as_ref())
+        .zip(entry.campaign.pool_id)
+        .zip(entry.pool.as_ref());
+    let (answer, write, hold) = match (entry.campaign.assignment, shared) {
+        (AssignmentMode::PerVisitor, Some(((leases, pool_id), pool))) => {
+            match per_visitor_shared(&visit, leases, pool_id, pool).await {
+                Ok(served) => served,
+                Err(e) => {
+                    metrics::counter!("callopt_shared_leases_errors_total").increment(1);
+                    tracing::warn!(error = %e, "shared leases unreachable: leasing on this node's");
+                    with_no_hold(per_visitor(&visit))
+                }
+            }
+        }
+        (AssignmentMode::PerVisitor, _) => with_no_hold(per_visitor(&visit)),
+        (AssignmentMode::PerSource, _) => with_no_hold(per_source(&visit)),
     };
     // A new session is committed before the visitor is told its number (it must survive a
     // crash); a renewal only extends a committed lease, so it is queued and not waited for.
@@ -178,6 +192,13 @@ async fn serve_session(
         None => Ok(()),
     };
     written.map_err(|e| ApiError::Unexpected(e.into()))?;
+    if let (Some(hold), Some(leases)) = (hold, state.leases.clone()) {
+        tokio::spawn(async move {
+            if let Err(e) = leases.announce(&hold).await {
+                tracing::warn!(error = %e, "lease not announced to the other nodes");
+            }
+        });
+    }
     // Calls on the number while the lease lives are attributed to this session.
     if let (true, Some(session)) = (answer.attributed, &answer.session) {
         state.switchboard.hold(
@@ -411,6 +432,127 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
             overflow(v)
         }
     }
+}
+
+/// What serving a visit gives: the answer, what to write to the store, and the lease to
+/// announce to the other nodes.
+type Served = (SessionAnswer, Option<SessionWrite>, Option<Hold>);
+
+fn with_no_hold((answer, write): (SessionAnswer, Option<SessionWrite>)) -> Served {
+    (answer, write, None)
+}
+
+/// How many numbers are offered to the shared leases at once, and at most how many times.
+const OFFERED: usize = 8;
+const OFFERS: usize = 4;
+
+/// Per-visitor assignment with leases shared between nodes. Redis renews the visitor's lease,
+/// wherever it was made, or takes the first of the numbers this node's copy of the pool
+/// offers that no visitor holds; the copy learns whatever Redis answers, including who holds
+/// the numbers it could not take, and offers the next ones. No number taken after a few
+/// offers: the overflow number, as when the pool is exhausted.
+async fn per_visitor_shared(
+    v: &Visit<'_>,
+    leases: &SharedLeases,
+    pool_id: i64,
+    pool: &Mutex<PoolState>,
+) -> Result<Served, callopt_calls::RedisError> {
+    let triggered = v.entry.campaign.trigger.fires(&v.attribution.query);
+    let profile = VisitorProfile {
+        visitor: &v.visitor,
+        country: v.country.as_deref(),
+        language: v.language.as_deref(),
+    };
+    let (idle, now) = (v.idle_ms(), v.now);
+    let new_session = new_session_id(now);
+    for _ in 0..OFFERS {
+        let offered = match triggered {
+            true => (pool.lock().expect("pool lock").pool).candidates(&profile, now, OFFERED),
+            false => Vec::new(),
+        };
+        let leased = leases
+            .lease(pool_id, &v.visitor.0, &offered, &new_session, idle)
+            .await?;
+        let (number_id, session) = match leased {
+            Leased::Renewed { number_id, session } => (number_id, session),
+            Leased::New { number_id } => (number_id, new_session.clone()),
+            Leased::None if triggered => return Ok(with_no_hold(overflow(v))),
+            Leased::None => return Ok((v.not_triggered(), None, None)),
+            Leased::Taken(held) => {
+                let mut guard = pool.lock().expect("pool lock");
+                for (number, holder, left) in held {
+                    if let Ok(holder) = VisitorId::parse("holder", &holder) {
+                        guard.pool.hold(&holder, number, now, now + left, now);
+                    }
+                }
+                continue;
+            }
+        };
+        let fresh = session == new_session;
+        match take_lease(v, pool, pool_id, number_id, session, fresh) {
+            Ok(served) => return Ok(served),
+            // The number left the pool since it was leased: the lease ends and the visitor is
+            // served afresh.
+            Err(session) => {
+                (leases.release(pool_id, &v.visitor.0, number_id, &session)).await?;
+            }
+        }
+    }
+    Ok(with_no_hold(overflow(v)))
+}
+
+/// Records in this node's copy of the pool the lease Redis gave (`fresh`: a new one) or
+/// renewed, and answers; `Err(session)` if the number is no longer in the pool.
+fn take_lease(
+    v: &Visit<'_>,
+    pool: &Mutex<PoolState>,
+    pool_id: i64,
+    number_id: i64,
+    session: String,
+    fresh: bool,
+) -> Result<Served, String> {
+    let expires_at = v.now + v.idle_ms();
+    let mut guard = pool.lock().expect("pool lock");
+    let PoolState {
+        pool: copy,
+        session_of,
+    } = &mut *guard;
+    if !copy.hold(&v.visitor, number_id, v.now, expires_at, v.now) {
+        return Err(session);
+    }
+    let number = copy.number(number_id).expect("held number").e164.clone();
+    let known = session_of.get_mut(&v.visitor).filter(|s| s.id == session);
+    let write = match known {
+        _ if fresh => Some(v.record(&session, Some(number_id), &number, true, expires_at)),
+        Some(s) if expires_at - s.written_until < RENEWAL_WRITE_INTERVAL_MS => None,
+        _ => Some(SessionWrite::Renew {
+            id: session.clone(),
+            last_seen: v.now,
+            lease_expires_at: expires_at,
+        }),
+    };
+    if write.is_some() {
+        let lease = LeaseSession {
+            id: session.clone(),
+            written_until: expires_at,
+        };
+        session_of.insert(v.visitor.clone(), lease);
+    }
+    drop(guard);
+    let outcome = if fresh { "new" } else { "renewed" };
+    metrics::counter!("callopt_dni_requests_total", "outcome" => outcome).increment(1);
+    // Every node learns of the lease when it starts and each time it is written.
+    let hold = write.is_some().then(|| Hold {
+        pool_id,
+        number_id,
+        number: number.to_string(),
+        visitor: v.visitor.0.clone(),
+        session: session.clone(),
+        language: v.language.clone(),
+        until: expires_at,
+    });
+    let answer = v.answer(&number, Some(session), Some(expires_at), true);
+    Ok((answer, write, hold))
 }
 
 /// No free number: the default number, recorded as an unattributed session.

@@ -78,6 +78,9 @@ pub struct Options {
     /// How long a node sharing the database may go unheard before its calls in progress are
     /// closed as interrupted.
     pub node_timeout: std::time::Duration,
+    /// The Redis the nodes of a deployment share, when there are several: visitor-number leases
+    /// are decided there (target caps are reserved there by the call paths).
+    pub shared: Option<callopt_calls::SharedCounters>,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             guard: guard::GuardSettings::default(),
             node: None,
             node_timeout: std::time::Duration::from_secs(30),
+            shared: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// This node's name and the parts that report their own readiness (the SIP router).
     pub readiness: Arc<ready::Readiness>,
+    /// Visitor-number leases shared with the other nodes, when there are several.
+    pub leases: Option<callopt_calls::SharedLeases>,
     /// The version of each account's objects this node has loaded (see [`AppState::announce`]).
     versions: Versions,
     /// Held while in-memory state is reloaded from the store: a reload reads the store and
@@ -150,6 +156,7 @@ impl AppState {
         let settings = callopt_calls::NodeSettings {
             name: node.clone(),
             timeout: options.node_timeout,
+            shared: options.shared.clone(),
         };
         let switchboard =
             callopt_calls::Switchboard::start_with(store.clone(), options.max_call, &settings)
@@ -158,7 +165,15 @@ impl AppState {
         sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
         roll_reports(Arc::downgrade(&dni), store.clone(), options.max_call);
         let _ = NODE.set(node.clone());
+        let leases = options
+            .shared
+            .as_ref()
+            .map(callopt_calls::SharedLeases::new);
+        if let Some(leases) = &leases {
+            follow_leases(leases, &dni, &switchboard);
+        }
         let state = Self {
+            leases,
             readiness: Arc::new(ready::Readiness::new(node)),
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,
@@ -175,6 +190,29 @@ impl AppState {
         follow_changes(&state);
         Ok(state)
     }
+}
+
+/// Applies the leases other nodes announce (and this node's own, which change nothing) to the
+/// pools' copies here and to attribution, until the state is dropped.
+fn follow_leases(
+    leases: &callopt_calls::SharedLeases,
+    dni: &Arc<dni::Dni>,
+    switchboard: &Arc<callopt_calls::Switchboard>,
+) {
+    let (dni, switchboard) = (Arc::downgrade(dni), Arc::downgrade(switchboard));
+    leases.follow(move |hold| {
+        let (Some(dni), Some(switchboard)) = (dni.upgrade(), switchboard.upgrade()) else {
+            return false;
+        };
+        dni.apply_hold(&hold, now_ms());
+        switchboard.hold(
+            &hold.number,
+            &hold.session,
+            hold.language.as_deref(),
+            hold.until + dni::RENEWAL_WRITE_INTERVAL_MS,
+        );
+        true
+    });
 }
 
 /// Writes each pool's peak of leased numbers to its utilisation history every `every`, until

@@ -255,9 +255,10 @@ pub trait Store: Send + Sync + 'static {
     async fn refresh_caches(&self) -> Result<()>;
     /// Closes as interrupted at `now`, with their open attempts, the calls in progress whose
     /// node is gone: an earlier run of the node `name`, a node not heard from since
-    /// `live_since`, or none recorded. Returns how many. Every node calls it at start and then
-    /// every few beats, so whichever notices a dead node first closes its calls.
-    async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<u64>;
+    /// `live_since`, or none recorded. Returns how many, and the targets their open attempts
+    /// held. Every node calls it at start and then every few beats, so whichever notices a dead
+    /// node first closes its calls.
+    async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<Interrupted>;
 
     // Reports.
     /// Calls of the account aggregated as the query says.

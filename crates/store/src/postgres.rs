@@ -122,5 +122,10 @@ pub(crate) mod db {
             "nodes",
             include_str!("../migrations/postgres/0002_nodes.sql"),
         ),
+        (
+            3,
+            "open calls",
+            include_str!("../migrations/postgres/0003_open_calls.sql"),
+        ),
     ];
 }

@@ -5,6 +5,16 @@ use callopt_domain::{
     NumberStatus, RoutingPlan, Target, TrackingNumber,
 };
 
+/// What [`crate::Store::interrupt_calls`] closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interrupted {
+    /// How many calls.
+    pub calls: u64,
+    /// The attempts that were open on them: `(call id, target id)`, so that the targets' shared
+    /// counters can let them go.
+    pub attempts: Vec<(i64, i64)>,
+}
+
 /// A running Callopt process, as registered in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeRecord {

@@ -173,5 +173,10 @@ pub(crate) mod db {
             "nodes",
             include_str!("../migrations/sqlite/0014_nodes.sql"),
         ),
+        (
+            15,
+            "open calls",
+            include_str!("../migrations/sqlite/0015_open_calls.sql"),
+        ),
     ];
 }

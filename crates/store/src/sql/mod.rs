@@ -1237,7 +1237,12 @@ impl Store for SqlStore {
         self.reload_session_hooks().await
     }
 
-    async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<u64> {
+    async fn interrupt_calls(
+        &self,
+        name: &str,
+        now: i64,
+        live_since: i64,
+    ) -> Result<crate::Interrupted> {
         let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
         routing::interrupt_calls(&self.pool, name, node, now, live_since).await
     }

@@ -367,10 +367,10 @@ pub(super) async fn roll(db: &DbPool, settled_before: i64, max_days: u32) -> Res
     let rolled_until: i64 = sqlx::query_scalar("SELECT rolled_until FROM call_rollup_state")
         .fetch_one(db)
         .await?;
-    // A day is settled when every call of it started before `settled_before` and none of them
-    // is still in progress.
+    // A day is settled when every call of it started before `settled_before` and all of them
+    // ended (a connected call is answered before it ends).
     let in_progress: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(started_at) FROM calls WHERE outcome = 'in_progress'")
+        sqlx::query_scalar("SELECT MIN(started_at) FROM calls WHERE ended_at IS NULL")
             .fetch_one(db)
             .await?;
     let settled = in_progress.map_or(settled_before, |s| s.min(settled_before));

@@ -663,11 +663,11 @@ pub(super) async fn interrupt_calls(
     me: i64,
     now: i64,
     live_since: i64,
-) -> Result<u64> {
+) -> Result<crate::Interrupted> {
     // The gone nodes' calls: $1 is this node's name, $2 its id, $3 when a live node last beat
     // at the latest.
     const GONE: &str = "SELECT c.id FROM calls c LEFT JOIN nodes n ON n.id = c.node_id \
-         WHERE c.outcome = 'in_progress' AND (c.node_id IS NULL OR n.id IS NULL \
+         WHERE c.ended_at IS NULL AND (c.node_id IS NULL OR n.id IS NULL \
            OR (n.name = $1 AND n.id <> $2) OR (n.heartbeat_at < $3 AND n.id <> $2))";
     const GONE_NODES: &str = "id <> $2 AND (heartbeat_at < $3 OR name = $1)";
     // Most beats find nothing to do, and then write nothing.
@@ -681,9 +681,18 @@ pub(super) async fn interrupt_calls(
     .fetch_one(db)
     .await?;
     if to_do == 0 {
-        return Ok(0);
+        return Ok(crate::Interrupted::default());
     }
     let mut tx = begin_write(db).await?;
+    let attempts: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT call_id, target_id FROM call_attempts \
+         WHERE ended_at IS NULL AND target_id IS NOT NULL AND call_id IN ({GONE})"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
+    .fetch_all(&mut *tx)
+    .await?;
     sqlx::query(&format!(
         "UPDATE call_attempts SET ended_at = $4 WHERE ended_at IS NULL AND call_id IN ({GONE})"
     ))
@@ -693,9 +702,11 @@ pub(super) async fn interrupt_calls(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // A ringing call is interrupted; a connected one stays answered, ended now.
     let done = sqlx::query(&format!(
-        "UPDATE calls SET outcome = 'interrupted', hung_up_by = 'system', ended_at = $4, \
-         reason = 'the service stopped during the call' WHERE id IN ({GONE})"
+        "UPDATE calls SET hung_up_by = 'system', ended_at = $4, \
+           outcome = CASE WHEN outcome = 'in_progress' THEN 'interrupted' ELSE outcome END, \
+           reason = 'the service stopped during the call' WHERE id IN ({GONE})"
     ))
     .bind(name)
     .bind(me)
@@ -706,7 +717,7 @@ pub(super) async fn interrupt_calls(
     // Gone nodes with no call left in progress are forgotten.
     sqlx::query(&format!(
         "DELETE FROM nodes WHERE {GONE_NODES} AND id NOT IN (SELECT node_id FROM calls \
-           WHERE outcome = 'in_progress' AND node_id IS NOT NULL)"
+           WHERE ended_at IS NULL AND node_id IS NOT NULL)"
     ))
     .bind(name)
     .bind(me)
@@ -714,5 +725,8 @@ pub(super) async fn interrupt_calls(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(done.rows_affected())
+    Ok(crate::Interrupted {
+        calls: done.rows_affected(),
+        attempts,
+    })
 }
