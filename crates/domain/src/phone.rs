@@ -63,13 +63,27 @@ impl E164 {
                 format!("{raw:?} is not a phone number (use E.164 such as +14155550100)"),
             )
         })?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(ValidationError::new(
+        let invalid = || {
+            ValidationError::new(
                 field,
                 format!("{raw:?} is not a valid number in its numbering plan"),
-            ));
+            )
+        };
+        if !phonenumber::is_valid(&parsed) {
+            return Err(invalid());
         }
-        Ok((Self(parsed.format().mode(Mode::E164).to_string()), parsed))
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        // The country given as a hint can make the library take a number as valid that it
+        // refuses in E.164 alone (`+7833…` read with `SA`): the number is kept only if it stays
+        // valid as it will be stored and read back.
+        if region.is_some() {
+            let alone = phonenumber::parse(None, &e164).map_err(|_| invalid())?;
+            if !phonenumber::is_valid(&alone) {
+                return Err(invalid());
+            }
+            return Ok((Self(e164), alone));
+        }
+        Ok((Self(e164), parsed))
     }
 
     /// The number in E.164 form.
@@ -223,6 +237,10 @@ mod tests {
         assert!(E164::parse("e164", "+1 000 000 0000", None).is_err());
         assert!(E164::parse("e164", "", None).is_err());
         assert!(E164::parse("e164", "0301234567", Some("XX")).is_err());
+        // Valid only under another country's hint: refused, as it would be read back alone
+        // (found by the parser fuzz).
+        assert!(E164::parse("e164", "+78330000000", None).is_err());
+        assert!(E164::parse("e164", "+78330000000", Some("SA")).is_err());
     }
 
     #[test]
