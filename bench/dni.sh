@@ -10,6 +10,9 @@
 #   KEEP_TMP [0]         1: keep the temp dir (logs, configs, database) after the run
 #   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
 #                        Callopt's core (bench/store.sh), instead of a SQLite file
+#   NODES [1]            2: two Callopt nodes on one PostgreSQL (STORE=postgres implied) and one
+#                        Redis, all on the server core; wrk's threads and connections are split
+#                        between the nodes, and returning visitors move between them
 set -euo pipefail
 
 THREADS=${THREADS:-2}
@@ -21,6 +24,12 @@ RETURNING=${RETURNING:-1000}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+NODES=${NODES:-1}
+case "$NODES" in
+    1) ;;
+    2) STORE=postgres ;;
+    *) echo "NODES is 1 or 2, not $NODES" >&2; exit 2 ;;
+esac
 POOL_BLOCKS=("+12012000000" "+12013000000") # 2 x 100,000 numbers (NJ 201-200..209, 201-300..309)
 BLOCK_COUNT=100000
 
@@ -38,6 +47,7 @@ command -v wrk >/dev/null || need_apt+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v taskset >/dev/null || need_apt+=(util-linux)
+[ "$NODES" = 1 ] || command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]}"
     apt-get update -qq >&2
@@ -137,13 +147,25 @@ unset RUST_LOG
 API_KEY=$(sed -n 's/^api_key: //p' "$TMP/account.txt")
 [ -n "$API_KEY" ] || die "no api key in: $(cat "$TMP/account.txt")"
 
-CALLOPT_LOG=warn CALLOPT_GUARD_ALLOW_PRIVATE=true taskset -c "$SERVER_CPU" "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
-    >"$TMP/callopt.out" 2>"$TMP/callopt.log" &
-CALLOPT_PID=$!
-PIDS+=("$CALLOPT_PID")
-wait_for "callopt to listen" 60 grep -q '^listening on http://' "$TMP/callopt.out"
-CALLOPT=$(sed -n 's#^listening on \(http://[0-9.:]*\).*#\1#p' "$TMP/callopt.out" | head -1)
-wait_for "callopt /healthz" 30 curl -sf "$CALLOPT/healthz"
+if [ "$NODES" = 2 ]; then
+    export CALLOPT_REDIS_URL
+    CALLOPT_REDIS_URL=$(bench_redis "$TMP" "$SERVER_CPU") || die "no Redis"
+    PIDS+=("$(cat "$TMP/redis.pid")")
+fi
+# start_node NAME: one `callopt serve` on the server core; sets URL and PID.
+start_node() {
+    CALLOPT_NODE_NAME=$1 CALLOPT_LOG=warn CALLOPT_GUARD_ALLOW_PRIVATE=true \
+        taskset -c "$SERVER_CPU" "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
+        >"$TMP/$1.out" 2>"$TMP/$1.log" &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$1 to listen" 60 grep -q '^listening on http://' "$TMP/$1.out"
+    URL=$(sed -n 's#^listening on \(http://[0-9.:]*\).*#\1#p' "$TMP/$1.out" | head -1)
+    wait_for "$1 /healthz" 30 curl -sf "$URL/healthz"
+}
+start_node callopt
+CALLOPT=$URL CALLOPT_PID=$PID
+NODE_URLS=$CALLOPT
 log "callopt at $CALLOPT (pid $CALLOPT_PID), nginx at $PAGE_ORIGIN (pid $NGINX_PID), temp dir $TMP"
 
 api() { # api METHOD PATH [JSON]
@@ -175,6 +197,13 @@ json token <<<"$resp" >"$WWW/.well-known/callopt-verification.txt"
 CAMPAIGN=$(api POST /v1/campaigns "{\"name\":\"bench\",\"default_number\":\"+12015550100\",\"pool_id\":$POOL_ID,\"domains\":[\"127.0.0.1:$NGINX_PORT\"],\"trigger_parameter\":null,\"assignment\":\"per_visitor\",\"idle_timeout_secs\":1800}" | json key)
 log "campaign $CAMPAIGN"
 
+if [ "$NODES" = 2 ]; then
+    # Started once the campaign exists: it loads it at start.
+    start_node callopt-b
+    NODE_URLS="$CALLOPT $URL" CALLOPT_B_PID=$PID
+    log "second node at $URL (pid $PID), Redis at $CALLOPT_REDIS_URL"
+fi
+
 # --- the static answer: a real DNI answer, captured ----------------------------------------
 curl -sSf -X POST "$CALLOPT/v1/dni/sessions" -H "Origin: $PAGE_ORIGIN" \
     -H 'Content-Type: text/plain;charset=UTF-8' \
@@ -190,18 +219,35 @@ nginx_bytes=$(curl -sSf -X POST "$PAGE_ORIGIN/v1/dni/sessions" -H "Origin: $PAGE
 cpu_ticks() { # cpu_ticks CPU -> "busy total" jiffies from /proc/stat
     awk -v c="cpu$1" '$1==c {t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat
 }
-# run_wrk NAME URL RUN_TAG [prime] [DURATION] -> sets OUT (the BENCH line), BUSY_SERVER, BUSY_LOAD (%)
+# run_wrk NAME "URL..." RUN_TAG [prime] [DURATION] -> sets OUT (the BENCH line), BUSY_SERVER,
+# BUSY_LOAD (%). With several URLs (nodes), one wrk per URL runs at once with an equal share of
+# the threads and connections, and OUT adds their lines up (latencies: the slowest node's).
 run_wrk() {
-    local name=$1 url=$2 tag=$3 prime=${4:-} dur=${5:-$DURATION}
-    local s0 l0 s1 l1
+    local name=$1 urls=($2) tag=$3 prime=${4:-} dur=${5:-$DURATION}
+    local s0 l0 s1 l1 n=${#urls[@]} i pids=()
+    local t=$((THREADS / n > 0 ? THREADS / n : 1)) c=$((CONNECTIONS / n))
     s0=$(cpu_ticks "$SERVER_CPU"); l0=$(cpu_ticks "$LOAD_CPU")
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s \
-        -s "$LUA" "$url/v1/dni/sessions" -- "$CAMPAIGN" "$PAGE_ORIGIN" "$P_RETURN" "$RETURNING" \
-        "$tag" $prime >"$TMP/wrk-$name.txt" 2>&1 || die "wrk failed: $(cat "$TMP/wrk-$name.txt")"
+    for i in "${!urls[@]}"; do
+        taskset -c "$LOAD_CPU" wrk -t"$t" -c"$c" -d"$dur" --timeout 5s \
+            -s "$LUA" "${urls[$i]}/v1/dni/sessions" -- "$CAMPAIGN" "$PAGE_ORIGIN" "$P_RETURN" \
+            "$RETURNING" "$tag-$i" $prime >"$TMP/wrk-$name-$i.txt" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || die "wrk failed: $(cat "$TMP/wrk-$name-$i.txt")"
+    done
+    cat "$TMP"/wrk-"$name"-*.txt >"$TMP/wrk-$name.txt"
     s1=$(cpu_ticks "$SERVER_CPU"); l1=$(cpu_ticks "$LOAD_CPU")
     BUSY_SERVER=$(awk -v a="$s0" -v b="$s1" 'BEGIN{split(a,x," ");split(b,y," "); printf "%.0f", 100*(y[1]-x[1])/(y[2]-x[2])}')
     BUSY_LOAD=$(awk -v a="$l0" -v b="$l1" 'BEGIN{split(a,x," ");split(b,y," "); printf "%.0f", 100*(y[1]-x[1])/(y[2]-x[2])}')
-    OUT=$(grep '^BENCH ' "$TMP/wrk-$name.txt") || die "no BENCH line: $(cat "$TMP/wrk-$name.txt")"
+    [ "$(grep -c '^BENCH ' "$TMP/wrk-$name.txt")" = "$n" ] \
+        || die "no BENCH line: $(cat "$TMP/wrk-$name.txt")"
+    OUT=$(grep '^BENCH ' "$TMP/wrk-$name.txt" | awk '
+        { for (i = 2; i <= NF; i++) { split($i, kv, "="); k[i] = kv[1]
+            if (kv[1] ~ /_ms$/) { if (kv[2] > v[i]) v[i] = kv[2] }
+            else if (kv[1] == "duration_s") { if (kv[2] > v[i]) v[i] = kv[2] }
+            else v[i] += kv[2] } nf = NF }
+        END { printf "BENCH"; for (i = 2; i <= nf; i++) printf " %s=%s", k[i], v[i]; print "" }')
     log "$name: $OUT cpu${SERVER_CPU}_busy=${BUSY_SERVER}% cpu${LOAD_CPU}_busy=${BUSY_LOAD}%"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -214,11 +260,19 @@ check_clean() { # check_clean NAME BENCH_LINE
 metric() { # metric NAME_WITH_LABELS (without the node label every series has) -> value or 0
     curl -sf "$CALLOPT/metrics" | sed -E 's/\{node="[^"]*"\}//; s/\{node="[^"]*",/{/' | awk -v m="$1" '$1==m {print $2; found=1} END {if(!found) print 0}'
 }
+total() { # total NAME_WITH_LABELS -> the metric summed over the nodes
+    local url sum=0 v
+    for url in $NODE_URLS; do
+        v=$(CALLOPT=$url metric "$1")
+        sum=$(awk -v a="$sum" -v b="$v" 'BEGIN{printf "%.0f", a + b}')
+    done
+    echo "$sum"
+}
 RUN=$(date +%s)$$
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 
 log "mix: p_return=$P_RETURN, $RETURNING returning visitors per thread; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP)"
-run_wrk warmup-callopt "$CALLOPT" "w$RUN" prime "$WARMUP"; warm=$OUT
+run_wrk warmup-callopt "$NODE_URLS" "w$RUN" prime "$WARMUP"; warm=$OUT
 check_clean warmup-callopt "$warm"
 [ "$(field returning "$warm")" -ge $((THREADS * RETURNING)) ] \
     || die "warm-up too short to see all $((THREADS * RETURNING)) returning visitors; raise WARMUP"
@@ -232,25 +286,26 @@ expect_new=$(awk -v r="$(field rps "$warm")" -v p="$P_RETURN" -v s="$secs" -v u=
 run_wrk warmup-nginx "$PAGE_ORIGIN" "wn$RUN" "" "$WARMUP"; warm=$OUT
 check_clean warmup-nginx "$warm"
 
-new0=$(metric 'callopt_dni_requests_total{outcome="new"}')
-ren0=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
-bs0=$(metric callopt_session_batch_size_sum); bc0=$(metric callopt_session_batch_size_count)
-run_wrk callopt "$CALLOPT" "m$RUN"; DNI=$OUT
+new0=$(total 'callopt_dni_requests_total{outcome="new"}')
+ren0=$(total 'callopt_dni_requests_total{outcome="renewed"}')
+bs0=$(total callopt_session_batch_size_sum); bc0=$(total callopt_session_batch_size_count)
+run_wrk callopt "$NODE_URLS" "m$RUN"; DNI=$OUT
 DNI_BUSY="$BUSY_SERVER/$BUSY_LOAD"
 check_clean callopt "$DNI"
-new1=$(metric 'callopt_dni_requests_total{outcome="new"}')
-ren1=$(metric 'callopt_dni_requests_total{outcome="renewed"}')
-bs1=$(metric callopt_session_batch_size_sum); bc1=$(metric callopt_session_batch_size_count)
+new1=$(total 'callopt_dni_requests_total{outcome="new"}')
+ren1=$(total 'callopt_dni_requests_total{outcome="renewed"}')
+bs1=$(total callopt_session_batch_size_sum); bc1=$(total callopt_session_batch_size_count)
 util=$(metric "callopt_pool_utilisation{pool=\"$POOL_ID\"}")
 awk -v u="$util" 'BEGIN{exit !(u < 1)}' || die "pool utilisation $util: pool exhausted, the run is void"
 run_wrk nginx "$PAGE_ORIGIN" "n$RUN"; NGX=$OUT
 NGX_BUSY="$BUSY_SERVER/$BUSY_LOAD"
 check_clean nginx "$NGX"
 alive "$CALLOPT_PID" || die "callopt died"
+[ "$NODES" = 1 ] || alive "$CALLOPT_B_PID" || die "the second node died"
 
 dni_rps=$(field rps "$DNI"); nginx_rps=$(field rps "$NGX")
 new=$((${new1%.*} - ${new0%.*})); ren=$((${ren1%.*} - ${ren0%.*}))
-echo "params: store $STORE, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes, load average before the runs $LOADAVG"
+echo "params: nodes $NODES, store $STORE, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), server on cpu$SERVER_CPU, wrk on cpu$LOAD_CPU, answer ${ANSWER_BYTES} bytes, load average before the runs $LOADAVG"
 echo "mix: p_return=$P_RETURN ($((THREADS * RETURNING)) returning visitors); callopt served new=$new renewed=$ren; pool $POOL_SIZE numbers, utilisation after run $util"
 batch=$(awk -v a="$bs0" -v b="$bs1" -v c="$bc0" -v d="$bc1" 'BEGIN{if (d>c) printf "%.1f", (b-a)/(d-c); else print "n/a"}')
 echo "callopt: $((${bc1%.*} - ${bc0%.*})) session commits, mean batch $batch writes; p50 ms callopt=$(field p50_ms "$DNI") nginx=$(field p50_ms "$NGX")"

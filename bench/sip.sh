@@ -359,13 +359,9 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     HTTP_PORT=$(free_port)
     CALLOPT_SIP_PORT=$(free_port)
     if [ "${REDIS:-0}" = 1 ]; then
-        command -v redis-server >/dev/null || die "REDIS=1 needs redis-server"
-        REDIS_PORT=$(free_port)
-        taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
-            --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
-        PIDS+=("$!")
-        wait_for "redis on :$REDIS_PORT" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT"
-        export CALLOPT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+        CALLOPT_REDIS_URL=$(bench_redis "$TMP" "$SERVER_CPU") || die "no Redis"
+        PIDS+=("$(cat "$TMP/redis.pid")")
+        export CALLOPT_REDIS_URL
     fi
     (cd "$TMP" && CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" "$BIN" serve \
         --listen "127.0.0.1:$HTTP_PORT" --sip-listen "127.0.0.1:$CALLOPT_SIP_PORT" --db "$DB" \

@@ -4,6 +4,7 @@ and runs from its own virtualenv: see test_signalwire.py."""
 
 import json
 import secrets
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -14,7 +15,7 @@ import requests
 
 from harness import (
     HERE, SIP_SCENARIOS, TRACKING, Api, Answer, PlivoSide, Service, Sipp, TelnyxSide,
-    TwilioSide, connect, setup_routing, wait_for,
+    TwilioSide, connect, free_udp_port, setup_routing, wait_for,
 )
 
 CALLER = "+12125550100"
@@ -334,3 +335,67 @@ def test_connections_are_scoped_to_the_account_and_validated(api, service):
     api.call("DELETE", f"/v1/carrier-connections/{conn['id']}", expect=204)
     r = side.post(conn["voice_url"], side.incoming(call_id(side), CALLER, TRACKING))
     assert r.status_code == 404
+
+
+@pytest.fixture
+def redis_url(service):
+    """A Redis of the test's own on a free loopback port."""
+    port = free_udp_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(service.workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}"
+    try:
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for("redis-server listening", listening)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_nodes_sharing_redis_count_each_others_webhook_calls_against_caps(api, service,
+                                                                          redis_url):
+    # Set up through the fixture's node, which two nodes on its database and one Redis then
+    # replace. Each target may hold one call at once.
+    side = TwilioSide(service)
+    setup_routing(api, [FIRST, SECOND], caps={0: {"concurrent": 1}, 1: {"concurrent": 1}})
+    conn = connect(api, side)
+    service.stop()
+    nodes = []
+    try:
+        for name in ("node-a", "node-b"):
+            d = service.workdir / name
+            d.mkdir()
+            node = Service(d, db=service.db, env={"CALLOPT_NODE_NAME": name,
+                                                   "CALLOPT_REDIS_URL": redis_url})
+            nodes.append(node.start(sip=False))
+        on = [lambda url, n=n: url.replace(urllib.parse.urlsplit(url).netloc,
+                                           urllib.parse.urlsplit(n.base).netloc)
+              for n in nodes]
+        # A call through node a rings the first target, the one it may hold at once.
+        first = side.answer(on[0](conn["voice_url"]),
+                            side.incoming(call_id(side), CALLER, TRACKING))
+        assert first.dialled() == ("Number", FIRST), first.text
+        # Node b counts it: its call skips the first target for the second.
+        sid = call_id(side)
+        second = side.answer(on[1](conn["voice_url"]), side.incoming(sid, CALLER, TRACKING))
+        assert second.dialled() == ("Number", SECOND), second.text
+        # Once node b's call is over, the second target is free again in Redis too: a third
+        # call, through node a, takes it (the first still rings).
+        done = side.answer(on[1](second.action()),
+                           side.dial_ended(sid, "completed", 3, caller_gone=True))
+        assert done.verb.tag == "Hangup", done.text
+        third = side.answer(on[0](conn["voice_url"]),
+                            side.incoming(call_id(side), CALLER, TRACKING))
+        assert third.dialled() == ("Number", SECOND), third.text
+    finally:
+        for node in nodes:
+            node.stop()

@@ -6,11 +6,10 @@
 //! is withdrawn and the plan goes on. If Redis cannot be reached, calls are routed on this
 //! node's counters alone (a cap may then be exceeded across nodes; a call is not lost).
 
-use callopt_calls::{Next, SharedCounters, Slot, Switchboard};
+use callopt_calls::{Next, SharedCounters, Switchboard};
 use callopt_domain::{AttemptOutcome, Destination, HungUpBy, SipUri};
 use callopt_sip::{CallControl, Hop, Hops, InboundCall};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// The switchboard, speaking the SIP router's language.
 pub struct SipControl {
@@ -53,17 +52,10 @@ fn reject(status: u16, reason: &str) -> Hop {
     }
 }
 
-fn now_ms() -> i64 {
-    callopt_http::now_ms()
-}
-
 impl SipControl {
-    /// The control over `board`, reserving targets in `shared` when there are several nodes.
-    /// Starts the task that keeps this node's calls counted there.
+    /// The control over `board`, reserving targets in `shared` when there are several nodes
+    /// (the switchboard keeps its calls counted there).
     pub fn new(board: Arc<Switchboard>, shared: Option<SharedCounters>) -> Self {
-        if let Some(shared) = &shared {
-            keep_alive(Arc::downgrade(&board), shared.clone());
-        }
         Self {
             board,
             shared,
@@ -82,7 +74,9 @@ impl SipControl {
         };
         let board = self.board.clone();
         tokio::spawn(async move {
-            let next = reserve(&board, &shared, key, next).await;
+            let next = shared
+                .reserve_next(&board, key, next, |d| matches!(d, Destination::Sip(_)))
+                .await;
             hops.send(key, hop(&board, Some(key), next));
         });
         Hop::Pending
@@ -91,79 +85,9 @@ impl SipControl {
     /// Releases call `key`'s hold on `target` in the shared counters, if any.
     fn release(&self, key: u64, target: i64) {
         if let Some(shared) = self.shared.clone() {
-            tokio::spawn(async move {
-                if let Err(e) = shared.released(&Slot::new(target, key)).await {
-                    tracing::warn!(error = %e, target, "shared counters: release not recorded");
-                }
-            });
+            tokio::spawn(async move { shared.let_go(key, target).await });
         }
     }
-}
-
-/// Reserves the target of `next` for call `key` in the shared counters, withdrawing targets
-/// whose caps are full until one holds or the plan has nothing left; the next step to take.
-async fn reserve(board: &Switchboard, shared: &SharedCounters, key: u64, mut next: Next) -> Next {
-    loop {
-        let Next::Target {
-            target,
-            destination,
-            ..
-        } = &next
-        else {
-            return next;
-        };
-        let target = *target;
-        // A carrier dial-out target cannot take a SIP call: recorded, failed, plan goes on.
-        let (Destination::Sip(_), Some(t)) = (destination, board.target(target)) else {
-            board.confirm(key);
-            next = board.attempt_failed(key, target, AttemptOutcome::Unreachable, None);
-            continue;
-        };
-        let periods = callopt_routing::cap_periods(&t, now_ms());
-        let slot = Slot::new(target, key);
-        match shared.reserve(&slot, &t.caps, &periods).await {
-            Ok(true) => {
-                if !board.confirm(key) {
-                    // The caller hung up meanwhile: nothing holds the slot.
-                    let _ = shared.released(&slot).await;
-                }
-                return next;
-            }
-            Ok(false) => {
-                metrics::counter!("callopt_shared_caps_refusals_total").increment(1);
-                next = board.withdraw(key, target);
-            }
-            Err(e) => {
-                metrics::counter!("callopt_shared_caps_errors_total").increment(1);
-                tracing::warn!(error = %e, "shared counters unreachable: routing on this node's");
-                board.confirm(key);
-                return next;
-            }
-        }
-    }
-}
-
-/// Keeps this node's attempts under way counted in the shared counters, three times per
-/// lease, while the board lives.
-fn keep_alive(board: std::sync::Weak<Switchboard>, shared: SharedCounters) {
-    let every = Duration::from_millis((callopt_calls::shared::LEASE_MS / 3) as u64);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(board) = board.upgrade() else { return };
-            let slots: Vec<Slot> = board
-                .attempts_under_way()
-                .into_iter()
-                .map(|(key, target)| Slot::new(target, key))
-                .collect();
-            drop(board);
-            if let Err(e) = shared.keep_alive(&slots).await {
-                tracing::warn!(error = %e, "shared counters: live calls not kept");
-            }
-        }
-    });
 }
 
 impl CallControl for SipControl {
@@ -196,15 +120,10 @@ impl CallControl for SipControl {
 
     fn call_answered(&self, call: u64, target: i64, sip_status: u16) {
         self.board.answered(call, target, sip_status);
-        let (Some(shared), Some(t)) = (self.shared.clone(), self.board.target(target)) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let periods = callopt_routing::cap_periods(&t, now_ms());
-            if let Err(e) = shared.answered(&Slot::new(target, call), &periods).await {
-                tracing::warn!(error = %e, target, "shared counters: answer not counted");
-            }
-        });
+        if let Some(shared) = self.shared.clone() {
+            let board = self.board.clone();
+            tokio::spawn(async move { shared.count_answer(&board, call, target).await });
+        }
     }
 
     fn call_ended(&self, call: u64, by: HungUpBy, answered: bool) {

@@ -595,30 +595,71 @@ impl Drop for Redis {
     }
 }
 
-#[test]
-fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
-    let (dir, db, key, [dir_a, dir_b]) = shared_database();
-    let redis = Redis::start(dir.path());
-    let node = |name: &'static str| {
+/// Two nodes sharing a database and a Redis: node a running, with a campaign routed to two
+/// answering targets set up through it; node b started by the test when it is ready for it.
+struct RedisPair {
+    dir: tempfile::TempDir,
+    db: String,
+    dir_b: std::path::PathBuf,
+    redis: Redis,
+    a: Service,
+    api: Api,
+    targets: Vec<i64>,
+    _answering: [Sipp; 2],
+}
+
+impl RedisPair {
+    fn start() -> Self {
+        let (dir, db, key, [dir_a, dir_b]) = shared_database();
+        let redis = Redis::start(dir.path());
+        let a = Service::start(BIN, &dir_a, &db, &Self::env(&redis, "node-a"));
+        let api = Api {
+            http: reqwest::blocking::Client::new(),
+            base: a.http.clone(),
+            key,
+        };
+        let one = Sipp::start(dir.path(), "uas.xml", &[]);
+        let two = Sipp::start(dir.path(), "uas.xml", &[]);
+        let routes = [(uri(&one, "one"), 1), (uri(&two, "two"), 1)];
+        let targets = campaign_with_plan(&api, &routes, 20);
+        Self {
+            dir,
+            db,
+            dir_b,
+            redis,
+            a,
+            api,
+            targets,
+            _answering: [one, two],
+        }
+    }
+
+    fn env<'a>(redis: &'a Redis, name: &'static str) -> [(&'static str, &'a str); 2] {
         [
             ("CALLOPT_NODE_NAME", name),
-            ("CALLOPT_REDIS_URL", redis.url.as_str()),
+            ("CALLOPT_REDIS_URL", &redis.url),
         ]
-    };
-    let a = Service::start(BIN, &dir_a, &db, &node("node-a"));
-    let api = Api {
-        http: reqwest::blocking::Client::new(),
-        base: a.http.clone(),
-        key,
-    };
-    let one = Sipp::start(dir.path(), "uas.xml", &[]);
-    let two = Sipp::start(dir.path(), "uas.xml", &[]);
-    let targets = campaign_with_plan(&api, &[(uri(&one, "one"), 1), (uri(&two, "two"), 1)], 20);
-    for t in &targets {
+    }
+
+    fn start_b(&self) -> Service {
+        Service::start(
+            BIN,
+            &self.dir_b,
+            &self.db,
+            &Self::env(&self.redis, "node-b"),
+        )
+    }
+}
+
+#[test]
+fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
+    let pair = RedisPair::start();
+    let (dir, db, a, api, targets) = (&pair.dir, &pair.db, &pair.a, &pair.api, &pair.targets);
+    for t in targets {
         let caps = json!({"caps": {"concurrent": 2}});
         api.call("PATCH", &format!("/v1/targets/{t}"), Some(caps));
     }
-    let b = Service::start(BIN, &dir_b, &db, &node("node-b"));
+    let b = pair.start_b();
     // Each node reports its Redis among the parts it is ready with.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -649,7 +690,7 @@ fn nodes_sharing_redis_never_put_a_target_over_its_concurrency_cap_together() {
     let calls = api.calls_until("40 finished calls", |c| {
         c.len() == 40 && c.iter().all(|c| !c["ended_at"].is_null())
     });
-    assert_burst_within_caps(&db, &calls, &targets, 2);
+    assert_burst_within_caps(db, &calls, targets, 2);
 }
 
 #[test]
@@ -874,4 +915,47 @@ fn three_nodes_share_numbers_and_caps_and_survive_one_killed_mid_burst() {
         assert_eq!(again["number"], number.as_str(), "{again}");
         assert_eq!(again["session"], session.as_str(), "{again}");
     }
+}
+
+#[test]
+fn nodes_sharing_redis_know_the_callers_each_other_answered() {
+    let pair = RedisPair::start();
+    let (dir, a, api) = (&pair.dir, &pair.a, &pair.api);
+    let plan = api.call("GET", "/v1/routing-plans", None)["items"][0]["id"].clone();
+    let rules = json!({"duplicate_caller": {"window_hours": 1, "action": "reject"}});
+    api.call("PATCH", &format!("/v1/routing-plans/{plan}"), Some(rules));
+    let b = pair.start_b();
+    let called = TRACKING.trim_start_matches('+');
+    let dial = |sip: &str| {
+        let args = [sip, "-s", called, "-m", "1"];
+        Sipp::spawn(dir.path(), "uac.xml", sipp::free_port(), &args).wait()
+    };
+
+    // The first call, through node a, is answered.
+    assert_eq!(dial(&a.sip), 0);
+    let calls = api.calls_until("the first call", |c| {
+        c.len() == 1 && !c[0]["ended_at"].is_null()
+    });
+    assert_eq!(calls[0]["outcome"], "answered", "{}", calls[0]);
+    // The same caller through node b is a duplicate: node a told node b it answered them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        dial(&b.sip);
+        let calls = api.calls_until("the second call", |c| {
+            c.len() >= 2 && c.iter().all(|c| !c["ended_at"].is_null())
+        });
+        // The listing is oldest first.
+        let last = calls[calls.len() - 1].clone();
+        if last["reason"] == "Duplicate Caller" || Instant::now() > deadline {
+            break last;
+        }
+        // Node b had not loaded the plan's change yet: its call went through; try again.
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(second["outcome"], "rejected", "{second}");
+    assert_eq!(second["reason"], "Duplicate Caller", "{second}");
+    assert!(
+        second["attempts"].as_array().unwrap().is_empty(),
+        "{second}"
+    );
 }

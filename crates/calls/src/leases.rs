@@ -16,11 +16,9 @@
 //! that showed its number.
 
 use crate::shared::SharedCounters;
-use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The channel new and renewed leases are announced on.
 const HOLDS: &str = "callopt:holds";
@@ -259,29 +257,8 @@ impl SharedLeases {
     /// returns false. The subscription is made again when it drops (leases announced meanwhile
     /// are learnt from the lease script instead).
     pub fn follow(&self, apply: impl Fn(Hold) -> bool + Send + 'static) {
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            loop {
-                match client.get_async_pubsub().await {
-                    Ok(mut pubsub) => match pubsub.subscribe(HOLDS).await {
-                        Ok(()) => {
-                            let mut messages = pubsub.on_message();
-                            while let Some(msg) = messages.next().await {
-                                let hold = msg.get_payload::<String>().ok();
-                                if let Some(hold) = hold.as_deref().and_then(Hold::decode) {
-                                    if !apply(hold) {
-                                        return;
-                                    }
-                                }
-                            }
-                            tracing::warn!("lease announcements: subscription dropped");
-                        }
-                        Err(e) => tracing::warn!(error = %e, "lease announcements: not subscribed"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "lease announcements: no connection"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        crate::shared::subscribe(self.client.clone(), HOLDS, move |raw| {
+            Hold::decode(raw).is_none_or(&apply)
         });
     }
 }

@@ -13,9 +13,13 @@
 //! Keys carry the target in a hash tag (`callopt:{t:42}:ring`), so that a target's keys stay in
 //! one slot of a Redis Cluster.
 
-use callopt_domain::Caps;
+use crate::{Next, Switchboard};
+use callopt_domain::{AttemptOutcome, Caps, Destination};
+use callopt_routing::Shared;
 use redis::aio::ConnectionManager;
 use redis::Script;
+use std::sync::Weak;
+use std::time::Duration;
 
 /// How long a live call counts after its node last beat for it.
 pub const LEASE_MS: i64 = 60_000;
@@ -234,6 +238,75 @@ impl SharedCounters {
         (self.redis.clone(), self.client.clone())
     }
 
+    /// Reserves the target of `next` for call `key` on `board`, withdrawing targets whose caps
+    /// are full counting the other nodes' calls until one holds or the plan has nothing left;
+    /// the next step to take. A target this call path cannot reach (`reaches` says no) fails
+    /// as unreachable and the plan goes on. If Redis cannot be reached the target is taken on
+    /// this node's counters alone: a cap may be exceeded, no call is lost.
+    pub async fn reserve_next(
+        &self,
+        board: &Switchboard,
+        key: u64,
+        mut next: Next,
+        reaches: fn(&Destination) -> bool,
+    ) -> Next {
+        loop {
+            let Next::Target {
+                target,
+                destination,
+                ..
+            } = &next
+            else {
+                return next;
+            };
+            let target = *target;
+            let (true, Some(t)) = (reaches(destination), board.target(target)) else {
+                board.confirm(key);
+                next = board.attempt_failed(key, target, AttemptOutcome::Unreachable, None);
+                continue;
+            };
+            let periods = callopt_routing::cap_periods(&t, board.now());
+            let slot = Slot::new(target, key);
+            match self.reserve(&slot, &t.caps, &periods).await {
+                Ok(true) => {
+                    if !board.confirm(key) {
+                        // The caller hung up meanwhile: nothing holds the slot.
+                        let _ = self.released(&slot).await;
+                    }
+                    return next;
+                }
+                Ok(false) => {
+                    metrics::counter!("callopt_shared_caps_refusals_total").increment(1);
+                    next = board.withdraw(key, target);
+                }
+                Err(e) => {
+                    metrics::counter!("callopt_shared_caps_errors_total").increment(1);
+                    tracing::warn!(error = %e, "shared counters unreachable: routing on this node's");
+                    board.confirm(key);
+                    return next;
+                }
+            }
+        }
+    }
+
+    /// Call `key` was answered on `target`: counted in the target's current periods.
+    pub async fn count_answer(&self, board: &Switchboard, key: u64, target: i64) {
+        let Some(t) = board.target(target) else {
+            return;
+        };
+        let periods = callopt_routing::cap_periods(&t, board.now());
+        if let Err(e) = self.answered(&Slot::new(target, key), &periods).await {
+            tracing::warn!(error = %e, target, "shared counters: answer not counted");
+        }
+    }
+
+    /// Call `key` no longer holds `target`.
+    pub async fn let_go(&self, key: u64, target: i64) {
+        if let Err(e) = self.released(&Slot::new(target, key)).await {
+            tracing::warn!(error = %e, target, "shared counters: release not recorded");
+        }
+    }
+
     /// Whether Redis answers, and how long it took.
     pub async fn ping(&self) -> redis::RedisResult<std::time::Duration> {
         let started = std::time::Instant::now();
@@ -241,5 +314,177 @@ impl SharedCounters {
             .query_async::<()>(&mut self.redis.clone())
             .await?;
         Ok(started.elapsed())
+    }
+}
+
+/// Keeps the attempts under way on `board` (ringing or connected, whichever path they came
+/// through) counted in `shared`, three times per lease, while the board lives.
+pub(crate) fn keep_alive(board: Weak<Switchboard>, shared: SharedCounters) {
+    let every = Duration::from_millis((LEASE_MS / 3) as u64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(board) = board.upgrade() else { return };
+            let slots: Vec<Slot> = board
+                .attempts_under_way()
+                .into_iter()
+                .map(|(key, target)| Slot::new(target, key))
+                .collect();
+            drop(board);
+            if let Err(e) = shared.keep_alive(&slots).await {
+                tracing::warn!(error = %e, "shared counters: live calls not kept");
+            }
+        }
+    });
+}
+
+/// The channel routing decisions are told on ([`callopt_routing::Shared`]).
+const ROUTING: &str = "callopt:routing";
+
+/// A routing decision as the channel carries it: the node it comes from, then the decision.
+fn encode(origin: &str, shared: &Shared) -> String {
+    match shared {
+        Shared::Cursor {
+            plan,
+            priority,
+            target,
+        } => format!("{origin}\tc\t{plan}\t{priority}\t{target}"),
+        Shared::Caller {
+            plan,
+            caller,
+            target,
+            answered_at,
+            forget_at,
+        } => format!("{origin}\td\t{plan}\t{target}\t{answered_at}\t{forget_at}\t{caller}"),
+    }
+}
+
+/// The origin and decision of a message; `None` for anything else.
+fn decode(raw: &str) -> Option<(&str, Shared)> {
+    let f: Vec<&str> = raw.split('\t').collect();
+    let n = |i: usize| f.get(i)?.parse::<i64>().ok();
+    let shared = match (f.get(1).copied(), f.len()) {
+        (Some("c"), 5) => Shared::Cursor {
+            plan: n(2)?,
+            priority: f[3].parse().ok()?,
+            target: n(4)?,
+        },
+        (Some("d"), 7) => Shared::Caller {
+            plan: n(2)?,
+            target: n(3)?,
+            answered_at: n(4)?,
+            forget_at: n(5)?,
+            caller: f[6].to_string(),
+        },
+        _ => return None,
+    };
+    Some((f[0], shared))
+}
+
+/// Hands every message on `channel` of the Redis at `client` to `apply`, from a task of its
+/// own, until `apply` returns false. The subscription is made again a second after it drops.
+pub(crate) fn subscribe(
+    client: redis::Client,
+    channel: &'static str,
+    apply: impl Fn(&str) -> bool + Send + 'static,
+) {
+    use futures_util::StreamExt;
+    tokio::spawn(async move {
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(channel).await {
+                    Ok(()) => {
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            if let Ok(payload) = msg.get_payload::<String>() {
+                                if !apply(&payload) {
+                                    return;
+                                }
+                            }
+                        }
+                        tracing::warn!(channel, "Redis subscription dropped");
+                    }
+                    Err(e) => tracing::warn!(error = %e, channel, "Redis: not subscribed"),
+                },
+                Err(e) => tracing::warn!(error = %e, channel, "Redis: no subscription"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Tells the other nodes what `board`'s routing decides (cursor moves, answered callers) and
+/// applies what they tell, while the board lives: each node then walks round-robin tiers as
+/// one, and knows the callers any node answered. A message lost (Redis away) only makes the
+/// nodes disagree for a while; routing never waits for it.
+pub(crate) fn share_routing(
+    board: &std::sync::Arc<Switchboard>,
+    shared: &SharedCounters,
+    origin: &str,
+    mut decisions: tokio::sync::mpsc::Receiver<Shared>,
+) {
+    let redis = shared.redis.clone();
+    let me = origin.to_string();
+    tokio::spawn(async move {
+        while let Some(decision) = decisions.recv().await {
+            let sent = redis::cmd("PUBLISH")
+                .arg(ROUTING)
+                .arg(encode(&me, &decision))
+                .query_async::<()>(&mut redis.clone())
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "routing decision not told to the other nodes");
+            }
+        }
+    });
+    let weak = std::sync::Arc::downgrade(board);
+    let me = origin.to_string();
+    subscribe(shared.client.clone(), ROUTING, move |raw| {
+        let Some(board) = weak.upgrade() else {
+            return false;
+        };
+        if let Some((from, decision)) = decode(raw) {
+            if from != me {
+                board.apply_shared(decision);
+            }
+        }
+        true
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode, encode, Shared};
+
+    #[test]
+    fn routing_decisions_travel_whole_and_garbage_is_refused() {
+        let decisions = [
+            Shared::Cursor {
+                plan: 3,
+                priority: 2,
+                target: 9,
+            },
+            Shared::Caller {
+                plan: 3,
+                caller: "+14155550100".into(),
+                target: 9,
+                answered_at: 1_700_000_000_000,
+                forget_at: 1_700_003_600_000,
+            },
+        ];
+        for d in decisions {
+            assert_eq!(decode(&encode("node-a", &d)), Some(("node-a", d.clone())));
+        }
+        for bad in [
+            "",
+            "a\tc\t1\t2",
+            "a\tx\t1\t2\t3",
+            "a\tc\tp\t2\t3",
+            "a\td\t1\t2\t3\t4",
+        ] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
     }
 }

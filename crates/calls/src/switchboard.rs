@@ -190,6 +190,8 @@ pub struct Switchboard {
     clock: fn() -> i64,
     /// A time that replaces the clock when non-zero ([`Switchboard::pin_clock`]).
     pinned: std::sync::atomic::AtomicI64,
+    /// Where routing decisions the other nodes are to be told go, when there are several.
+    routing: Option<tokio::sync::mpsc::Sender<callopt_routing::Shared>>,
 }
 
 fn system_clock() -> i64 {
@@ -331,11 +333,23 @@ impl Switchboard {
             );
         }
         let (writer, _) = CallWriter::spawn(store.clone());
+        let (routing, decisions) = match &node.shared {
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(4096);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let mut live = Live::new();
+        if routing.is_some() {
+            live.share();
+        }
         let board = Arc::new(Self {
+            routing,
             table: ArcSwap::from_pointee(Table::load(&store).await?),
             store: store.clone(),
             calls: Mutex::new(Calls {
-                live: Live::new(),
+                live,
                 calls: HashMap::new(),
                 rng: StdRng::from_rng(&mut rand::rng()),
                 last_id: 0,
@@ -360,6 +374,10 @@ impl Switchboard {
             }
         }
         beat(Arc::downgrade(&board), node.clone());
+        if let (Some(shared), Some(decisions)) = (&node.shared, decisions) {
+            crate::shared::keep_alive(Arc::downgrade(&board), shared.clone());
+            crate::shared::share_routing(&board, shared, &node.name, decisions);
+        }
         let weak = Arc::downgrade(&board);
         // Look a few times per bound, at most once a minute.
         let every = Duration::from_millis((max_call_ms as u64 / 4).clamp(100, 60_000));
@@ -388,7 +406,8 @@ impl Switchboard {
     }
 
     /// The time now (ms since the epoch).
-    fn now(&self) -> i64 {
+    /// The switchboard's clock (ms since the epoch).
+    pub fn now(&self) -> i64 {
         match self.pinned.load(std::sync::atomic::Ordering::Relaxed) {
             0 => (self.clock)(),
             pinned => pinned,
@@ -400,6 +419,23 @@ impl Switchboard {
     #[doc(hidden)]
     pub fn pin_clock(&self, ms: i64) {
         self.pinned.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Hands what `live` keeps for the other nodes to the task that tells them; when it falls
+    /// behind, decisions are dropped (the nodes then disagree for a while; no call waits).
+    fn tell(&self, live: &mut Live) {
+        if let Some(tx) = &self.routing {
+            for decision in live.take_shared() {
+                if tx.try_send(decision).is_err() {
+                    metrics::counter!("callopt_shared_routing_dropped_total").increment(1);
+                }
+            }
+        }
+    }
+
+    /// Applies a routing decision another node told (a cursor move, an answered caller).
+    pub fn apply_shared(&self, decision: callopt_routing::Shared) {
+        self.lock().live.apply(decision);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
@@ -534,6 +570,7 @@ impl Switchboard {
     ) -> (Option<u64>, Next) {
         let Calls { live, rng, .. } = calls;
         let decision = live.route(&call.plan, &call.facts, &call.tried, now, rng);
+        self.tell(live);
         match decision {
             Decision::Target {
                 target,
@@ -735,6 +772,7 @@ impl Switchboard {
             call.ends_after = Some(now + (clock - at));
         }
         live.answered(&call.plan, target, call.facts.caller.as_deref(), now);
+        self.tell(live);
         if let Some(a) = attempt {
             a.outcome = Some(AttemptOutcome::Answered);
             a.sip_status = Some(sip_status);

@@ -313,7 +313,7 @@ async fn a_connected_call_left_by_a_dead_run_is_closed_and_stays_answered() {
     let filter = CallFilter::default();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let calls = store.calls(account, &filter, page.clone()).await.unwrap();
+        let calls = store.calls(account, &filter, page).await.unwrap();
         if calls.items.first().is_some_and(|c| c.answered_at.is_some()) {
             break;
         }

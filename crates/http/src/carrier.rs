@@ -350,10 +350,18 @@ pub async fn voice(
             live.key, incoming.call_id
         )));
     }
-    let (key, next) =
-        state
-            .switchboard
-            .start_call(channel, &incoming.call_id, &incoming.to, &incoming.from);
+    let board = &state.switchboard;
+    let confirms = state.shared.is_some();
+    let (key, mut next) = board.start_call_with(
+        channel,
+        &incoming.call_id,
+        &incoming.to,
+        &incoming.from,
+        confirms,
+    );
+    if let (Some(shared), Some(key)) = (&state.shared, key) {
+        next = shared.reserve_next(board, key, next, |_| true).await;
+    }
     let call = key
         .and_then(|k| state.switchboard.call_state(k))
         .unwrap_or(CallState {
@@ -445,17 +453,28 @@ pub async fn dial(
                 HungUpBy::Target
             };
             board.ended(call.key, by, true);
+            if let Some(shared) = &state.shared {
+                shared.count_answer(board, call.key, cursor.target).await;
+                shared.let_go(call.key, cursor.target).await;
+            }
             return Ok(xml(v.carrier, &Answer::Hangup));
         }
         DialStatus::Canceled => {
             board.ended(call.key, HungUpBy::Caller, false);
+            if let Some(shared) = &state.shared {
+                shared.let_go(call.key, cursor.target).await;
+            }
             return Ok(xml(v.carrier, &Answer::Hangup));
         }
         DialStatus::Busy => AttemptOutcome::Busy,
         DialStatus::NoAnswer => AttemptOutcome::NoAnswer,
         DialStatus::Failed => AttemptOutcome::Failed,
     };
-    let next = board.attempt_failed(call.key, cursor.target, outcome, None);
+    let mut next = board.attempt_failed(call.key, cursor.target, outcome, None);
+    if let Some(shared) = &state.shared {
+        shared.let_go(call.key, cursor.target).await;
+        next = shared.reserve_next(board, call.key, next, |_| true).await;
+    }
     let after = board.call_state(call.key).unwrap_or(call);
     let caller = params::normalize_number(v.params.get("From").unwrap_or_default());
     Ok(answer_next(&state, &v, &after, &next, &caller, false))
@@ -485,5 +504,8 @@ pub async fn status(
         _ => HungUpBy::Caller,
     };
     state.switchboard.ended(call.key, by, call.answered);
+    if let (Some(shared), Some(target)) = (&state.shared, call.target) {
+        shared.let_go(call.key, target).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

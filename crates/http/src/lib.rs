@@ -123,6 +123,9 @@ pub struct AppState {
     pub readiness: Arc<ready::Readiness>,
     /// Visitor-number leases shared with the other nodes, when there are several.
     pub leases: Option<callopt_calls::SharedLeases>,
+    /// Target counters shared with the other nodes, when there are several: the carrier
+    /// webhooks reserve each attempt there.
+    pub shared: Option<callopt_calls::SharedCounters>,
     /// The version of each account's objects this node has loaded (see [`AppState::announce`]).
     versions: Versions,
     /// Held while in-memory state is reloaded from the store: a reload reads the store and
@@ -174,6 +177,7 @@ impl AppState {
         }
         let state = Self {
             leases,
+            shared: options.shared.clone(),
             readiness: Arc::new(ready::Readiness::new(node)),
             guard: Arc::new(guard::Guard::new(options.guard)?),
             switchboard,

@@ -53,7 +53,7 @@ mod tests;
 
 pub use compiled::CompiledPlan;
 pub use hours::{cap_periods, is_open};
-pub use live::{Live, Usage};
+pub use live::{Live, Shared, Usage};
 
 use callopt_domain::E164;
 

@@ -125,10 +125,42 @@ pub struct Usage {
     pub down: bool,
 }
 
+/// What one node's routing tells the other nodes of a deployment, so that theirs agrees: where
+/// round-robin tiers stand and which callers were answered (for the duplicate-caller rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shared {
+    /// The round-robin cursor of a plan's tier now points at `target` (chosen last).
+    Cursor {
+        /// The plan.
+        plan: i64,
+        /// The tier's priority.
+        priority: u32,
+        /// The target chosen last.
+        target: i64,
+    },
+    /// A caller's call on a plan with a duplicate-caller rule was answered by `target`.
+    Caller {
+        /// The plan.
+        plan: i64,
+        /// The caller (E.164).
+        caller: String,
+        /// The target that took the call.
+        target: i64,
+        /// When it was answered.
+        answered_at: Millis,
+        /// When the memory of it may go (the end of the rule's window).
+        forget_at: Millis,
+    },
+}
+
 /// The live counters of every target and plan: concurrency, cap counters, volume, round-robin
 /// cursors, duplicate-caller memory, target health.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
+    /// Whether the cursor moves and answered callers are kept in `outbox` for other nodes.
+    sharing: bool,
+    /// What the other nodes are to be told, oldest first ([`Live::take_shared`]).
+    outbox: Vec<Shared>,
     /// Counters per target id; a target without an entry is idle and up.
     targets: HashMap<i64, TargetLive>,
     /// Round-robin cursors: (plan id, tier priority) → id of the target chosen last.
@@ -143,6 +175,51 @@ impl Live {
     /// Nothing live, every target up.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// From now on, keep what the other nodes of a deployment are to be told
+    /// ([`Live::take_shared`]).
+    pub fn share(&mut self) {
+        self.sharing = true;
+    }
+
+    /// What the other nodes are to be told since the last call, oldest first.
+    pub fn take_shared(&mut self) -> Vec<Shared> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Applies what another node's routing told: its cursor move, or a caller it answered (kept
+    /// unless a later answer of that caller is known already).
+    pub fn apply(&mut self, shared: Shared) {
+        match shared {
+            Shared::Cursor {
+                plan,
+                priority,
+                target,
+            } => {
+                self.cursors.insert((plan, priority), target);
+            }
+            Shared::Caller {
+                plan,
+                caller,
+                target,
+                answered_at,
+                forget_at,
+            } => {
+                let memory = self.callers.entry(plan).or_default();
+                let later = memory
+                    .get(&caller)
+                    .is_some_and(|m| m.answered_at > answered_at);
+                if !later {
+                    let remembered = Remembered {
+                        target,
+                        answered_at,
+                        forget_at,
+                    };
+                    memory.insert(caller, remembered);
+                }
+            }
+        }
     }
 
     /// Chooses the next target for a call and reserves it (its live count goes up at once, so a
@@ -205,6 +282,15 @@ impl Live {
                 None => {
                     memory.insert(caller.to_string(), remembered);
                 }
+            }
+            if self.sharing {
+                self.outbox.push(Shared::Caller {
+                    plan: rules.id,
+                    caller: caller.to_string(),
+                    target,
+                    answered_at: now_ms,
+                    forget_at: remembered.forget_at,
+                });
             }
         }
     }
@@ -388,6 +474,13 @@ impl Live {
                     let key = (rules.id, tier.priority);
                     let pos = select::round_robin(&candidates, self.cursors.get(&key).copied());
                     self.cursors.insert(key, candidates[pos].id);
+                    if self.sharing {
+                        self.outbox.push(Shared::Cursor {
+                            plan: rules.id,
+                            priority: tier.priority,
+                            target: candidates[pos].id,
+                        });
+                    }
                     pos
                 }
                 Strategy::LeastBusy => select::least_busy(&candidates),

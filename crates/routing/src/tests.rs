@@ -1,6 +1,6 @@
 //! Table-driven tests of every routing rule, with an injected clock and a seeded rng.
 
-use crate::{is_open, CallFacts, CompiledPlan, Decision, Live, Millis, RejectCause};
+use crate::{is_open, CallFacts, CompiledPlan, Decision, Live, Millis, RejectCause, Shared};
 use callopt_domain::{
     BusinessHours, Caps, Destination, DuplicateAction, DuplicateCaller, Filters, NoTargetAnswer,
     OpenInterval, Region, Reroute, RoutingPlan, SipUri, Strategy, Target,
@@ -1108,4 +1108,59 @@ fn prune_bounds_memory() {
     assert!(live.usage(2, T0).down);
     live.prune(&HashSet::new(), T0 + 60 * 24 * HOUR);
     assert_eq!(live.sizes(), (0, 0, 0));
+}
+
+#[test]
+fn nodes_told_of_each_others_routing_agree_on_cursors_and_duplicate_callers() {
+    let mut p = plan(&[1, 2, 3]);
+    p.strategy = Strategy::RoundRobin;
+    p.duplicate_caller = Some(DuplicateCaller {
+        window_hours: 1,
+        action: DuplicateAction::Reject,
+    });
+    let c = CompiledPlan::new(p, &[target(1, 0), target(2, 0), target(3, 0)]);
+    let (mut a, mut b) = (Live::new(), Live::new());
+    a.share();
+    b.share();
+    let tell = |from: &mut Live, to: &mut Live| {
+        for s in from.take_shared() {
+            to.apply(s);
+        }
+    };
+    // Calls alternate between the nodes: round robin walks on as if one node took them all.
+    let mut order = vec![];
+    for i in 0..6 {
+        let (me, other) = if i % 2 == 0 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let t = route(me, &c, &facts(), &[], T0).target().unwrap();
+        me.released(t, T0);
+        tell(me, other);
+        order.push(t);
+    }
+    assert_eq!(order, vec![1, 2, 3, 1, 2, 3]);
+    // A caller answered on node a is a duplicate on node b within the window.
+    let caller = CallFacts {
+        caller: Some("+14155550100".into()),
+        ..CallFacts::default()
+    };
+    a.answered(&c, 2, caller.caller.as_deref(), T0);
+    tell(&mut a, &mut b);
+    let dup = reject(603, "Duplicate Caller", RejectCause::DuplicateCaller);
+    assert_eq!(route(&mut b, &c, &caller, &[], T0 + MINUTE), dup);
+    // An older answer told late does not replace a later one.
+    b.apply(Shared::Caller {
+        plan: c.plan().id,
+        caller: "+14155550100".into(),
+        target: 3,
+        answered_at: T0 - 2 * 60 * MINUTE,
+        forget_at: T0 - 60 * MINUTE,
+    });
+    assert_eq!(route(&mut b, &c, &caller, &[], T0 + MINUTE), dup);
+    // Without sharing nothing is kept to tell.
+    let mut alone = Live::new();
+    route(&mut alone, &c, &facts(), &[], T0);
+    assert!(alone.take_shared().is_empty());
 }
