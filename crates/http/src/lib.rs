@@ -297,11 +297,17 @@ impl AppState {
         &self,
         account: callopt_domain::AccountId,
     ) -> Result<(), problem::ApiError> {
-        // Announced before the reload, and the version taken as loaded only after it: a change
-        // another node makes meanwhile has a later version, which the poll then picks up.
+        // Announced before the reload, which reads everything up to the announced version: the
+        // version counts as loaded from then on, so that the poll does not load it a second
+        // time while the reload runs (a pool of 200,000 numbers takes a second or more). A
+        // change another node makes meanwhile has a later version, which the poll picks up; a
+        // reload that fails forgets the version, for the poll to load it.
         let version = self.note_change(account).await?;
-        self.reload(account).await?;
         self.loaded(account, version);
+        if let Err(e) = self.reload(account).await {
+            self.versions.lock().expect("lock").remove(&account.0);
+            return Err(e);
+        }
         Ok(())
     }
 
