@@ -154,7 +154,7 @@ if [ "$NODES" = 2 ]; then
 fi
 # start_node NAME: one `callopt serve` on the server core; sets URL and PID.
 start_node() {
-    CALLOPT_NODE_NAME=$1 CALLOPT_LOG=warn CALLOPT_GUARD_ALLOW_PRIVATE=true \
+    CALLOPT_NODE_NAME=$1 CALLOPT_LOG=${CALLOPT_LOG:-warn} CALLOPT_GUARD_ALLOW_PRIVATE=true \
         taskset -c "$SERVER_CPU" "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
         >"$TMP/$1.out" 2>"$TMP/$1.log" &
     PID=$!

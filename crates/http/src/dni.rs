@@ -46,6 +46,9 @@ pub struct PoolState {
     pub pool: Pool,
     /// The session each visitor's current lease belongs to.
     pub session_of: HashMap<VisitorId, LeaseSession>,
+    /// Numbers offered to the leases shared between nodes by requests under way here, with how
+    /// many requests offer each: concurrent requests offer others when they can.
+    pub offered: HashMap<i64, u32>,
 }
 
 /// The visitor session a lease belongs to, and how far the store knows the lease to run.
@@ -54,6 +57,9 @@ pub struct LeaseSession {
     pub id: String,
     /// The end of the lease as last written to the store.
     pub written_until: i64,
+    /// Until when the leases shared between nodes hold the number for the visitor at least, as
+    /// this node last renewed it there (0: not known to).
+    pub shared_until: i64,
 }
 
 /// A renewal is written to the store only when it moves the stored end of the lease by at least
@@ -223,6 +229,7 @@ impl Dni {
             let session = LeaseSession {
                 id: s.id,
                 written_until: s.lease_expires_at,
+                shared_until: 0,
             };
             state.session_of.insert(visitor, session);
         }
@@ -318,7 +325,9 @@ impl Dni {
             Some(state) => {
                 let mut s = state.lock().expect("pool lock");
                 s.pool.sync(numbers, now);
-                let PoolState { pool, session_of } = &mut *s;
+                let PoolState {
+                    pool, session_of, ..
+                } = &mut *s;
                 session_of.retain(|v, _| pool.lease_of(v, now).is_some());
                 drop(s);
                 state.clone()
@@ -327,6 +336,7 @@ impl Dni {
                 let state = Arc::new(Mutex::new(PoolState {
                     pool: Pool::new(numbers),
                     session_of: HashMap::new(),
+                    offered: HashMap::new(),
                 }));
                 pools.insert(id, state.clone());
                 state

@@ -368,7 +368,9 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
         return overflow(v);
     };
     let mut guard = pool.lock().expect("pool lock");
-    let PoolState { pool, session_of } = &mut *guard;
+    let PoolState {
+        pool, session_of, ..
+    } = &mut *guard;
     if pool.lease_of(&v.visitor, v.now).is_none() && !campaign.trigger.fires(&v.attribution.query) {
         return (v.not_triggered(), None);
     }
@@ -417,6 +419,7 @@ fn per_visitor(v: &Visit<'_>) -> (SessionAnswer, Option<SessionWrite>) {
             let session = LeaseSession {
                 id: id.clone(),
                 written_until: expires_at,
+                shared_until: 0,
             };
             session_of.insert(v.visitor.clone(), session);
             drop(guard);
@@ -444,7 +447,69 @@ fn with_no_hold((answer, write): (SessionAnswer, Option<SessionWrite>)) -> Serve
 
 /// How many numbers are offered to the shared leases at once, and at most how many times.
 const OFFERED: usize = 8;
-const OFFERS: usize = 4;
+const OFFERS: usize = 6;
+/// The numbers offered are a random choice among this many times as many of the next free
+/// ones, kept in their order: every node's copy of the pool has the same order, and nodes that
+/// all offered the very next ones would mostly offer each other's new leases.
+const SPREAD: usize = 4;
+/// Numbers this node offered, marked in the pool's state while the request is under way so
+/// that its concurrent requests offer others; unmarked when dropped.
+struct Offered<'a> {
+    pool: &'a Mutex<PoolState>,
+    numbers: Vec<i64>,
+}
+
+impl<'a> Offered<'a> {
+    /// Nothing offered (the visitor may only renew).
+    fn none(pool: &'a Mutex<PoolState>) -> Self {
+        Self {
+            pool,
+            numbers: Vec::new(),
+        }
+    }
+
+    /// A random choice, in order, of the next free numbers for the visitor, preferring those
+    /// no other request here offers (all of them if there are no others).
+    fn choose(pool: &'a Mutex<PoolState>, who: &VisitorProfile<'_>, now: i64) -> Self {
+        use rand::seq::index::sample;
+        let mut state = pool.lock().expect("pool lock");
+        let PoolState {
+            pool: copy,
+            offered,
+            ..
+        } = &mut *state;
+        let mut window = copy.candidates(who, now, OFFERED * SPREAD + offered.len());
+        if window.iter().any(|n| !offered.contains_key(n)) {
+            window.retain(|n| !offered.contains_key(n));
+        }
+        window.truncate(OFFERED * SPREAD);
+        let mut picks =
+            sample(&mut rand::rng(), window.len(), OFFERED.min(window.len())).into_vec();
+        picks.sort_unstable();
+        let numbers: Vec<i64> = picks.into_iter().map(|i| window[i]).collect();
+        for n in &numbers {
+            *offered.entry(*n).or_default() += 1;
+        }
+        Self { pool, numbers }
+    }
+}
+
+impl Drop for Offered<'_> {
+    fn drop(&mut self) {
+        if self.numbers.is_empty() {
+            return;
+        }
+        let mut state = self.pool.lock().expect("pool lock");
+        for n in &self.numbers {
+            if let Some(count) = state.offered.get_mut(n) {
+                *count -= 1;
+                if *count == 0 {
+                    state.offered.remove(n);
+                }
+            }
+        }
+    }
+}
 
 /// Per-visitor assignment with leases shared between nodes. Redis renews the visitor's lease,
 /// wherever it was made, or takes the first of the numbers this node's copy of the pool
@@ -464,14 +529,28 @@ async fn per_visitor_shared(
         language: v.language.as_deref(),
     };
     let (idle, now) = (v.idle_ms(), v.now);
+    // A lease this node renewed in Redis within the last minute is held there past the end
+    // told now: renewed here alone, as most page views are.
+    if let Some((number_id, session)) = renewed_lately(pool, &v.visitor, now + idle, now) {
+        if let Ok(served) = take_lease(v, pool, pool_id, number_id, session, false, None) {
+            return Ok(served);
+        }
+    }
+    let shared_until = now + idle + SHARED_SLACK_MS;
     let new_session = new_session_id(now);
     for _ in 0..OFFERS {
         let offered = match triggered {
-            true => (pool.lock().expect("pool lock").pool).candidates(&profile, now, OFFERED),
-            false => Vec::new(),
+            true => Offered::choose(pool, &profile, now),
+            false => Offered::none(pool),
         };
         let leased = leases
-            .lease(pool_id, &v.visitor.0, &offered, &new_session, idle)
+            .lease(
+                pool_id,
+                &v.visitor.0,
+                &offered.numbers,
+                &new_session,
+                idle + SHARED_SLACK_MS,
+            )
             .await?;
         let (number_id, session) = match leased {
             Leased::Renewed { number_id, session } => (number_id, session),
@@ -489,7 +568,15 @@ async fn per_visitor_shared(
             }
         };
         let fresh = session == new_session;
-        match take_lease(v, pool, pool_id, number_id, session, fresh) {
+        match take_lease(
+            v,
+            pool,
+            pool_id,
+            number_id,
+            session,
+            fresh,
+            Some(shared_until),
+        ) {
             Ok(served) => return Ok(served),
             // The number left the pool since it was leased: the lease ends and the visitor is
             // served afresh.
@@ -501,8 +588,27 @@ async fn per_visitor_shared(
     Ok(with_no_hold(overflow(v)))
 }
 
+/// How much longer than the idle timeout a lease lasts in Redis: a node renews a lease there
+/// at most once per this (ms), and Redis never lets a number go before the end told.
+const SHARED_SLACK_MS: i64 = RENEWAL_WRITE_INTERVAL_MS;
+
+/// The visitor's lease in this node's copy and its session, if this node renewed it in Redis
+/// lately enough that Redis holds it until `until` at least.
+fn renewed_lately(
+    pool: &Mutex<PoolState>,
+    visitor: &VisitorId,
+    until: i64,
+    now: i64,
+) -> Option<(i64, String)> {
+    let state = pool.lock().expect("pool lock");
+    let (number_id, _) = state.pool.lease_of(visitor, now)?;
+    let session = state.session_of.get(visitor)?;
+    (session.shared_until >= until).then(|| (number_id, session.id.clone()))
+}
+
 /// Records in this node's copy of the pool the lease Redis gave (`fresh`: a new one) or
-/// renewed, and answers; `Err(session)` if the number is no longer in the pool.
+/// renewed (until `shared_until` there, if Redis was asked), and answers; `Err(session)` if the
+/// number is no longer in the pool.
 fn take_lease(
     v: &Visit<'_>,
     pool: &Mutex<PoolState>,
@@ -510,34 +616,42 @@ fn take_lease(
     number_id: i64,
     session: String,
     fresh: bool,
+    shared_until: Option<i64>,
 ) -> Result<Served, String> {
     let expires_at = v.now + v.idle_ms();
     let mut guard = pool.lock().expect("pool lock");
     let PoolState {
         pool: copy,
         session_of,
+        ..
     } = &mut *guard;
     if !copy.hold(&v.visitor, number_id, v.now, expires_at, v.now) {
         return Err(session);
     }
     let number = copy.number(number_id).expect("held number").e164.clone();
-    let known = session_of.get_mut(&v.visitor).filter(|s| s.id == session);
-    let write = match known {
+    let known = session_of.get(&v.visitor).filter(|s| s.id == session);
+    let written_until = known.map(|s| s.written_until);
+    let shared_until = shared_until
+        .unwrap_or(0)
+        .max(known.map_or(0, |s| s.shared_until));
+    let write = match written_until {
         _ if fresh => Some(v.record(&session, Some(number_id), &number, true, expires_at)),
-        Some(s) if expires_at - s.written_until < RENEWAL_WRITE_INTERVAL_MS => None,
+        Some(w) if expires_at - w < RENEWAL_WRITE_INTERVAL_MS => None,
         _ => Some(SessionWrite::Renew {
             id: session.clone(),
             last_seen: v.now,
             lease_expires_at: expires_at,
         }),
     };
-    if write.is_some() {
-        let lease = LeaseSession {
-            id: session.clone(),
-            written_until: expires_at,
-        };
-        session_of.insert(v.visitor.clone(), lease);
-    }
+    let lease = LeaseSession {
+        id: session.clone(),
+        written_until: match (&write, written_until) {
+            (None, Some(w)) => w,
+            _ => expires_at,
+        },
+        shared_until,
+    };
+    session_of.insert(v.visitor.clone(), lease);
     drop(guard);
     let outcome = if fresh { "new" } else { "renewed" };
     metrics::counter!("callopt_dni_requests_total", "outcome" => outcome).increment(1);
