@@ -20,6 +20,9 @@
 #                        Callopt's core (bench/store.sh), instead of a SQLite file
 #   REDIS [0]            1: Callopt reserves every attempt in a Redis of its own, sharing its
 #                        core (the counters several nodes share)
+#   NODES [1]            2: two Callopt nodes on one PostgreSQL and one Redis (STORE=postgres
+#                        and REDIS=1 implied), all on the server core; two callers, each
+#                        calling one node at half the rate
 set -euo pipefail
 
 RATES=${RATES:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000 7000 8000 10000"}
@@ -34,6 +37,12 @@ KAM_MALLOC=${KAM_MALLOC:-fm}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+NODES=${NODES:-1}
+case "$NODES" in
+    1) ;;
+    2) STORE=postgres REDIS=1 ;;
+    *) echo "NODES is 1 or 2, not $NODES" >&2; exit 2 ;;
+esac
 TRACKING_NUMBER="+12015550100" # what the caller dials (Request-URI user)
 DEFAULT_NUMBER="+12015550199"  # the campaign's default number (not dialled)
 
@@ -167,9 +176,10 @@ stop() { # stop PID: terminate a process this script started, and forget it
     PIDS=("${keep[@]}")
 }
 CLK_TCK=$(getconf CLK_TCK)
-proxy_ticks() { # proxy_ticks: CPU ticks (user+system) of $PROXY_PID and its children so far
-    local p t=0
-    for p in "$PROXY_PID" $(pgrep -P "$PROXY_PID" || true); do
+proxy_ticks() { # proxy_ticks: CPU ticks (user+system) of $PROXY_PID (one pid or several) and
+    # their children so far
+    local p t=0 pid
+    for p in $PROXY_PID $(for pid in $PROXY_PID; do pgrep -P "$pid" || true; done); do
         t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
     done
     echo "$t"
@@ -243,11 +253,16 @@ def last(name):
         return None
     rows = [r for r in rows if r]
     return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else None
-uac, busy, answer = last("uac"), last("busy"), last("answer")
-if uac is None:
+busy, answer = last("busy"), last("answer")
+# One caller per node: their counters add up.
+callers = [c for c in (last(f[len(d) + 1:-4]) for f in sorted(glob.glob(f"{d}/uac*.csv"))
+                       if not f.endswith("_rtt.csv")) if c]
+if not callers:
     print("ok=0 reason=no_caller_statistics calls=0 succeeded=0 failed=0 retrans=0 retrans_pct=0 p50=n/a p99=n/a")
     sys.exit()
 n = lambda s, k: int(s.get(k, 0) or 0) if s else 0
+uac = {k: sum(n(c, k) for c in callers) for k in ("SuccessfulCall(C)", "FailedCall(C)",
+       "Retransmissions(C)", "DeadCallMsgs(C)", "OutOfCallMsgs(C)")}
 succeeded = n(uac, "SuccessfulCall(C)")
 failed = n(uac, "FailedCall(C)") + n(busy, "FailedCall(C)") + n(answer, "FailedCall(C)")
 retrans = sum(n(s, "Retransmissions(C)") for s in (uac, busy, answer))
@@ -275,29 +290,39 @@ EOF
 gcd() { local a=$1 b=$2 t; while [ "$b" -ne 0 ]; do t=$((a % b)); a=$b; b=$t; done; echo "$a"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-# run_step PROXY PORT RATE CALLS TAG -> STEP (the step_stats line, plus the sipp exit code,
-# wall time, CPU of the proxy and of sipp, and UDP drops)
+# run_step PROXY "PORT..." RATE CALLS TAG -> STEP (the step_stats line, plus the sipp exit
+# code, wall time, CPU of the proxy and of sipp, and UDP drops). With several ports (nodes), one
+# caller per port places an equal share of the calls at an equal share of the rate.
 run_step() {
-    local proxy=$1 port=$2 rate=$3 calls=$4 tag=$5
-    local dir="$TMP/$proxy/$tag" uac_port rc=0 t0 t1 p0 p1 d0 d1 freq
-    freq=$(gcd "$calls" "$rate")
+    local proxy=$1 ports=($2) rate=$3 calls=$4 tag=$5
+    local dir="$TMP/$proxy/$tag" rc=0 t0 t1 p0 p1 d0 d1 freq n=${#ports[@]} i port pids=()
+    local each_rate=$((rate / n)) each_calls=$((calls / n))
+    freq=$(gcd "$each_calls" "$each_rate")
     mkdir -p "$dir"
-    uac_port=$(free_port)
     times >"$dir/times.0"
     start_targets "$dir"
-    p0=$(proxy_ticks); d0=$(udp_drops); local pd0; pd0=$(sock_drops "$port"); t0=$(date +%s.%N)
+    proxy_drops_now() { local p s=0; for p in "${ports[@]}"; do s=$((s + $(sock_drops "$p"))); done; echo $s; }
+    p0=$(proxy_ticks); d0=$(udp_drops); local pd0; pd0=$(proxy_drops_now); t0=$(date +%s.%N)
     # Bounded: -m calls, per-message timeout, a global timeout, and `timeout` around it all.
     # -l: 4 s worth of simultaneous calls, so sipp does not throttle itself before the proxy
     # fails; -rtt_freq divides -m, so every call's setup time is written.
-    (cd "$dir" && exec taskset -c "$LOAD_CPU" timeout -k 5 $((STEP_SECONDS * 3 + 60)) \
-        sipp "127.0.0.1:$port" -sf "$SCEN/uac.xml" -s "$TRACKING_NUMBER" -p "$uac_port" \
-        "${SIPP_COMMON[@]}" -stf "$dir/uac.csv" -error_file "$dir/uac.errors.log" \
-        -timer_resol 1 -r "$rate" -m "$calls" -l $((rate * 4 + 100)) -trace_rtt -rtt_freq "$freq" \
-        -recv_timeout 10000 -timeout $((STEP_SECONDS * 3 + 40))s -timeout_error \
-        >"$dir/uac.out" 2>&1) || rc=$?
+    for i in "${!ports[@]}"; do
+        local name=uac; [ "$i" = 0 ] || name=uac$i
+        (cd "$dir" && exec taskset -c "$LOAD_CPU" timeout -k 5 $((STEP_SECONDS * 3 + 60)) \
+            sipp "127.0.0.1:${ports[$i]}" -sf "$SCEN/uac.xml" -s "$TRACKING_NUMBER" -p "$(free_port)" \
+            "${SIPP_COMMON[@]}" -stf "$dir/$name.csv" -error_file "$dir/$name.errors.log" \
+            -timer_resol 1 -r "$each_rate" -m "$each_calls" -l $((each_rate * 4 + 100)) -trace_rtt \
+            -rtt_freq "$freq" -recv_timeout 10000 -timeout $((STEP_SECONDS * 3 + 40))s -timeout_error \
+            >"$dir/$name.out" 2>&1) &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || rc=$?
+    done
+    calls=$((each_calls * n))
     t1=$(date +%s.%N); p1=$(proxy_ticks); d1=$(udp_drops)
     local drops_proxy drops_targets
-    drops_proxy=$(($(sock_drops "$port") - pd0))
+    drops_proxy=$(($(proxy_drops_now) - pd0))
     drops_targets=$(($(sock_drops "$BUSY_PORT") + $(sock_drops "$ANSWER_PORT")))
     stop_targets
     times >"$dir/times.1"
@@ -363,19 +388,23 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
         PIDS+=("$(cat "$TMP/redis.pid")")
         export CALLOPT_REDIS_URL
     fi
-    (cd "$TMP" && CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" "$BIN" serve \
-        --listen "127.0.0.1:$HTTP_PORT" --sip-listen "127.0.0.1:$CALLOPT_SIP_PORT" --db "$DB" \
-        >"$TMP/callopt.out" 2>"$TMP/callopt.log") &
-    CALLOPT_PID=$!
-    PIDS+=("$CALLOPT_PID")
-    CLOG="$TMP/callopt.log"
-    wait_up "callopt to listen" "$CALLOPT_PID" "$CLOG" 60 grep -q '^listening on http://' "$TMP/callopt.out"
-    wait_up "callopt's SIP router" "$CALLOPT_PID" "$CLOG" 30 \
-        grep -q "^sip on udp:127.0.0.1:$CALLOPT_SIP_PORT" "$TMP/callopt.out"
+    # start_node NAME HTTP_PORT SIP_PORT -> PID: one `callopt serve` on the server core.
+    start_node() {
+        local name=$1 http=$2 sip=$3 clog="$TMP/$1.log"
+        (cd "$TMP" && CALLOPT_NODE_NAME=$name CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" \
+            "$BIN" serve --listen "127.0.0.1:$http" --sip-listen "127.0.0.1:$sip" --db "$DB" \
+            >"$TMP/$name.out" 2>"$clog") &
+        PID=$!
+        PIDS+=("$PID")
+        wait_up "$name to listen" "$PID" "$clog" 60 grep -q '^listening on http://' "$TMP/$name.out"
+        wait_up "$name's SIP router" "$PID" "$clog" 30 \
+            grep -q "^sip on udp:127.0.0.1:$sip" "$TMP/$name.out"
+        wait_up "$name /healthz" "$PID" "$clog" 30 curl -sf "http://127.0.0.1:$http/healthz"
+        wait_up "$name to answer SIP on :$sip" "$PID" "$clog" 30 sip_ping "$sip"
+    }
+    start_node callopt "$HTTP_PORT" "$CALLOPT_SIP_PORT"
+    CALLOPT_PID=$PID
     CALLOPT="http://127.0.0.1:$HTTP_PORT"
-    wait_up "callopt /healthz" "$CALLOPT_PID" "$CLOG" 30 curl -sf "$CALLOPT/healthz"
-    wait_up "callopt to answer SIP on :$CALLOPT_SIP_PORT" "$CALLOPT_PID" "$CLOG" 30 \
-        sip_ping "$CALLOPT_SIP_PORT"
     log "callopt at $CALLOPT, SIP udp:127.0.0.1:$CALLOPT_SIP_PORT (pid $CALLOPT_PID)"
 
     api() { # api METHOD PATH [JSON]
@@ -397,18 +426,36 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     log "callopt: targets $T1 $T2, plan $PLAN, pool $POOL with $TRACKING_NUMBER, campaign $CAMPAIGN"
 
     PROXY_PID=$CALLOPT_PID
-    bench_proxy callopt "$CALLOPT_SIP_PORT"
+    SIP_PORTS=$CALLOPT_SIP_PORT
+    if [ "$NODES" = 2 ]; then
+        # Started once the campaign exists: it loads it at start.
+        B_SIP_PORT=$(free_port)
+        start_node callopt-b "$(free_port)" "$B_SIP_PORT"
+        CALLOPT_B_PID=$PID
+        CALLOPT_B=$(sed -n 's#^listening on \(http://[0-9.:]*\).*#\1#p' "$TMP/callopt-b.out" | head -1)
+        PROXY_PID="$CALLOPT_PID $CALLOPT_B_PID"
+        SIP_PORTS="$CALLOPT_SIP_PORT $B_SIP_PORT"
+        log "second node: SIP udp:127.0.0.1:$B_SIP_PORT (pid $CALLOPT_B_PID), Redis at $CALLOPT_REDIS_URL"
+    fi
+    bench_proxy callopt "$SIP_PORTS"
     CALLOPT_CPS=$BEST
     # Its work, as it recorded it: the call counters (once every placed call is counted, or
     # after a few seconds), the call log's group commits and the newest call in the log.
     placed=$(awk '{s+=$1*'"$STEP_SECONDS"'} END {print s+'"$WARMUP_CALLS"'}' "$TMP/callopt/results")
     # Every series carries the node's name; drop it so the labels read as before.
     metrics() { curl -sf "$CALLOPT/metrics" | sed -E 's/\{node="[^"]*"\}//; s/\{node="[^"]*",/{/'; }
-    counted() { metrics | awk '/^callopt_calls_total\{/ {s+=$NF} END {printf "%d", s}'; }
+    # Calls are counted by the node that took them: every node's count.
+    counted() {
+        local url s=0
+        for url in $CALLOPT ${CALLOPT_B:-}; do
+            s=$((s + $(curl -sf "$url/metrics" | awk '/^callopt_calls_total\{/ {s+=$NF} END {printf "%d", s}')))
+        done
+        echo "$s"
+    }
     deadline=$((SECONDS + 10))
     while [ "$(counted)" -lt "$placed" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
     newest=$(api GET '/v1/calls?limit=1')
-    CALLOPT_LOG_LINE="callopt: $placed calls placed; callopt_calls_total $(metrics | awk -F'[{}"= ]+' '/^callopt_calls_total\{/ {printf "%s%s=%s", (n++?" ":""), $3, $NF}')"
+    CALLOPT_LOG_LINE="callopt: $placed calls placed, $(counted) counted by the nodes; node a's callopt_calls_total $(metrics | awk -F'[{}"= ]+' '/^callopt_calls_total\{/ {printf "%s%s=%s", (n++?" ":""), $3, $NF}')"
     CALLOPT_LOG_LINE+="; call log commits $(metrics | awk '/^callopt_call_batch_size_(sum|count) / {v[$1]=$2} END {c=v["callopt_call_batch_size_count"]; if (c>0) printf "%d, mean batch %.1f records", c, v["callopt_call_batch_size_sum"]/c; else printf "n/a"}')"
     CALLOPT_LOG_LINE+="; newest call: $(python3 -c '
 import json, sys
@@ -417,6 +464,10 @@ print(c["outcome"] + ", attempts", " -> ".join("{}({})".format(a["outcome"], a["
     log "$CALLOPT_LOG_LINE"
     alive "$CALLOPT_PID" || die "callopt died (see $TMP/callopt.log)"
     stop "$CALLOPT_PID"
+    if [ "$NODES" = 2 ]; then
+        alive "$CALLOPT_B_PID" || die "the second node died (see $TMP/callopt-b.log)"
+        stop "$CALLOPT_B_PID"
+    fi
 fi
 
 # --- kamailio ------------------------------------------------------------------------------
@@ -460,7 +511,7 @@ if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
 elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
 else COMMON=$KAMAILIO_CPS
 fi
-echo "params: store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue

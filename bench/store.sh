@@ -14,6 +14,7 @@ bench_database() {
     case "$STORE" in
         sqlite) echo "$dir/callopt.db" ;;
         postgres)
+            chmod 755 "$dir" # the server runs as the postgres user, under DIR
             url=$(PG_DURABLE=1 "$REPO/scripts/postgres" start "$dir/pg") || return 1
             postmaster=$(head -n 1 "$dir/pg/data/postmaster.pid")
             for pid in "$postmaster" $(pgrep -P "$postmaster" || true); do
