@@ -78,8 +78,8 @@ pub struct Chromium {
     browser: Browser,
     /// Drives the browser's connection; ends when the browser does.
     handler: tokio::task::JoinHandle<()>,
-    /// The browser's profile, removed when it closes.
-    profile: PathBuf,
+    /// The browser's profile, removed when it closes or is dropped (held only for that).
+    _profile: Profile,
     /// The client every page request goes through (public addresses only, unless allowed).
     client: reqwest::Client,
     /// Bounds on time and size, and whether private addresses may be reached.
@@ -93,8 +93,10 @@ impl Chromium {
         executable: Option<PathBuf>,
         limits: &Limits,
     ) -> Result<Self, DynamicError> {
-        let profile = std::env::temp_dir().join(format!(
-            "callopt-scan-{}-{}",
+        let root = std::env::temp_dir();
+        sweep_profiles(&root);
+        let profile = root.join(format!(
+            "{PROFILE_PREFIX}{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -133,7 +135,7 @@ impl Chromium {
         Ok(Chromium {
             browser,
             handler,
-            profile,
+            _profile: Profile(profile),
             client: crate::fetch::client(limits),
             limits: limits.clone(),
         })
@@ -374,7 +376,47 @@ impl Chromium {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.browser.close()).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.browser.wait()).await;
         self.handler.abort();
-        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A browser profile's directory, removed when dropped: after the browser, which is declared
+/// before it in [`Chromium`] and so is killed first when a service drops it without
+/// [`Chromium::close`].
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How a browser profile's directory name starts; the owning process id follows.
+const PROFILE_PREFIX: &str = "callopt-scan-";
+
+/// Removes the profiles under `root` left by processes that no longer run (killed before they
+/// could remove their own): each is megabytes, and a service restarted often would otherwise
+/// fill the disk. A profile whose owner still runs, or whose owner cannot be told, is kept.
+fn sweep_profiles(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let proc = std::path::Path::new("/proc/self");
+    if !proc.exists() {
+        return; // no way to tell a live process from a dead one here
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PROFILE_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -742,6 +784,31 @@ fn token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_of_dead_processes_are_swept_and_live_ones_kept() {
+        let root = std::env::temp_dir().join(format!("callopt-sweep-test-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        // A process that has ended: its id names no running process (until reused, which a
+        // few milliseconds later it is not).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let dead_profile = root.join(format!("{PROFILE_PREFIX}{dead}-123"));
+        let own = root.join(format!("{PROFILE_PREFIX}{}-456", std::process::id()));
+        let other = root.join("callopt-scan-notapid-1");
+        for dir in [&dead_profile, &own, &other] {
+            std::fs::create_dir_all(dir.join("Default")).unwrap();
+        }
+        sweep_profiles(&root);
+        assert!(
+            !dead_profile.exists(),
+            "a dead process's profile is removed"
+        );
+        assert!(own.exists(), "this process's own profile is kept");
+        assert!(other.exists(), "a name that does not parse is left alone");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     fn record(api: &str, n: u32, on: Option<&str>, extra: Option<&str>) -> Record {
         Record {
