@@ -168,6 +168,92 @@ fn next_call_id(last: i64, now: i64, slot: i64) -> i64 {
     first.max(last + NODE_SLOTS)
 }
 
+/// Gives `live` what the calls on record say routing counted before `now` (an earlier run of
+/// this node, other nodes): the targets' connected calls in their current hour, day and month,
+/// their attempts over the last hour, and the callers answered within the windows of the
+/// duplicate-caller rules. Without it a restart would hand every target its caps afresh.
+async fn restore_history(
+    store: &Arc<dyn Store>,
+    table: &Table,
+    live: &mut Live,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut periods: Vec<[i64; 3]> = Vec::new();
+    let mut calendar: HashMap<i64, usize> = HashMap::new();
+    for (id, target) in &table.targets {
+        let starts = callopt_routing::cap_period_starts(target, now);
+        let index = match periods.iter().position(|p| *p == starts) {
+            Some(i) => i,
+            None => {
+                periods.push(starts);
+                periods.len() - 1
+            }
+        };
+        calendar.insert(*id, index);
+    }
+    let mut plans: HashMap<i64, Arc<CompiledPlan>> = HashMap::new();
+    for route in table.by_number.values() {
+        if let Some(plan) = &route.plan {
+            if plan.plan().duplicate_caller.is_some() {
+                plans.insert(plan.plan().id, plan.clone());
+            }
+        }
+    }
+    let callers_since = plans
+        .values()
+        .filter_map(|p| {
+            p.plan()
+                .duplicate_caller
+                .map(|r| (p.plan().id, r.window_hours))
+        })
+        .map(|(plan, hours)| (plan, now - i64::from(hours) * 3_600_000))
+        .collect();
+    let query = callopt_store::HistoryQuery {
+        now,
+        periods,
+        attempts_since: now - 3_600_000,
+        callers_since,
+    };
+    let history = store.routing_history(&query).await?;
+    for (index, target, counts) in &history.answered {
+        if let Some(t) = table.targets.get(target) {
+            if calendar.get(target) == Some(index) {
+                live.restore_connected(t, *counts, now);
+            }
+        }
+    }
+    for (target, at, n) in &history.attempts {
+        if table.targets.contains_key(target) {
+            live.restore_attempts(*target, *at, *n);
+        }
+    }
+    let remembered = history.callers.len();
+    for (plan, caller, target, answered_at) in history.callers {
+        let (Some(compiled), Some(caller)) = (
+            plans.get(&plan),
+            CallFacts::from_caller_id(&caller, None).caller,
+        ) else {
+            continue;
+        };
+        let Some(rule) = compiled.plan().duplicate_caller else {
+            continue;
+        };
+        live.apply(callopt_routing::Shared::Caller {
+            plan,
+            caller,
+            target,
+            answered_at,
+            forget_at: answered_at + i64::from(rule.window_hours) * 3_600_000,
+        });
+    }
+    tracing::info!(
+        targets = history.answered.len(),
+        callers = remembered,
+        "routing counters restored from the calls on record"
+    );
+    Ok(())
+}
+
 /// Call handling for the whole service.
 pub struct Switchboard {
     /// The durable store.
@@ -341,12 +427,14 @@ impl Switchboard {
             None => (None, None),
         };
         let mut live = Live::new();
+        let table = Table::load(&store).await?;
+        restore_history(&store, &table, &mut live, now).await?;
         if routing.is_some() {
             live.share();
         }
         let board = Arc::new(Self {
             routing,
-            table: ArcSwap::from_pointee(Table::load(&store).await?),
+            table: ArcSwap::from_pointee(table),
             store: store.clone(),
             calls: Mutex::new(Calls {
                 live,

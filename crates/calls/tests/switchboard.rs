@@ -4,8 +4,8 @@
 use callopt_calls::{Next, Switchboard};
 use callopt_domain::{
     AccountId, ApiKey, AssignmentMode, CallOutcome, Campaign, CampaignKey, Caps, Destination,
-    Filters, HungUpBy, NoTargetAnswer, Reroute, RoutingPlan, Strategy, Target, TrackingNumber,
-    Trigger, E164,
+    DuplicateAction, DuplicateCaller, Filters, HungUpBy, NoTargetAnswer, Reroute, RoutingPlan,
+    Strategy, Target, TrackingNumber, Trigger, E164,
 };
 use callopt_store::{CallFilter, CallRecord, NewNumber, PageRequest, Store};
 use std::sync::Arc;
@@ -47,6 +47,12 @@ async fn routed_campaign(store: &Arc<dyn Store>) -> (AccountId, i64) {
         no_target: NoTargetAnswer::default(),
     };
     let plan = store.create_plan(account, &plan, 0).await.unwrap();
+    number_and_campaign(store, account, plan.plan.id).await;
+    (account, target.target.id)
+}
+
+/// The tracking number +12015550100 in a pool of a campaign routed by `plan`.
+async fn number_and_campaign(store: &Arc<dyn Store>, account: AccountId, plan: i64) {
     let pool = store.create_pool(account, "p", 0).await.unwrap();
     let number = TrackingNumber::parse("+12015550100", None, &[], None).unwrap();
     let added = store
@@ -73,13 +79,12 @@ async fn routed_campaign(store: &Arc<dyn Store>) -> (AccountId, i64) {
         domains: vec![],
         source_rules: vec![],
         pool_id: Some(pool.id),
-        routing_plan_id: Some(plan.plan.id),
+        routing_plan_id: Some(plan),
     };
     store
         .create_campaign(account, &campaign, "cmp_c", 0)
         .await
         .unwrap();
-    (account, target.target.id)
 }
 
 #[tokio::test]
@@ -329,4 +334,108 @@ async fn a_connected_call_left_by_a_dead_run_is_closed_and_stays_answered() {
     assert_eq!(calls[0].outcome, CallOutcome::Answered);
     assert_eq!(calls[0].hung_up_by, Some(HungUpBy::System));
     assert!(calls[0].attempts.iter().all(|a| a.ended_at.is_some()));
+}
+
+/// A plan with target `a` in the first tier (at most two connected calls a month) and `b`
+/// behind it, rejecting a caller answered within the last day. Returns the two targets.
+async fn capped_campaign_with_duplicate_rule(store: &Arc<dyn Store>) -> (AccountId, i64, i64) {
+    let account = store
+        .create_account("a", &ApiKey::from_random([8; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (name, priority, monthly) in [("a", 1, Some(2)), ("b", 2, None)] {
+        let target = Target {
+            id: 0,
+            name: name.into(),
+            destination: Destination::parse("d", &format!("sip:{name}@127.0.0.1:5070")).unwrap(),
+            languages: vec![],
+            regions: vec![],
+            hours: None,
+            caps: Caps {
+                monthly,
+                ..Caps::default()
+            },
+            priority,
+            weight: 1,
+            ring_timeout_secs: None,
+            enabled: true,
+        };
+        ids.push(
+            store
+                .create_target(account, &target, 0)
+                .await
+                .unwrap()
+                .target
+                .id,
+        );
+    }
+    let plan = RoutingPlan {
+        id: 0,
+        name: "p".into(),
+        targets: ids.clone(),
+        strategy: Strategy::Weighted,
+        filters: Filters::default(),
+        duplicate_caller: Some(DuplicateCaller {
+            window_hours: 24,
+            action: DuplicateAction::Reject,
+        }),
+        ring_timeout_secs: 30,
+        reroute: Reroute::default(),
+        max_attempts: 3,
+        overflow_target: None,
+        no_target: NoTargetAnswer::default(),
+    };
+    let plan = store.create_plan(account, &plan, 0).await.unwrap();
+    number_and_campaign(store, account, plan.plan.id).await;
+    (account, ids[0], ids[1])
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_caps_spent_and_the_callers_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = callopt_store::testing::scratch_database(dir.path());
+    let store = callopt_store::open(&url).await.unwrap();
+    let (account, a, b) = capped_campaign_with_duplicate_rule(&store).await;
+    let board = Switchboard::start(store.clone()).await.unwrap();
+    // Two callers answered by `a` spend its monthly cap.
+    for (i, caller) in ["+14155552671", "+14155552672"].into_iter().enumerate() {
+        let (key, next) = board.start_call("sip", &format!("call-{i}"), "12015550100", caller);
+        assert!(
+            matches!(next, Next::Target { target, .. } if target == a),
+            "{next:?}"
+        );
+        let key = key.unwrap();
+        board.answered(key, a, 200);
+        board.ended(key, HungUpBy::Caller, true);
+    }
+    let filter = CallFilter::default();
+    let page = PageRequest {
+        after: None,
+        limit: 10,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let calls = store.calls(account, &filter, page).await.unwrap().items;
+        if calls.len() == 2 && calls.iter().all(|c| c.ended_at.is_some()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the calls were never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(board);
+
+    // The next run knows both from the record: a new caller goes past the spent `a` to `b`,
+    // and a caller answered before it (written another way) is refused as a duplicate.
+    let board = Switchboard::start(store.clone()).await.unwrap();
+    let (_, next) = board.start_call("sip", "call-3", "12015550100", "+14155552673");
+    assert!(
+        matches!(next, Next::Target { target, .. } if target == b),
+        "the monthly cap of `a` was spent before the restart: {next:?}"
+    );
+    let (_, again) = board.start_call("sip", "call-4", "12015550100", "+1 415 555 2671");
+    assert!(
+        matches!(again, Next::Reject { .. }),
+        "the caller was answered before the restart: {again:?}"
+    );
 }

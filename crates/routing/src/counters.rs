@@ -46,6 +46,18 @@ impl Bucket {
         }
     }
 
+    /// Counts `count` connected calls made earlier in the period that ends at `ends` and
+    /// contains `now` (read from the store at start); a bucket already counting that period
+    /// keeps the larger of the two counts.
+    pub fn restore(&mut self, count: u32, ends: Millis, now: Millis) {
+        if now < self.ends {
+            self.count = self.count.max(count);
+        } else {
+            self.ends = ends;
+            self.count = count;
+        }
+    }
+
     /// Whether the bucket holds nothing that counts at `now`.
     pub fn is_idle(&self, now: Millis) -> bool {
         self.count_at(now) == 0
@@ -80,6 +92,12 @@ impl Volume {
     /// Records one attempt at `now`. An attempt older than the ring is not recorded; one in an
     /// earlier minute still in the ring counts in that minute.
     pub fn record(&mut self, now: Millis) {
+        self.record_many(now, 1);
+    }
+
+    /// Records `n` attempts at `at`, as [`Volume::record`] records one.
+    pub fn record_many(&mut self, at: Millis, n: u32) {
+        let now = at;
         let minute = now.div_euclid(VOLUME_BUCKET_MS);
         if minute > self.head {
             if minute.saturating_sub(self.head) >= VOLUME_BUCKETS as i64 {
@@ -94,7 +112,7 @@ impl Volume {
             return;
         }
         let c = &mut self.counts[slot(minute)];
-        *c = c.saturating_add(1);
+        *c = c.saturating_add(n);
     }
 
     /// Attempts in the hour that ends with the minute of `now`.

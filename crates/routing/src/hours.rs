@@ -32,6 +32,29 @@ pub fn cap_periods(target: &Target, now_ms: Millis) -> [Millis; 3] {
     [Period::Hour, Period::Day, Period::Month].map(|p| period_end(zone, p, now_ms))
 }
 
+/// The starts of the local hour, day and month that contain `now_ms` in the calendar of the
+/// target's caps (the instants [`cap_periods`] ended the periods before them at).
+pub fn cap_period_starts(target: &Target, now_ms: Millis) -> [Millis; 3] {
+    let zone = cap_zone(target);
+    [Period::Hour, Period::Day, Period::Month].map(|p| period_start(zone, p, now_ms))
+}
+
+/// The instant (ms) at which the local `period` that contains `now_ms` began in `zone`; the
+/// counterpart of [`period_end`], with the same rules for repeated and skipped local times.
+pub(crate) fn period_start(zone: Tz, period: Period, now_ms: Millis) -> Millis {
+    let local = local_time(zone, now_ms);
+    let date = local.date();
+    let boundary = match period {
+        Period::Hour => date.and_hms_opt(local.hour(), 0, 0),
+        Period::Day => date.and_hms_opt(0, 0, 0),
+        Period::Month => date.with_day(1).and_then(|d| d.and_hms_opt(0, 0, 0)),
+    };
+    match boundary {
+        Some(b) => first_instant_at_or_after(zone, b).min(now_ms),
+        None => Millis::MIN,
+    }
+}
+
 /// A calendar period that a cap counts over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Period {

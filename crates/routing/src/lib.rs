@@ -52,7 +52,7 @@ mod props;
 mod tests;
 
 pub use compiled::CompiledPlan;
-pub use hours::{cap_periods, is_open};
+pub use hours::{cap_period_starts, cap_periods, is_open};
 pub use live::{Live, Shared, Usage};
 
 use callopt_domain::E164;

@@ -16,7 +16,7 @@
 
 use crate::compiled::CompiledPlan;
 use crate::counters::{Bucket, Volume};
-use crate::hours::{cap_zone, is_open, Period};
+use crate::hours::{cap_periods, cap_zone, is_open, Period};
 use crate::select::{self, Candidate};
 use crate::{
     CallFacts, Decision, Millis, RejectCause, DUPLICATE_CALLER_REASON, DUPLICATE_CALLER_STATUS,
@@ -293,6 +293,24 @@ impl Live {
                 });
             }
         }
+    }
+
+    /// Connected calls on `target` counted before this node started (the store's record, read
+    /// at start): its current local hour, day and month hold at least `counts`, so that a
+    /// restart does not give a target its caps again.
+    pub fn restore_connected(&mut self, target: &Target, counts: [u32; 3], now_ms: Millis) {
+        let [hour, day, month] = cap_periods(target, now_ms);
+        let st = self.targets.entry(target.id).or_insert(TargetLive::IDLE);
+        st.hour.restore(counts[0], hour, now_ms);
+        st.day.restore(counts[1], day, now_ms);
+        st.month.restore(counts[2], month, now_ms);
+    }
+
+    /// `n` attempts routed to `target` at `at` before this node started, for the
+    /// lowest-volume strategy (counted if `at` is within the last hour).
+    pub fn restore_attempts(&mut self, target: i64, at: Millis, n: u32) {
+        let st = self.targets.entry(target).or_insert(TargetLive::IDLE);
+        st.volume.record_many(at, n);
     }
 
     /// An attempt on `target` made before a restart is under way again: it counts as ringing,

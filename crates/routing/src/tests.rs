@@ -1053,6 +1053,73 @@ fn caps_without_hours_follow_utc() {
 }
 
 #[test]
+fn period_starts_are_the_ends_of_the_periods_before() {
+    let zones = [
+        Tz::UTC,
+        chrono_tz::America::New_York,
+        chrono_tz::Asia::Kathmandu,
+        chrono_tz::Australia::Lord_Howe,
+    ];
+    let mut t = target(1, 0);
+    // Every 7 minutes through 2026's March (New York springs forward on the 8th) and
+    // November (falls back on the 1st).
+    for zone in zones {
+        t.hours = Some(hours(zone, &[(0, 1440)]));
+        for from in [
+            local(Tz::UTC, 2026, 3, 1, 0, 0),
+            local(Tz::UTC, 2026, 10, 25, 0, 0),
+        ] {
+            for step in 0..(14 * 24 * 60 / 7) {
+                let now = from + step * 7 * MINUTE;
+                let starts = crate::cap_period_starts(&t, now);
+                let ends = crate::cap_periods(&t, now);
+                for (i, (start, end)) in starts.into_iter().zip(ends).enumerate() {
+                    assert!(start <= now && now < end, "{zone} {now}: {start}..{end}");
+                    assert_eq!(
+                        crate::cap_periods(&t, start - 1)[i],
+                        start,
+                        "{zone} {now}: the period before ends where this one starts"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn restored_counts_hold_caps_and_volume_until_their_periods_end() {
+    let mut t1 = target(1, 0);
+    t1.caps.hourly = Some(3);
+    t1.caps.monthly = Some(10);
+    let c = CompiledPlan::new(plan(&[1, 2]), &[t1.clone(), target(2, 1)]);
+    let mut live = Live::new();
+    let now = local(Tz::UTC, 2026, 5, 31, 22, 30);
+    // Before the start: 3 this hour (the hourly cap), 10 this month (the monthly cap).
+    live.restore_connected(&t1, [3, 5, 10], now);
+    live.restore_attempts(1, now - 10 * MINUTE, 4);
+    live.restore_attempts(1, now - 61 * MINUTE, 9); // older than the hour: not counted
+    let usage = live.usage(1, now);
+    assert_eq!(
+        (usage.hour, usage.day, usage.month, usage.volume),
+        (3, 5, 10, 4)
+    );
+    assert_eq!(route(&mut live, &c, &facts(), &[], now), to(2));
+    live.attempt_failed(2, now);
+    // A new hour: the hourly cap is free, the month's is still spent.
+    let next_hour = local(Tz::UTC, 2026, 5, 31, 23, 0);
+    assert_eq!(route(&mut live, &c, &facts(), &[], next_hour), to(2));
+    live.attempt_failed(2, next_hour);
+    // A new month: `1` takes calls again.
+    let june = local(Tz::UTC, 2026, 6, 1, 0, 0);
+    assert_eq!(route(&mut live, &c, &facts(), &[], june), to(1));
+    // A count restored over one already kept keeps the larger.
+    let mut live = Live::new();
+    live.answered(&c, 1, None, now);
+    live.restore_connected(&t1, [0, 0, 0], now);
+    assert_eq!(live.usage(1, now).month, 1);
+}
+
+#[test]
 fn released_keeps_counts_consistent() {
     let c = CompiledPlan::new(plan(&[1]), &[target(1, 0)]);
     let mut live = Live::new();

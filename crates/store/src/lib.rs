@@ -259,6 +259,10 @@ pub trait Store: Send + Sync + 'static {
     /// held. Every node calls it at start and then every few beats, so whichever notices a dead
     /// node first closes its calls.
     async fn interrupt_calls(&self, name: &str, now: i64, live_since: i64) -> Result<Interrupted>;
+    /// What routing counted before now, from the calls on record (every node's): answered
+    /// attempts per target since each period start, attempts per minute, and the latest
+    /// answered call of each caller on plans with a duplicate-caller rule. Read at start.
+    async fn routing_history(&self, query: &HistoryQuery) -> Result<History>;
 
     // Reports.
     /// Calls of the account aggregated as the query says.

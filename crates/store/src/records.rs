@@ -15,6 +15,35 @@ pub struct Interrupted {
     pub attempts: Vec<(i64, i64)>,
 }
 
+/// What routing counted before a node started, asked of the store at start
+/// ([`crate::Store::routing_history`]) so that a restart or a new node routes as if it had seen
+/// it: caps, lowest-volume and duplicate-caller memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// The instant the history is read for, ms since the epoch.
+    pub now: i64,
+    /// Starts of a local hour, day and month that some targets' caps count over (one entry
+    /// per calendar in use): answered attempts are counted since each.
+    pub periods: Vec<[i64; 3]>,
+    /// Attempts started since then are counted per minute (the last hour).
+    pub attempts_since: i64,
+    /// Plans with a duplicate-caller rule, each with the start of its window.
+    pub callers_since: Vec<(i64, i64)>,
+}
+
+/// What [`crate::Store::routing_history`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// For each entry of [`HistoryQuery::periods`] (by its index), each target's answered
+    /// attempts in the hour, the day and the month that start there.
+    pub answered: Vec<(usize, i64, [u32; 3])>,
+    /// `(target, minute start, attempts started in that minute)`.
+    pub attempts: Vec<(i64, i64, u32)>,
+    /// `(plan, caller as presented, target, answered at)`: each caller's latest answered call
+    /// in the plan's window.
+    pub callers: Vec<(i64, String, i64, i64)>,
+}
+
 /// A running Callopt process, as registered in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeRecord {

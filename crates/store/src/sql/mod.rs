@@ -1247,6 +1247,10 @@ impl Store for SqlStore {
         routing::interrupt_calls(&self.pool, name, node, now, live_since).await
     }
 
+    async fn routing_history(&self, query: &crate::HistoryQuery) -> Result<crate::History> {
+        routing::routing_history(&self.pool, query).await
+    }
+
     async fn report(&self, account: AccountId, query: &ReportQuery) -> Result<Vec<ReportRow>> {
         reports::report(&self.pool, account, query).await
     }

@@ -506,6 +506,91 @@ pub(super) async fn write_calls(
     Ok(())
 }
 
+/// Slack before a period start when finding its attempts by call id (ids grow with the
+/// calls' start): an attempt answered in the period belongs to a call started at most this
+/// long before it.
+const HISTORY_SLACK_MS: i64 = 24 * 3_600_000;
+
+/// The first call id a call started at `at` can have (ids are at least the start × 1000).
+fn first_id_at(at: i64) -> i64 {
+    at.saturating_sub(HISTORY_SLACK_MS).saturating_mul(1000)
+}
+
+pub(super) async fn routing_history(db: &DbPool, q: &HistoryQuery) -> Result<History> {
+    let mut history = History::default();
+    for (i, [hour, day, month]) in q.periods.iter().copied().enumerate() {
+        let rows = sqlx::query(
+            "SELECT target_id, \
+             SUM(CASE WHEN answered_at >= $1 THEN 1 ELSE 0 END) AS hour, \
+             SUM(CASE WHEN answered_at >= $2 THEN 1 ELSE 0 END) AS day, \
+             COUNT(*) AS month \
+             FROM call_attempts \
+             WHERE call_id >= $3 AND answered_at >= $4 AND answered_at <= $5 \
+             AND target_id IS NOT NULL GROUP BY target_id",
+        )
+        .bind(hour)
+        .bind(day)
+        .bind(first_id_at(month))
+        .bind(month)
+        .bind(q.now)
+        .fetch_all(db)
+        .await?;
+        for r in rows {
+            let count = |c: &str| u32::try_from(r.get::<i64, _>(c)).unwrap_or(u32::MAX);
+            history.answered.push((
+                i,
+                r.get("target_id"),
+                [count("hour"), count("day"), count("month")],
+            ));
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT target_id, started_at / 60000 AS minute, COUNT(*) AS n FROM call_attempts \
+         WHERE call_id >= $1 AND started_at >= $2 AND started_at <= $3 \
+         AND target_id IS NOT NULL GROUP BY target_id, started_at / 60000",
+    )
+    .bind(first_id_at(q.attempts_since))
+    .bind(q.attempts_since)
+    .bind(q.now)
+    .fetch_all(db)
+    .await?;
+    history.attempts = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("target_id"),
+                r.get::<i64, _>("minute") * 60_000,
+                u32::try_from(r.get::<i64, _>("n")).unwrap_or(u32::MAX),
+            )
+        })
+        .collect();
+    for &(plan, since) in &q.callers_since {
+        let rows = sqlx::query(
+            "SELECT caller, target_id, answered_at FROM ( \
+             SELECT c.caller, a.target_id, a.answered_at, ROW_NUMBER() OVER ( \
+             PARTITION BY c.caller ORDER BY a.answered_at DESC) AS rn \
+             FROM calls c JOIN call_attempts a ON a.call_id = c.id \
+             WHERE c.id >= $1 AND c.routing_plan_id = $2 AND a.answered_at >= $3 \
+             AND a.answered_at <= $4 AND a.target_id IS NOT NULL) latest WHERE rn = 1",
+        )
+        .bind(first_id_at(since))
+        .bind(plan)
+        .bind(since)
+        .bind(q.now)
+        .fetch_all(db)
+        .await?;
+        history.callers.extend(rows.iter().map(|r| {
+            (
+                plan,
+                r.get::<String, _>("caller"),
+                r.get::<i64, _>("target_id"),
+                r.get::<i64, _>("answered_at"),
+            )
+        }));
+    }
+    Ok(history)
+}
+
 fn call_row(r: &DbRow) -> Result<CallRecord> {
     Ok(CallRecord {
         id: r.get("id"),
