@@ -15,6 +15,10 @@
 #   KAM_MALLOC [fm]      Kamailio memory manager (-x): fm (fast), tlsf, or qm (Debian's default,
 #                        built with memory debugging: about 3x the CPU per call)
 #   SERVER_CPU [0] LOAD_CPU [1]    cores for the proxy and for the sipp processes
+#   SERVER_QUOTA [100]   percent of the server core each proxy may use (a CPU cgroup, 10 ms
+#                        period): below 100 the proxy runs out of CPU before sipp does, so
+#                        the ladder measures the proxy and not the load generator; SQLite
+#                        store only (a PostgreSQL or Redis would run outside the quota)
 #   KEEP_TMP [0]         1: keep the temp dir (sipp statistics, logs, configs, database)
 #   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
 #                        Callopt's core (bench/store.sh), instead of a SQLite file
@@ -37,6 +41,7 @@ KAM_MALLOC=${KAM_MALLOC:-fm}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+SERVER_QUOTA=${SERVER_QUOTA:-100}
 NODES=${NODES:-1}
 case "$NODES" in
     1) ;;
@@ -73,6 +78,11 @@ KAM_MODULES=$(dirname "$(dpkg -L kamailio 2>/dev/null | grep '/modules/tm\.so$' 
 [ -f "$KAM_MODULES/dispatcher.so" ] || die "kamailio modules not found (tried $KAM_MODULES)"
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 cores (proxy and sipp pinned apart)"
 for r in $RATES; do [[ $r =~ ^[0-9]+$ ]] && [ "$r" -gt 0 ] || die "RATES: bad rate '$r'"; done
+[[ $SERVER_QUOTA =~ ^[0-9]+$ ]] && [ "$SERVER_QUOTA" -ge 10 ] && [ "$SERVER_QUOTA" -le 100 ] \
+    || die "SERVER_QUOTA is a percentage from 10 to 100, not '$SERVER_QUOTA'"
+if [ "$SERVER_QUOTA" != 100 ] && { [ "${STORE:-sqlite}" != sqlite ] || [ "${REDIS:-0}" = 1 ]; }; then
+    die "SERVER_QUOTA applies to the SQLite store alone (a database server would run outside it)"
+fi
 
 if [[ " $PROXIES " == *" callopt "* ]]; then
     # Always build: a binary left from an earlier checkout would be measured otherwise.
@@ -92,10 +102,12 @@ fi
 # --- temp dir and cleanup ------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/callopt-sip-bench.XXXXXX)
 PIDS=()
+QUOTA_CG=""
 cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ -z "$QUOTA_CG" ] || rmdir "$QUOTA_CG" 2>/dev/null || true
     bench_database_stop "$TMP"
     if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
         log "temp dir kept: $TMP"
@@ -106,6 +118,30 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The proxies' CPU quota: a cgroup (v2, else v1's cpu hierarchy) that each proxy joins before
+# it starts, so that its every process and thread share SERVER_QUOTA% of a core.
+if [ "$SERVER_QUOTA" != 100 ]; then
+    [ "$(id -u)" = 0 ] || die "SERVER_QUOTA needs root (a CPU cgroup)"
+    quota_us=$((SERVER_QUOTA * 100))
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        QUOTA_CG=/sys/fs/cgroup/callopt-sip-bench-$$
+        mkdir "$QUOTA_CG" || die "could not create the cgroup $QUOTA_CG"
+        echo "$quota_us 10000" >"$QUOTA_CG/cpu.max" || die "could not set $QUOTA_CG/cpu.max"
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        QUOTA_CG=/sys/fs/cgroup/cpu/callopt-sip-bench-$$
+        mkdir "$QUOTA_CG" || die "could not create the cgroup $QUOTA_CG"
+        echo 10000 >"$QUOTA_CG/cpu.cfs_period_us" && echo "$quota_us" >"$QUOTA_CG/cpu.cfs_quota_us" \
+            || die "could not set the quota of $QUOTA_CG"
+    else
+        die "no CPU cgroup controller found for SERVER_QUOTA"
+    fi
+    log "proxies limited to $SERVER_QUOTA% of cpu$SERVER_CPU ($QUOTA_CG)"
+fi
+join_quota() { # join_quota: moves the calling (sub)shell into the proxies' CPU quota, if any
+    [ -z "$QUOTA_CG" ] || echo "$BASHPID" >"$QUOTA_CG/cgroup.procs"
+}
 
 json() { # json FIELD < json  -> value (strings unquoted)
     python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if not isinstance(v,bool) else str(v).lower())' "$1"
@@ -391,7 +427,7 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     # start_node NAME HTTP_PORT SIP_PORT -> PID: one `callopt serve` on the server core.
     start_node() {
         local name=$1 http=$2 sip=$3 clog="$TMP/$1.log"
-        (cd "$TMP" && CALLOPT_NODE_NAME=$name CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" \
+        (cd "$TMP" && join_quota && CALLOPT_NODE_NAME=$name CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" \
             "$BIN" serve --listen "127.0.0.1:$http" --sip-listen "127.0.0.1:$sip" --db "$DB" \
             >"$TMP/$name.out" 2>"$clog") &
         PID=$!
@@ -484,9 +520,9 @@ if [[ " $PROXIES " == *" kamailio "* ]]; then
     "$KAMAILIO" -c -f "$TMP/kamailio/kamailio.cfg" >"$TMP/kamailio/check.log" 2>&1 \
         || die "kamailio config check failed: $(tail -5 "$TMP/kamailio/check.log")"
     # -DD: stays in the foreground (its children with it); every process on SERVER_CPU.
-    taskset -c "$SERVER_CPU" "$KAMAILIO" -f "$TMP/kamailio/kamailio.cfg" -DD -E \
+    (join_quota && exec taskset -c "$SERVER_CPU" "$KAMAILIO" -f "$TMP/kamailio/kamailio.cfg" -DD -E \
         -x "$KAM_MALLOC" -m "$SHM_MB" -M "$PKG_MB" -P "$TMP/kamailio/kamailio.pid" -Y "$TMP/kamailio" \
-        >"$TMP/kamailio/stdout.log" 2>"$TMP/kamailio/kamailio.log" &
+        >"$TMP/kamailio/stdout.log" 2>"$TMP/kamailio/kamailio.log") &
     KAM_PID=$!
     PIDS+=("$KAM_PID")
     wait_up "kamailio to answer SIP on :$KAM_PORT" "$KAM_PID" "$TMP/kamailio/kamailio.log" 30 \
@@ -511,7 +547,7 @@ if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
 elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
 else COMMON=$KAMAILIO_CPS
 fi
-echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU, sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU (quota $SERVER_QUOTA%), sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue
