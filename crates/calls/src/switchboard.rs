@@ -595,7 +595,10 @@ impl Switchboard {
             .as_ref()
             .and_then(|h| h.language.clone())
             .or_else(|| route.languages.first().cloned());
-        let facts = CallFacts::from_caller_id(caller, language);
+        let facts = match &route.plan {
+            Some(plan) => CallFacts::for_plan(plan.plan(), caller, language),
+            None => CallFacts::default(),
+        };
         let mut calls = self.lock();
         let id = next_call_id(calls.last_id, now, calls.slot);
         calls.last_id = id;

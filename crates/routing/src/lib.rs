@@ -55,7 +55,7 @@ pub use compiled::CompiledPlan;
 pub use hours::{cap_period_starts, cap_periods, is_open};
 pub use live::{Live, Shared, Usage};
 
-use callopt_domain::E164;
+use callopt_domain::{RoutingPlan, E164};
 
 /// Milliseconds since the Unix epoch: the only clock this crate knows, always passed in.
 pub type Millis = i64;
@@ -84,6 +84,21 @@ impl CallFacts {
             caller_country,
             caller_area,
             language,
+        }
+    }
+
+    /// The facts of a call from the caller id `raw` that `plan`'s rules read. Parsing a
+    /// number is the slowest step of routing a call, so it is parsed only when the plan filters
+    /// on the caller's geography or remembers callers (a duplicate-caller rule); otherwise the
+    /// caller id is kept as it arrived, which nothing then reads.
+    pub fn for_plan(plan: &RoutingPlan, raw: &str, language: Option<String>) -> Self {
+        if plan.filters.geography || plan.duplicate_caller.is_some() {
+            return Self::from_caller_id(raw, language);
+        }
+        Self {
+            caller: (!raw.is_empty()).then(|| raw.to_string()),
+            language,
+            ..Self::default()
         }
     }
 

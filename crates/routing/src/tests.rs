@@ -1053,6 +1053,33 @@ fn caps_without_hours_follow_utc() {
 }
 
 #[test]
+fn a_caller_id_is_parsed_only_for_the_plans_that_read_it() {
+    let raw = "+1 415 555 2671";
+    let mut p = plan(&[1]);
+    let plain = CallFacts::for_plan(&p, raw, Some("en".into()));
+    assert_eq!(plain.caller.as_deref(), Some(raw));
+    assert_eq!((plain.caller_country, plain.caller_area), (None, None));
+    assert_eq!(plain.language.as_deref(), Some("en"));
+    assert_eq!(CallFacts::for_plan(&p, "", None).caller, None);
+    p.filters.geography = true;
+    assert_eq!(
+        CallFacts::for_plan(&p, raw, None),
+        CallFacts::from_caller_id(raw, None)
+    );
+    assert_eq!(
+        CallFacts::for_plan(&p, raw, None).caller_country.as_deref(),
+        Some("US")
+    );
+    p.filters.geography = false;
+    p.duplicate_caller = Some(DuplicateCaller {
+        window_hours: 1,
+        action: DuplicateAction::Reject,
+    });
+    let remembered = CallFacts::for_plan(&p, raw, None);
+    assert_eq!(remembered.caller.as_deref(), Some("+14155552671"));
+}
+
+#[test]
 fn period_starts_are_the_ends_of_the_periods_before() {
     let zones = [
         Tz::UTC,

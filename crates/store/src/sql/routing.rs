@@ -387,8 +387,25 @@ pub(super) async fn update_plan(
     not_found_if_zero(done.rows_affected())
 }
 
-/// Calls per multi-row statement (15 columns) and attempts per statement (9 columns).
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Most calls per multi-row statement (17 columns) and attempts per statement (9 columns).
+const ROWS_PER_STATEMENT: usize = 512;
+
+/// `rows` cut into runs whose lengths are powers of two (largest first), at most
+/// [`ROWS_PER_STATEMENT`]: a batch's statements then come from a dozen texts the connection
+/// has prepared already, where one statement of the batch's own length would be parsed and
+/// planned again for nearly every batch.
+fn power_of_two_runs<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let len = rows.len().min(ROWS_PER_STATEMENT);
+        let run = 1 << len.ilog2();
+        let (head, tail) = rows.split_at(run);
+        rows = tail;
+        Some(head)
+    })
+}
 
 const CALL_COLUMNS: &str = "id, account_id, campaign_id, routing_plan_id, tracking_number, \
      caller, session_id, channel, external_id, outcome, reason, hung_up_by, started_at, \
@@ -439,7 +456,7 @@ pub(super) async fn write_calls(
         .flat_map(|c| c.attempts.iter().map(move |a| (c.id, a)))
         .collect();
     let mut tx = begin_write(db).await?;
-    for chunk in calls.chunks(ROWS_PER_STATEMENT) {
+    for chunk in power_of_two_runs(&calls) {
         let mut q = QueryBuilder::<Db>::new(format!(
             "INSERT INTO calls ({CALL_COLUMNS}, caller_country, node_id) "
         ));
@@ -477,7 +494,7 @@ pub(super) async fn write_calls(
         );
         q.build().execute(&mut *tx).await?;
     }
-    for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+    for chunk in power_of_two_runs(&attempts) {
         let mut q =
             QueryBuilder::<Db>::new(format!("INSERT INTO call_attempts ({ATTEMPT_COLUMNS}) "));
         q.push_values(chunk, |mut b, (call, a)| {
@@ -814,4 +831,24 @@ pub(super) async fn interrupt_calls(
         calls: done.rows_affected(),
         attempts,
     })
+}
+
+#[cfg(test)]
+mod runs_tests {
+    use super::{power_of_two_runs, ROWS_PER_STATEMENT};
+
+    #[test]
+    fn runs_are_powers_of_two_that_cover_the_rows_in_order() {
+        for n in [0, 1, 2, 3, 7, 191, 512, 513, 1500, 2047] {
+            let rows: Vec<usize> = (0..n).collect();
+            let runs: Vec<&[usize]> = power_of_two_runs(&rows).collect();
+            assert!(runs
+                .iter()
+                .all(|r| r.len().is_power_of_two() && r.len() <= ROWS_PER_STATEMENT));
+            assert_eq!(runs.concat(), rows, "{n} rows");
+        }
+        let rows = [0u8; 191];
+        let sizes: Vec<usize> = power_of_two_runs(&rows).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [128, 32, 16, 8, 4, 2, 1]);
+    }
 }
