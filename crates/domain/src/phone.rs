@@ -42,14 +42,7 @@ impl E164 {
         }
         let (e164, number) = Self::parse_number(field, raw, None)?;
         let country = number.country().id().map(|id| id.as_ref().to_string());
-        // A carrier code dialled in front (`+57 07 …`) changes the national format: read the
-        // area code from the number itself, as `area_code` does.
-        let area = if number.carrier().is_some() {
-            e164.area_code()
-        } else {
-            area_code_of(&number)
-        };
-        Ok((e164, country, area))
+        Ok((e164, country, area_code_of(&number)))
     }
 
     fn parse_number(
@@ -57,7 +50,7 @@ impl E164 {
         raw: &str,
         region: Option<country::Id>,
     ) -> Result<(Self, PhoneNumber), ValidationError> {
-        let parsed = phonenumber::parse(region, raw).map_err(|_| {
+        let parsed = read(region, raw).map_err(|_| {
             ValidationError::new(
                 field,
                 format!("{raw:?} is not a phone number (use E.164 such as +14155550100)"),
@@ -77,7 +70,7 @@ impl E164 {
         // refuses in E.164 alone (`+7833…` read with `SA`): the number is kept only if it stays
         // valid as it will be stored and read back.
         if region.is_some() {
-            let alone = phonenumber::parse(None, &e164).map_err(|_| invalid())?;
+            let alone = read(None, &e164).map_err(|_| invalid())?;
             if !phonenumber::is_valid(&alone) {
                 return Err(invalid());
             }
@@ -92,7 +85,7 @@ impl E164 {
     }
 
     fn parsed(&self) -> PhoneNumber {
-        phonenumber::parse(None, &self.0).expect("E164 holds a valid number")
+        read(None, &self.0).expect("E164 holds a valid number")
     }
 
     /// The ISO 3166-1 alpha-2 country the number belongs to, if its plan names one.
@@ -177,20 +170,69 @@ impl NumberFormats {
     }
 }
 
-/// The area code of a parsed number: the first digit group of its national format, when the
-/// format has more than one group.
+/// The area code of a parsed number: the first digit group after the calling code in its
+/// international format, when the format has more than one group. The international format is
+/// read rather than the national one because the latter carries the trunk prefix in some plans
+/// (`8 (495) 123-45-67` in Russia, `06 1 …` in Hungary) and a carrier code in others.
 fn area_code_of(number: &PhoneNumber) -> Option<String> {
-    let national = number.format().mode(Mode::National).to_string();
-    let digits_groups: Vec<String> = national
+    let international = number.format().mode(Mode::International).to_string();
+    let digit_groups: Vec<&str> = international
         .split(|c: char| !c.is_ascii_digit())
         .filter(|g| !g.is_empty())
-        .map(str::to_string)
+        .skip(1)
         .collect();
-    if digits_groups.len() < 2 {
+    if digit_groups.len() < 2 {
         return None;
     }
-    let first = digits_groups[0].trim_start_matches('0');
+    let first = digit_groups[0].trim_start_matches('0');
     (!first.is_empty()).then(|| first.to_string())
+}
+
+/// Reads a number through the numbering plan, keeping the digits it was written with.
+///
+/// The `phonenumber` crate strips a trunk prefix from the national number a second time, after
+/// its own check that the stripped number is viable, and even after a `+`: `+7 812 123-45-67`
+/// (Saint Petersburg) loses the `8` of its area code and `+7 800 …` (Russian toll-free) turns
+/// into nonsense. So when the crate's reading is not valid, or has other digits than a number
+/// written with `+`, the number is read again as written, under a region that has no trunk
+/// prefix (Spain), which leaves the national number alone; a number in national form is first
+/// put in international form under its region, with and then without one trunk prefix. That
+/// reading is kept when it is valid. A trunk prefix really written after the calling code
+/// (`+44 (0)20 …`) still goes, as the number with it is not valid.
+fn read(region: Option<country::Id>, raw: &str) -> Result<PhoneNumber, phonenumber::ParseError> {
+    let first = phonenumber::parse(region, raw)?;
+    if first.extension().is_some() {
+        return Ok(first);
+    }
+    let raw = raw.trim_start();
+    let written: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let valid = phonenumber::is_valid(&first);
+    let literal = |international: &str| {
+        phonenumber::parse(Some(country::Id::ES), international)
+            .ok()
+            .filter(phonenumber::is_valid)
+    };
+    let better = if raw.starts_with('+') {
+        let kept = first.format().mode(Mode::E164).to_string();
+        if valid && kept[1..] == written {
+            return Ok(first);
+        }
+        literal(raw)
+    } else {
+        let meta = region.and_then(|r| phonenumber::metadata::DATABASE.by_id(r.as_ref()));
+        match meta {
+            Some(meta) if !valid => {
+                let code = meta.country_code();
+                let stripped = meta
+                    .national_prefix()
+                    .and_then(|p| written.strip_prefix(p))
+                    .and_then(|rest| literal(&format!("+{code}{rest}")));
+                stripped.or_else(|| literal(&format!("+{code}{written}")))
+            }
+            _ => None,
+        }
+    };
+    Ok(better.unwrap_or(first))
 }
 
 /// Parses an ISO 3166-1 alpha-2 code into the crate's country id.
@@ -237,10 +279,45 @@ mod tests {
         assert!(E164::parse("e164", "+1 000 000 0000", None).is_err());
         assert!(E164::parse("e164", "", None).is_err());
         assert!(E164::parse("e164", "0301234567", Some("XX")).is_err());
-        // Valid only under another country's hint: refused, as it would be read back alone
-        // (found by the parser fuzz).
-        assert!(E164::parse("e164", "+78330000000", None).is_err());
-        assert!(E164::parse("e164", "+78330000000", Some("SA")).is_err());
+        // A hint does not make a number valid that is refused alone (found by the parser fuzz).
+        let kirov = E164::parse("e164", "+78330000000", None).unwrap();
+        assert_eq!(
+            E164::parse("e164", "+78330000000", Some("SA")).unwrap(),
+            kirov
+        );
+    }
+
+    #[test]
+    fn a_national_number_that_starts_like_the_trunk_prefix_keeps_its_digits() {
+        // Saint Petersburg and Russian toll-free: the `8` after `+7` is the area code's, not a
+        // trunk prefix (found by the parser fuzz: `+7 888 030…` came back as `+7 803…`, which
+        // then read back as another number).
+        for (raw, e164, area) in [
+            ("+7 812 123-45-67", "+78121234567", "812"),
+            ("+7 495 123-45-67", "+74951234567", "495"),
+            ("+78030000000", "+78030000000", "803"),
+            ("+36 1 460 1234", "+3614601234", "1"),
+        ] {
+            let (n, country, got) = E164::parse_with_geography("caller", raw).unwrap();
+            assert_eq!(n.as_str(), e164, "{raw}");
+            assert_eq!(got.as_deref(), Some(area), "{raw}");
+            assert_eq!((country, got), n.country_and_area(), "{raw}");
+            assert_eq!(E164::parse("n", n.as_str(), None).unwrap(), n, "{raw}");
+        }
+        let toll_free = E164::parse("n", "+7 800 555-35-35", None).unwrap();
+        assert_eq!(toll_free.as_str(), "+78005553535");
+        assert!(toll_free.is_toll_free());
+        // In national form the `8` in front is the trunk prefix, and goes.
+        for raw in ["8 (812) 123-45-67", "(812) 123-45-67", "8 812 1234567"] {
+            let national = E164::parse("n", raw, Some("RU")).unwrap();
+            assert_eq!(national.as_str(), "+78121234567", "{raw}");
+        }
+        let toll_free = E164::parse("n", "8 800 555 35 35", Some("RU")).unwrap();
+        assert_eq!(toll_free.as_str(), "+78005553535");
+        // A trunk prefix written after the calling code still goes.
+        let london = E164::parse("n", "+44 (0)20 7946 0958", None).unwrap();
+        assert_eq!(london.as_str(), "+442079460958");
+        assert_eq!(london.area_code().as_deref(), Some("20"));
     }
 
     #[test]

