@@ -178,5 +178,10 @@ pub(crate) mod db {
             "open calls",
             include_str!("../migrations/sqlite/0015_open_calls.sql"),
         ),
+        (
+            16,
+            "call target written",
+            include_str!("../migrations/sqlite/0016_call_target_written.sql"),
+        ),
     ];
 }

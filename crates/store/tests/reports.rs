@@ -236,3 +236,75 @@ async fn calls_recorded_without_their_callers_country_get_it_from_the_report_tas
     assert_eq!(unknown.await, Some(0));
     assert_eq!(countries(store.report(a, &by_country).await.unwrap()), want);
 }
+
+#[tokio::test]
+async fn a_call_counts_for_the_target_that_answered_else_the_last_one_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store
+        .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
+        .await
+        .unwrap();
+    let attempt = |seq: u32, target: i64| AttemptRecord {
+        seq,
+        target_id: Some(target),
+        destination: format!("sip:t{target}@127.0.0.1"),
+        outcome: None,
+        sip_status: None,
+        started_at: T0 + i64::from(seq),
+        answered_at: None,
+        ended_at: None,
+    };
+    let by_target = |store: Arc<dyn Store>| async move {
+        let rows = store
+            .report(a, &query(ReportGroup::Target, T0, T0 + DAY))
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|r| (r.key, r.calls, r.attempts))
+            .collect::<Vec<_>>()
+    };
+
+    // Written as the switchboard writes it: ringing on target 1, then target 1 busy and
+    // target 2 ringing, then target 2 answered, then ended.
+    let mut answered = call(a, 1);
+    answered.started_at = T0;
+    answered.id = T0 * 1000;
+    answered.outcome = CallOutcome::InProgress;
+    (answered.answered_at, answered.ended_at, answered.hung_up_by) = (None, None, None);
+    answered.attempts = vec![attempt(1, 1)];
+    store.write_calls(&[answered.clone()]).await.unwrap();
+    let one = |t: &str, attempts| vec![(Some(t.to_string()), 1, attempts)];
+    assert_eq!(by_target(store.clone()).await, one("1", 1));
+
+    answered.attempts[0].outcome = Some(AttemptOutcome::Busy);
+    answered.attempts[0].ended_at = Some(T0 + 2);
+    answered.attempts.push(attempt(2, 2));
+    store.write_calls(&[answered.clone()]).await.unwrap();
+    assert_eq!(by_target(store.clone()).await, one("2", 2));
+
+    answered.attempts[1].outcome = Some(AttemptOutcome::Answered);
+    answered.attempts[1].answered_at = Some(T0 + 5);
+    answered.outcome = CallOutcome::Answered;
+    answered.answered_at = Some(T0 + 5);
+    store.write_calls(&[answered.clone()]).await.unwrap();
+    answered.ended_at = Some(T0 + 60_000);
+    answered.attempts[1].ended_at = answered.ended_at;
+    store.write_calls(&[answered]).await.unwrap();
+    assert_eq!(by_target(store.clone()).await, one("2", 2));
+
+    // No attempt answered: the call counts for the last target tried.
+    let mut unanswered = call(a, 3);
+    unanswered.started_at = T0 + HOUR;
+    unanswered.id = unanswered.started_at * 1000;
+    unanswered.outcome = CallOutcome::NoAnswer;
+    (unanswered.answered_at, unanswered.hung_up_by) = (None, None);
+    unanswered.attempts = vec![attempt(1, 3), attempt(2, 4)];
+    store.write_calls(&[unanswered]).await.unwrap();
+    let rows = by_target(store.clone()).await;
+    assert!(rows.contains(&(Some("4".into()), 1, 2)), "{rows:?}");
+    assert!(
+        !rows.iter().any(|r| r.0.as_deref() == Some("3")),
+        "{rows:?}"
+    );
+}

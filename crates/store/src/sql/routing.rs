@@ -387,7 +387,7 @@ pub(super) async fn update_plan(
     not_found_if_zero(done.rows_affected())
 }
 
-/// Most calls per multi-row statement (17 columns) and attempts per statement (9 columns).
+/// Most calls per multi-row statement (19 columns) and attempts per statement (9 columns).
 const ROWS_PER_STATEMENT: usize = 512;
 
 /// `rows` cut into runs whose lengths are powers of two (largest first), at most
@@ -438,6 +438,18 @@ pub(super) fn caller_country(caller: &str) -> String {
 
 const COUNTRIES_KEPT: usize = 50_000;
 
+/// The target a report counts a call for: the attempt that answered, else the last one tried.
+/// Written with the call's row (a record holds every attempt made so far), where a trigger on
+/// each attempt row once rewrote the call's row again.
+fn reported_target(c: &CallRecord) -> Option<i64> {
+    c.attempts
+        .iter()
+        .rev()
+        .find(|a| a.answered_at.is_some())
+        .or(c.attempts.last())
+        .and_then(|a| a.target_id)
+}
+
 pub(super) async fn write_calls(
     db: &DbPool,
     calls: &[CallRecord],
@@ -458,7 +470,7 @@ pub(super) async fn write_calls(
     let mut tx = begin_write(db).await?;
     for chunk in power_of_two_runs(&calls) {
         let mut q = QueryBuilder::<Db>::new(format!(
-            "INSERT INTO calls ({CALL_COLUMNS}, caller_country, node_id) "
+            "INSERT INTO calls ({CALL_COLUMNS}, caller_country, node_id, attempts, target_id) "
         ));
         q.push_values(chunk, |mut b, c| {
             b.push_bind(c.id)
@@ -477,20 +489,27 @@ pub(super) async fn write_calls(
                 .push_bind(c.answered_at)
                 .push_bind(c.ended_at)
                 .push_bind(caller_country(&c.caller))
-                .push_bind(node);
+                .push_bind(node)
+                .push_bind(c.attempts.len() as i64)
+                .push_bind(reported_target(c));
         });
         q.push(
             " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
              reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
              session_id = excluded.session_id, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at, node_id = excluded.node_id \
+             ended_at = excluded.ended_at, node_id = excluded.node_id, \
+             attempts = CASE WHEN excluded.attempts > calls.attempts \
+               THEN excluded.attempts ELSE calls.attempts END, \
+             target_id = excluded.target_id \
              WHERE calls.outcome IS DISTINCT FROM excluded.outcome \
              OR calls.reason IS DISTINCT FROM excluded.reason \
              OR calls.hung_up_by IS DISTINCT FROM excluded.hung_up_by \
              OR calls.node_id IS DISTINCT FROM excluded.node_id \
              OR calls.session_id IS DISTINCT FROM excluded.session_id \
              OR calls.answered_at IS DISTINCT FROM excluded.answered_at \
-             OR calls.ended_at IS DISTINCT FROM excluded.ended_at",
+             OR calls.ended_at IS DISTINCT FROM excluded.ended_at \
+             OR calls.attempts < excluded.attempts \
+             OR calls.target_id IS DISTINCT FROM excluded.target_id",
         );
         q.build().execute(&mut *tx).await?;
     }
