@@ -10,7 +10,7 @@ use callopt_domain::HungUpBy;
 use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,6 +216,8 @@ struct Dialog {
     target: Option<Party>,
     /// A BYE was seen.
     ended: bool,
+    /// When it reaches `max_dialog`: with `id`, its key in `Core::dialog_limits`.
+    limit_at: Instant,
 }
 
 /// One side of a confirmed dialog, as the proxy needs it to write that side a request of its
@@ -312,8 +314,6 @@ enum Timer {
     ProbeAll,
     /// A pending routing decision took too long.
     Routing(u64),
-    /// A dialog reached `max_dialog` without a BYE.
-    DialogLimit(u64),
     /// Timer E of a request of our own.
     OwnE(u64),
     /// Timer F of a request of our own.
@@ -366,8 +366,10 @@ pub struct Core {
     pending: HashMap<u64, u64>,
     /// Dialogs by Call-ID.
     dialogs: HashMap<String, Dialog>,
-    /// Dialogs' Call-IDs by dialog id, for their time limit.
-    dialog_ids: HashMap<u64, String>,
+    /// Dialogs' Call-IDs by (time limit, dialog id), soonest first. Not in `timers`: a heap
+    /// entry cannot be taken out, and would outlive its call by `max_dialog` (hours, where
+    /// every other timer is gone within a minute); this one goes with the dialog.
+    dialog_limits: BTreeMap<(Instant, u64), String>,
     /// Probes by id.
     probes: HashMap<u64, Probe>,
     /// Requests of our own in flight, by id.
@@ -395,7 +397,7 @@ impl Core {
             relay_keys: HashMap::new(),
             pending: HashMap::new(),
             dialogs: HashMap::new(),
-            dialog_ids: HashMap::new(),
+            dialog_limits: BTreeMap::new(),
             probes: HashMap::new(),
             own: HashMap::new(),
             health: HashMap::new(),
@@ -409,7 +411,17 @@ impl Core {
 
     /// The earliest timer deadline, for the driver's sleep.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let limit = self.dialog_limits.first_key_value().map(|((at, _), _)| *at);
+        match (timer, limit) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        }
+    }
+
+    /// Timers set and not yet fired, dialogs' time limits included (for tests and metrics).
+    pub fn timers(&self) -> usize {
+        self.timers.len() + self.dialog_limits.len()
     }
 
     /// Calls and dialogs in memory (for tests and metrics).
@@ -485,14 +497,24 @@ impl Core {
         tracing::debug!(%e, from = %from.addr, "unparseable message dropped");
     }
 
-    /// Fires every timer due at `now`.
+    /// Fires every timer due at `now`, soonest first.
     pub fn poll_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
-        while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
-            if at > now {
-                break;
+        loop {
+            let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            let limit = self.dialog_limits.first_key_value().map(|((at, _), _)| *at);
+            match (timer, limit) {
+                (Some(t), l) if t <= now && l.is_none_or(|l| t <= l) => {
+                    if let Some(Reverse((_, _, timer))) = self.timers.pop() {
+                        self.on_timer(timer, now, out);
+                    }
+                }
+                (_, Some(l)) if l <= now => {
+                    if let Some((_, call_id)) = self.dialog_limits.pop_first() {
+                        self.dialog_limit(call_id, now, out);
+                    }
+                }
+                _ => break,
             }
-            self.timers.pop();
-            self.on_timer(timer, now, out);
         }
     }
 
@@ -1371,6 +1393,7 @@ impl Core {
             .ok()
             .and_then(|invite| self.target_party(answer, &invite, target_peer));
         let id = self.id();
+        let limit_at = now + self.config.max_dialog;
         let old = self.dialogs.insert(
             call_id.to_string(),
             Dialog {
@@ -1381,13 +1404,14 @@ impl Core {
                 caller,
                 target,
                 ended: false,
+                limit_at,
             },
         );
         if let Some(old) = old {
-            self.dialog_ids.remove(&old.id);
+            self.dialog_limits.remove(&(old.limit_at, old.id));
         }
-        self.dialog_ids.insert(id, call_id.to_string());
-        self.set(now + self.config.max_dialog, Timer::DialogLimit(id));
+        self.dialog_limits
+            .insert((limit_at, id), call_id.to_string());
     }
 
     /// The caller's side of a dialog, seen from the proxy as the target sees it (RFC 3261
@@ -1435,7 +1459,7 @@ impl Core {
     /// Forgets a dialog (BYE answered or timed out).
     fn close_dialog(&mut self, call_id: &str) {
         if let Some(d) = self.dialogs.remove(call_id) {
-            self.dialog_ids.remove(&d.id);
+            self.dialog_limits.remove(&(d.limit_at, d.id));
         }
     }
 
@@ -1443,10 +1467,7 @@ impl Core {
     /// another way). Unless a BYE is already on its way, the proxy hangs up both sides with a
     /// BYE of its own, as Kamailio's dialog module does when a dialog times out, so neither
     /// leg stays up (and billed) past the call record; the call ends as hung up by the system.
-    fn dialog_limit(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
-        let Some(call_id) = self.dialog_ids.remove(&id) else {
-            return;
-        };
+    fn dialog_limit(&mut self, call_id: String, now: Instant, out: &mut Vec<Output>) {
         let Some(d) = self.dialogs.remove(&call_id) else {
             return;
         };
@@ -1954,7 +1975,6 @@ impl Core {
                     }
                 }
             }
-            Timer::DialogLimit(id) => self.dialog_limit(id, now, out),
             Timer::OwnE(id) => {
                 if let Some(o) = self.own.get_mut(&id) {
                     out.push(Output {

@@ -303,6 +303,10 @@ To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nConte
         ]
     );
     assert_eq!(rig.core.live(), (0, 0));
+    // Once the transactions' own timers have run out, nothing of the call is left waiting:
+    // not its dialog's time limit, hours away.
+    rig.advance(Duration::from_secs(64));
+    assert_eq!(rig.core.timers(), 0);
 }
 
 #[test]
@@ -659,7 +663,7 @@ fn a_dialog_ended_by_bye_is_not_ended_again_at_its_bound() {
             Event::Ended(HungUpBy::Caller, true)
         ]
     );
-    assert!(rig.core.dialog_ids.is_empty());
+    assert!(rig.core.dialog_limits.is_empty());
 }
 
 #[test]
