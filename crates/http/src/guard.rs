@@ -207,16 +207,18 @@ async fn run_scan(state: &AppState, scanner: &dyn PageScanner, scan: callopt_sto
         rule: verdict.rule.clone(),
         findings: verdict.findings_json.clone(),
     };
-    if let Err(e) = state.store.finish_scan(scan.id, &stored, now).await {
-        tracing::warn!(error = %e, "could not record a scan verdict");
-        return;
-    }
+    // A scam page's campaign is quarantined (and the routing table refreshed) before the
+    // verdict is recorded: whoever sees the scan done sees its campaign refused numbers too,
+    // never a window in which the verdict is known and numbers still go out.
     if let (true, Some(account), Some(campaign)) =
         (verdict.verdict == "scam", scan.account, scan.campaign_id)
     {
         if let Err(e) = quarantine(state, account, campaign, scan.id, now).await {
             tracing::error!(error = %e, campaign, "could not quarantine a campaign");
         }
+    }
+    if let Err(e) = state.store.finish_scan(scan.id, &stored, now).await {
+        tracing::warn!(error = %e, "could not record a scan verdict");
     }
 }
 

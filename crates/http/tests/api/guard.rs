@@ -201,8 +201,9 @@ async fn a_scam_page_quarantines_its_campaign_until_lifted() {
     assert_eq!(
         actions,
         [
-            "scan.finished",
+            // The quarantine is in force before the verdict is on record.
             "campaign.quarantined",
+            "scan.finished",
             "scan.overridden",
             "quarantine.lifted"
         ]
