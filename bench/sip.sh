@@ -212,11 +212,12 @@ stop() { # stop PID: terminate a process this script started, and forget it
     PIDS=("${keep[@]}")
 }
 CLK_TCK=$(getconf CLK_TCK)
-proxy_ticks() { # proxy_ticks: CPU ticks (user+system) of $PROXY_PID (one pid or several) and
-    # their children so far
-    local p t=0 pid
+proxy_ticks() { # proxy_ticks [FIELDS]: CPU ticks of $PROXY_PID (one pid or several) and their
+    # children so far: user+system, or the kernel's part alone with FIELDS=sys
+    local p t=0 pid expr='$14 + $15'
+    [ "${1:-}" != sys ] || expr='$15'
     for p in $PROXY_PID $(for pid in $PROXY_PID; do pgrep -P "$pid" || true; done); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        t=$((t + $(awk "{print $expr}" "/proc/$p/stat" 2>/dev/null || echo 0)))
     done
     echo "$t"
 }
@@ -331,14 +332,14 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 # caller per port places an equal share of the calls at an equal share of the rate.
 run_step() {
     local proxy=$1 ports=($2) rate=$3 calls=$4 tag=$5
-    local dir="$TMP/$proxy/$tag" rc=0 t0 t1 p0 p1 d0 d1 freq n=${#ports[@]} i port pids=()
+    local dir="$TMP/$proxy/$tag" rc=0 t0 t1 p0 p1 k0 k1 d0 d1 freq n=${#ports[@]} i port pids=()
     local each_rate=$((rate / n)) each_calls=$((calls / n))
     freq=$(gcd "$each_calls" "$each_rate")
     mkdir -p "$dir"
     times >"$dir/times.0"
     start_targets "$dir"
     proxy_drops_now() { local p s=0; for p in "${ports[@]}"; do s=$((s + $(sock_drops "$p"))); done; echo $s; }
-    p0=$(proxy_ticks); d0=$(udp_drops); local pd0; pd0=$(proxy_drops_now); t0=$(date +%s.%N)
+    p0=$(proxy_ticks); k0=$(proxy_ticks sys); d0=$(udp_drops); local pd0; pd0=$(proxy_drops_now); t0=$(date +%s.%N)
     # Bounded: -m calls, per-message timeout, a global timeout, and `timeout` around it all.
     # -l: 4 s worth of simultaneous calls, so sipp does not throttle itself before the proxy
     # fails; -rtt_freq divides -m, so every call's setup time is written.
@@ -356,7 +357,7 @@ run_step() {
         wait "${pids[$i]}" || rc=$?
     done
     calls=$((each_calls * n))
-    t1=$(date +%s.%N); p1=$(proxy_ticks); d1=$(udp_drops)
+    t1=$(date +%s.%N); p1=$(proxy_ticks); k1=$(proxy_ticks sys); d1=$(udp_drops)
     local drops_proxy drops_targets
     drops_proxy=$(($(proxy_drops_now) - pd0))
     drops_targets=$(($(sock_drops "$BUSY_PORT") + $(sock_drops "$ANSWER_PORT")))
@@ -367,6 +368,8 @@ run_step() {
     # The proxy's own CPU (all its processes): share of one core, and per call.
     STEP+=" proxy_cpu=$(awk -v d=$((p1 - p0)) -v k="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", 100*d/k/(b-a)}')"
     STEP+=" proxy_us_per_call=$(awk -v d=$((p1 - p0)) -v k="$CLK_TCK" -v n="$calls" 'BEGIN{printf "%.0f", 1e6*d/k/n}')"
+    # Of which in the kernel (system time: the UDP stack's sends and receives, mostly).
+    STEP+=" proxy_sys_us_per_call=$(awk -v d=$((k1 - k0)) -v k="$CLK_TCK" -v n="$calls" 'BEGIN{printf "%.0f", 1e6*d/k/n}')"
     # The three sipp processes' CPU over the caller's run, as a share of their one core.
     STEP+=" sipp_cpu=$(awk -v a="$(children_secs "$dir/times.0")" -v b="$(children_secs "$dir/times.1")" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')"
     # UDP datagrams the kernel dropped (a full receive buffer somewhere) during the step.
@@ -383,7 +386,7 @@ run_step() {
 }
 
 # bench_proxy NAME PORT -> BEST (highest passing rate, 0 if none); per-rate results in
-# $TMP/NAME/results (rate ok p50 p99 sipp_cpu proxy_us_per_call proxy_cpu).
+# $TMP/NAME/results (rate ok p50 p99 sipp_cpu proxy_us_per_call proxy_cpu proxy_sys_us_per_call).
 bench_proxy() {
     local name=$1 port=$2 rate
     BEST=0
@@ -393,7 +396,7 @@ bench_proxy() {
         || die "$name: warm-up at $WARMUP_RATE cps failed ($STEP); see $TMP/$name/warmup"
     for rate in $RATES; do
         run_step "$name" "$port" "$rate" $((rate * STEP_SECONDS)) "r$rate"
-        echo "$rate $(field ok "$STEP") $(field p50 "$STEP") $(field p99 "$STEP") $(field sipp_cpu "$STEP") $(field proxy_us_per_call "$STEP") $(field proxy_cpu "$STEP")" \
+        echo "$rate $(field ok "$STEP") $(field p50 "$STEP") $(field p99 "$STEP") $(field sipp_cpu "$STEP") $(field proxy_us_per_call "$STEP") $(field proxy_cpu "$STEP") $(field proxy_sys_us_per_call "$STEP")" \
             >>"$TMP/$name/results"
         [ "$(field ok "$STEP")" = 1 ] || break
         BEST=$rate
@@ -551,7 +554,7 @@ echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,}
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue
-    echo "$p steps (cps:verdict/setup p50,p99 ms/proxy cpu us per call/cpu % proxy,sipp): $(awk '{printf "%s%s:%s/%s,%s/%s/%s,%s", (NR>1?" ":""), $1, ($2==1?"ok":"FAIL"), $3, $4, $6, $7, $5}' "$TMP/$p/results")"
+    echo "$p steps (cps:verdict/setup p50,p99 ms/proxy cpu us per call,of which kernel/cpu % proxy,sipp): $(awk '{printf "%s%s:%s/%s,%s/%s,%s/%s,%s", (NR>1?" ":""), $1, ($2==1?"ok":"FAIL"), $3, $4, $6, $8, $7, $5}' "$TMP/$p/results")"
 done
 echo "setup times at ${COMMON:-0} cps (the highest rate both passed), in steps of sipp's coarse clock (see bench/README.md):"
 if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ] && [ "$KAMAILIO_CPS" -gt 0 ]; then
