@@ -183,5 +183,10 @@ pub(crate) mod db {
             "call target written",
             include_str!("../migrations/sqlite/0016_call_target_written.sql"),
         ),
+        (
+            17,
+            "call events written",
+            include_str!("../migrations/sqlite/0017_call_events_written.sql"),
+        ),
     ];
 }

@@ -106,6 +106,13 @@ async fn all_deliveries(store: &Arc<dyn Store>, a: AccountId, w: i64) -> Vec<Del
     store.deliveries(a, w, p).await.unwrap().items
 }
 
+/// The event ids of some deliveries, sorted.
+fn event_ids(d: Vec<DeliveryRecord>) -> Vec<String> {
+    let mut v: Vec<String> = d.into_iter().map(|d| d.event_id).collect();
+    v.sort();
+    v
+}
+
 #[tokio::test]
 async fn state_changes_write_one_delivery_per_event_and_subscribed_webhook() {
     let dir = tempfile::tempdir().unwrap();
@@ -373,13 +380,8 @@ async fn session_created_follows_each_change_of_the_accounts_webhooks_and_a_reop
         .write_sessions(&[session(a, campaign, "ses_3")])
         .await
         .unwrap();
-    let ids = |d: Vec<DeliveryRecord>| -> Vec<String> {
-        let mut v: Vec<String> = d.into_iter().map(|d| d.event_id).collect();
-        v.sort();
-        v
-    };
     assert_eq!(
-        ids(all_deliveries(&store, a, w.id).await),
+        event_ids(all_deliveries(&store, a, w.id).await),
         ["evt_ses_1", "evt_ses_3"]
     );
 
@@ -391,9 +393,81 @@ async fn session_created_follows_each_change_of_the_accounts_webhooks_and_a_reop
         .await
         .unwrap();
     assert_eq!(
-        ids(all_deliveries(&store, a, w.id).await),
+        event_ids(all_deliveries(&store, a, w.id).await),
         ["evt_ses_1", "evt_ses_3", "evt_ses_4", "evt_ses_5"]
     );
+}
+
+#[tokio::test]
+async fn call_events_follow_each_change_of_the_accounts_webhooks_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (a, _) = account(&store, 1).await;
+    let (b, _) = account(&store, 2).await;
+    let secret = Secret("whsec_x".into());
+    // Call 1 starts before any webhook: no event for its start, ever.
+    store
+        .write_calls(&[call(a, 1, 1, CallOutcome::InProgress)])
+        .await
+        .unwrap();
+    let w = store
+        .create_webhook(a, &hook(&EventType::ALL), &secret, 0)
+        .await
+        .unwrap();
+    // Its second attempt and its end come after: those are events. Call 2 starts and ends
+    // within one batch, beside a call of an account with no webhook.
+    store
+        .write_calls(&[
+            call(a, 1, 2, CallOutcome::InProgress),
+            call(a, 2, 1, CallOutcome::InProgress),
+            call(b, 3, 1, CallOutcome::InProgress),
+            call(a, 1, 2, CallOutcome::Busy),
+            call(a, 2, 1, CallOutcome::Busy),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        event_ids(all_deliveries(&store, a, w.id).await),
+        [
+            "evt_call_1_finished",
+            "evt_call_1_routed_2",
+            "evt_call_2_finished",
+            "evt_call_2_routed_1",
+            "evt_call_2_started",
+        ]
+    );
+    // Disabled, then a reopened store (a restart) with the webhook enabled again.
+    let mut off = hook(&EventType::ALL);
+    off.enabled = false;
+    store.update_webhook(a, w.id, &off, 1).await.unwrap();
+    store
+        .write_calls(&[call(a, 4, 1, CallOutcome::Busy)])
+        .await
+        .unwrap();
+    store
+        .update_webhook(a, w.id, &hook(&EventType::ALL), 2)
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&dir).await;
+    // Call 4 written again, finished already: no event. Call 5 is new.
+    store
+        .write_calls(&[
+            call(a, 4, 1, CallOutcome::Busy),
+            call(a, 5, 1, CallOutcome::Rejected),
+        ])
+        .await
+        .unwrap();
+    let got = event_ids(all_deliveries(&store, a, w.id).await);
+    assert_eq!(got.len(), 8, "{got:?}");
+    assert!(got.iter().all(|e| !e.starts_with("evt_call_4")), "{got:?}");
+    for e in [
+        "evt_call_5_started",
+        "evt_call_5_routed_1",
+        "evt_call_5_finished",
+    ] {
+        assert!(got.iter().any(|g| g == e), "{e} missing from {got:?}");
+    }
 }
 
 fn session_on(account: AccountId, campaign: i64, id: &str, url: &str) -> SessionWrite {

@@ -34,6 +34,9 @@ pub struct SqlStore {
     calls: DbPool,
     /// What a session batch writes beside its rows, known in memory.
     side: Arc<SessionSideWrites>,
+    /// Accounts with an enabled webhook for a call event, reloaded with `side.hooked`: the
+    /// call writer queues those events only for their calls.
+    call_hooks: Arc<RwLock<HashSet<i64>>>,
     /// This process's node id once registered ([`Store::register_node`]), 0 before: the node
     /// its call records carry.
     node: Arc<std::sync::atomic::AtomicI64>,
@@ -123,11 +126,13 @@ impl SqlStore {
             .map_err(|e| StoreError::Unexpected(e.into()))?;
         let side = Arc::new(SessionSideWrites::default());
         *side.hooked.write().expect("lock") = webhooks::session_hook_accounts(&pool).await?;
+        let call_hooks = Arc::new(RwLock::new(webhooks::call_hook_accounts(&pool).await?));
         Ok(Self {
             pool,
             sessions,
             calls,
             side,
+            call_hooks,
             node: Arc::default(),
         })
     }
@@ -478,10 +483,13 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Reloads which accounts hook `session.created`, after a webhook changed.
-    async fn reload_session_hooks(&self) -> Result<()> {
+    /// Reloads which accounts hook `session.created` and which a call event, after a webhook
+    /// changed.
+    async fn reload_hooks(&self) -> Result<()> {
         let hooked = webhooks::session_hook_accounts(&self.pool).await?;
         *self.side.hooked.write().expect("lock") = hooked;
+        let hooked = webhooks::call_hook_accounts(&self.pool).await?;
+        *self.call_hooks.write().expect("lock") = hooked;
         Ok(())
     }
 
@@ -1158,7 +1166,19 @@ impl Store for SqlStore {
 
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
         let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
-        routing::write_calls(&self.calls, calls, (node != 0).then_some(node)).await
+        let hooked: HashSet<i64> = {
+            let hooks = self.call_hooks.read().expect("lock");
+            if hooks.is_empty() {
+                HashSet::new()
+            } else {
+                calls
+                    .iter()
+                    .filter(|c| hooks.contains(&c.account.0))
+                    .map(|c| c.id)
+                    .collect()
+            }
+        };
+        routing::write_calls(&self.calls, calls, (node != 0).then_some(node), &hooked).await
     }
 
     async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord> {
@@ -1234,7 +1254,7 @@ impl Store for SqlStore {
     }
 
     async fn refresh_caches(&self) -> Result<()> {
-        self.reload_session_hooks().await
+        self.reload_hooks().await
     }
 
     async fn interrupt_calls(
@@ -1335,7 +1355,7 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<WebhookRecord> {
         let id = webhooks::create(&self.pool, account, w, secret, now).await?;
-        self.reload_session_hooks().await?;
+        self.reload_hooks().await?;
         self.webhook(account, id).await
     }
 
@@ -1370,13 +1390,13 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<WebhookRecord> {
         webhooks::update(&self.pool, account, id, w, now).await?;
-        self.reload_session_hooks().await?;
+        self.reload_hooks().await?;
         self.webhook(account, id).await
     }
 
     async fn delete_webhook(&self, account: AccountId, id: i64) -> Result<()> {
         webhooks::delete(&self.pool, account, id).await?;
-        self.reload_session_hooks().await
+        self.reload_hooks().await
     }
 
     async fn deliveries(

@@ -9,7 +9,7 @@ use callopt_domain::{
 };
 use serde_json::{json, Value};
 use sqlx::{QueryBuilder, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{corrupt, not_found_if_zero, page, split_languages};
 
@@ -450,10 +450,14 @@ fn reported_target(c: &CallRecord) -> Option<i64> {
         .and_then(|a| a.target_id)
 }
 
+/// Writes a batch of call records in one transaction, with the `call.started`, `call.routed`
+/// and `call.finished` events of the calls in `hooked` (those whose account has a webhook for
+/// one of them; the others cost no event work).
 pub(super) async fn write_calls(
     db: &DbPool,
     calls: &[CallRecord],
     node: Option<i64>,
+    hooked: &HashSet<i64>,
 ) -> Result<()> {
     // The latest record of each call wins; earlier ones in the batch are dropped.
     let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
@@ -468,6 +472,16 @@ pub(super) async fn write_calls(
         .flat_map(|c| c.attempts.iter().map(move |a| (c.id, a)))
         .collect();
     let mut tx = begin_write(db).await?;
+    let hooked: Vec<&CallRecord> = calls
+        .iter()
+        .copied()
+        .filter(|c| hooked.contains(&c.id))
+        .collect();
+    let before = if hooked.is_empty() {
+        None
+    } else {
+        Some(super::webhooks::calls_before(&mut tx, &hooked).await?)
+    };
     for chunk in power_of_two_runs(&calls) {
         let mut q = QueryBuilder::<Db>::new(format!(
             "INSERT INTO calls ({CALL_COLUMNS}, caller_country, node_id, attempts, target_id) "
@@ -537,6 +551,9 @@ pub(super) async fn write_calls(
              OR call_attempts.ended_at IS DISTINCT FROM excluded.ended_at",
         );
         q.build().execute(&mut *tx).await?;
+    }
+    if let Some(before) = before {
+        super::webhooks::queue_call_events(&mut tx, &hooked, &before).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -823,7 +840,16 @@ pub(super) async fn interrupt_calls(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    // A ringing call is interrupted; a connected one stays answered, ended now.
+    // A ringing call is interrupted, and finished for webhooks; a connected one stays
+    // answered, ended now.
+    let ringing: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM calls WHERE outcome = 'in_progress' AND id IN ({GONE})"
+    ))
+    .bind(name)
+    .bind(me)
+    .bind(live_since)
+    .fetch_all(&mut *tx)
+    .await?;
     let done = sqlx::query(&format!(
         "UPDATE calls SET hung_up_by = 'system', ended_at = $4, \
            outcome = CASE WHEN outcome = 'in_progress' THEN 'interrupted' ELSE outcome END, \
@@ -835,6 +861,7 @@ pub(super) async fn interrupt_calls(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    super::webhooks::queue_call_finished(&mut tx, &ringing).await?;
     // Gone nodes with no call left in progress are forgotten.
     sqlx::query(&format!(
         "DELETE FROM nodes WHERE {GONE_NODES} AND id NOT IN (SELECT node_id FROM calls \

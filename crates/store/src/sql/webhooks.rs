@@ -1,11 +1,11 @@
 //! SQLite rows of event webhooks, their deliveries (the outbox, filled in the transactions that
-//! change sessions and calls: by the migrations' triggers for calls, by the session batch for
-//! sessions), and call conversions.
+//! change sessions and calls: by the session batch and the call writer, each knowing in memory
+//! which accounts hook its events), and call conversions.
 
 use super::db::*;
 use crate::*;
 use sqlx::{QueryBuilder, Row};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{corrupt, not_found_if_zero, page};
 
@@ -66,6 +66,186 @@ pub(super) async fn queue_session_created(conn: &mut DbConnection, ids: &[&str])
     }
     q.push(") ON CONFLICT DO NOTHING");
     q.build().execute(conn).await?;
+    Ok(())
+}
+
+/// The accounts with an enabled webhook for `call.started`, `call.routed` or `call.finished`:
+/// the call writer queues those events only for their calls.
+pub(super) async fn call_hook_accounts(db: &DbPool) -> Result<HashSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT account_id FROM webhooks WHERE enabled \
+         AND (events LIKE '%,call.started,%' OR events LIKE '%,call.routed,%' \
+              OR events LIKE '%,call.finished,%')",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// What the database held of some calls before a batch of records rewrote them: which events
+/// the batch's writes are.
+pub(super) struct CallsBefore {
+    /// Each stored call's outcome.
+    outcomes: HashMap<i64, String>,
+    /// Each stored attempt, as (call, seq).
+    attempts: HashSet<(i64, i64)>,
+}
+
+/// Rows per statement of the event queries below (two parameters a row at most).
+const EVENT_ROWS: usize = 256;
+
+/// Reads what the database holds of `calls`, in the transaction about to rewrite them.
+pub(super) async fn calls_before(
+    conn: &mut DbConnection,
+    calls: &[&CallRecord],
+) -> Result<CallsBefore> {
+    let mut before = CallsBefore {
+        outcomes: HashMap::new(),
+        attempts: HashSet::new(),
+    };
+    for chunk in calls.chunks(EVENT_ROWS) {
+        let mut q = QueryBuilder::<Db>::new("SELECT id, outcome FROM calls WHERE id IN (");
+        let mut list = q.separated(", ");
+        for c in chunk {
+            list.push_bind(c.id);
+        }
+        q.push(")");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        before.outcomes.extend(rows);
+        let mut q =
+            QueryBuilder::<Db>::new("SELECT call_id, seq FROM call_attempts WHERE call_id IN (");
+        let mut list = q.separated(", ");
+        for c in chunk {
+            list.push_bind(c.id);
+        }
+        q.push(")");
+        let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        before.attempts.extend(rows);
+    }
+    Ok(before)
+}
+
+/// Queues the events of `calls` (just written, in this transaction) to every webhook of their
+/// account that asks for them: `call.started` for a call new to the database, `call.routed`
+/// for each new attempt, `call.finished` for a call whose outcome left `in_progress` (or that
+/// was written finished at once). Each event has one id, so a repeated write queues nothing.
+pub(super) async fn queue_call_events(
+    conn: &mut DbConnection,
+    calls: &[&CallRecord],
+    before: &CallsBefore,
+) -> Result<()> {
+    let started: Vec<i64> = calls
+        .iter()
+        .filter(|c| !before.outcomes.contains_key(&c.id))
+        .map(|c| c.id)
+        .collect();
+    let routed: Vec<(i64, i64)> = calls
+        .iter()
+        .flat_map(|c| c.attempts.iter().map(move |a| (c.id, i64::from(a.seq))))
+        .filter(|a| !before.attempts.contains(a))
+        .collect();
+    let finished: Vec<i64> = calls
+        .iter()
+        .filter(|c| {
+            c.outcome != callopt_domain::CallOutcome::InProgress
+                && before
+                    .outcomes
+                    .get(&c.id)
+                    .is_none_or(|o| o == callopt_domain::CallOutcome::InProgress.as_str())
+        })
+        .map(|c| c.id)
+        .collect();
+    let select = format!(
+        "SELECT w.account_id, w.id, 'evt_call_' || c.id || '_started', 'call.started', \
+             CAST({json_object}( \
+                 'call_id', c.id, 'campaign_id', c.campaign_id, \
+                 'tracking_number', c.tracking_number, 'caller', c.caller, \
+                 'channel', c.channel, 'session_id', c.session_id, \
+                 'started_at', {started_at}) AS TEXT), \
+             c.started_at, c.started_at",
+        json_object = JSON_OBJECT,
+        started_at = utc_rfc3339("c.started_at"),
+    );
+    queue_for_calls(conn, &started, &select, "call.started").await?;
+    for chunk in routed.chunks(EVENT_ROWS) {
+        let mut q = QueryBuilder::<Db>::new(format!(
+            "{DELIVERY_INSERT} \
+             SELECT w.account_id, w.id, 'evt_call_' || a.call_id || '_routed_' || a.seq, \
+                 'call.routed', \
+                 CAST({json_object}( \
+                     'call_id', c.id, 'campaign_id', c.campaign_id, \
+                     'tracking_number', c.tracking_number, 'caller', c.caller, \
+                     'session_id', c.session_id, 'attempt', a.seq, 'target_id', a.target_id, \
+                     'destination', a.destination, 'routed_at', {routed_at}) AS TEXT), \
+                 a.started_at, a.started_at \
+             FROM call_attempts a JOIN calls c ON c.id = a.call_id \
+             JOIN webhooks w ON w.account_id = c.account_id \
+             WHERE w.enabled AND w.events LIKE '%,call.routed,%' \
+               AND (a.call_id, a.seq) IN (VALUES ",
+            json_object = JSON_OBJECT,
+            routed_at = utc_rfc3339("a.started_at"),
+        ));
+        let mut list = q.separated(", ");
+        for (call, seq) in chunk {
+            list.push("(");
+            list.push_bind_unseparated(*call);
+            list.push_unseparated(", ");
+            list.push_bind_unseparated(*seq);
+            list.push_unseparated(")");
+        }
+        q.push(") ORDER BY a.call_id, a.seq, w.id ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *conn).await?;
+    }
+    queue_call_finished(conn, &finished).await
+}
+
+/// Queues `call.finished` for the calls `ids` (just finished, in this transaction) to every
+/// webhook of their account that asks for it.
+pub(super) async fn queue_call_finished(conn: &mut DbConnection, ids: &[i64]) -> Result<()> {
+    let select = format!(
+        "SELECT w.account_id, w.id, 'evt_call_' || c.id || '_finished', 'call.finished', \
+             CAST({json_object}( \
+                 'call_id', c.id, 'campaign_id', c.campaign_id, \
+                 'tracking_number', c.tracking_number, 'caller', c.caller, \
+                 'channel', c.channel, 'session_id', c.session_id, 'outcome', c.outcome, \
+                 'reason', c.reason, 'hung_up_by', c.hung_up_by, \
+                 'started_at', {started_at}, 'answered_at', {answered_at}, \
+                 'ended_at', {ended_at}, \
+                 'talk_secs', (c.ended_at - c.answered_at + 500) / 1000) AS TEXT), \
+             COALESCE(c.ended_at, c.started_at), COALESCE(c.ended_at, c.started_at)",
+        json_object = JSON_OBJECT,
+        started_at = utc_rfc3339("c.started_at"),
+        answered_at = utc_rfc3339("c.answered_at"),
+        ended_at = utc_rfc3339("c.ended_at"),
+    );
+    queue_for_calls(conn, ids, &select, "call.finished").await
+}
+
+/// The head of every statement that queues deliveries.
+const DELIVERY_INSERT: &str = "INSERT INTO webhook_deliveries \
+     (account_id, webhook_id, event_id, event_type, data, created_at, next_attempt_at)";
+
+/// Queues the event `event` of the calls `ids`, each row from `select` over `calls c` joined
+/// with each enabled webhook `w` of the call's account that asks for the event.
+async fn queue_for_calls(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    select: &str,
+    event: &str,
+) -> Result<()> {
+    for chunk in ids.chunks(EVENT_ROWS) {
+        let mut q = QueryBuilder::<Db>::new(format!(
+            "{DELIVERY_INSERT} {select} \
+             FROM calls c JOIN webhooks w ON w.account_id = c.account_id \
+             WHERE w.enabled AND w.events LIKE '%,{event},%' AND c.id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY c.id, w.id ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
