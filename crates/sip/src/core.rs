@@ -9,8 +9,7 @@ use bytes::Bytes;
 use callopt_domain::HungUpBy;
 use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -276,7 +275,7 @@ struct Health {
 }
 
 /// What a timer is for; each handler checks that the state it was set for still holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     /// Timer A: retransmit the INVITE.
     A(u64),
@@ -370,8 +369,8 @@ pub struct Core {
     pending: HashMap<u64, u64>,
     /// Dialogs by Call-ID.
     dialogs: HashMap<String, Box<Dialog>>,
-    /// Dialogs' Call-IDs by (time limit, dialog id), soonest first. Not in `timers`: a heap
-    /// entry cannot be taken out, and would outlive its call by `max_dialog` (hours, where
+    /// Dialogs' Call-IDs by (time limit, dialog id), soonest first. Not in `timers`: a timer
+    /// cannot be taken out, and would outlive its call by `max_dialog` (hours, where
     /// every other timer is gone within a minute); this one goes with the dialog.
     dialog_limits: BTreeMap<(Instant, u64), String>,
     /// Probes by id.
@@ -380,8 +379,8 @@ pub struct Core {
     own: HashMap<u64, Own>,
     /// Probing records by target.
     health: HashMap<i64, Health>,
-    /// Timers: (deadline, sequence) order.
-    timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
+    /// Timers, soonest first (in the order set when due together).
+    timers: queue::TimerQueues<Timer>,
 }
 
 impl Core {
@@ -405,17 +404,17 @@ impl Core {
             probes: HashMap::new(),
             own: HashMap::new(),
             health: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: queue::TimerQueues::default(),
         };
         if let Some(every) = core.config.probing.interval {
-            core.set(now + every, Timer::ProbeAll);
+            core.set(now, every, Timer::ProbeAll);
         }
         core
     }
 
     /// The earliest timer deadline, for the driver's sleep.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let timer = self.timers.next_due();
         let limit = self.dialog_limits.first_key_value().map(|((at, _), _)| *at);
         match (timer, limit) {
             (Some(t), Some(l)) => Some(t.min(l)),
@@ -504,11 +503,11 @@ impl Core {
     /// Fires every timer due at `now`, soonest first.
     pub fn poll_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
         loop {
-            let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            let timer = self.timers.next_due();
             let limit = self.dialog_limits.first_key_value().map(|((at, _), _)| *at);
             match (timer, limit) {
                 (Some(t), l) if t <= now && l.is_none_or(|l| t <= l) => {
-                    if let Some(Reverse((_, _, timer))) = self.timers.pop() {
+                    if let Some(timer) = self.timers.pop_due(now) {
                         self.on_timer(timer, now, out);
                     }
                 }
@@ -522,10 +521,8 @@ impl Core {
         }
     }
 
-    fn set(&mut self, at: Instant, timer: Timer) {
-        let seq = self.next_id;
-        self.next_id += 1;
-        self.timers.push(Reverse((at, seq, timer)));
+    fn set(&mut self, now: Instant, after: Duration, timer: Timer) {
+        self.timers.set(now, after, timer);
     }
 
     fn id(&mut self) -> u64 {
@@ -754,7 +751,7 @@ impl Core {
                 call.waiting_until = Some(now + crate::ROUTING_TIMEOUT);
                 call.branch = None;
                 self.pending.insert(key, call_id);
-                self.set(now + crate::ROUTING_TIMEOUT, Timer::Routing(call_id));
+                self.set(now, crate::ROUTING_TIMEOUT, Timer::Routing(call_id));
                 return;
             }
             call.hops += 1;
@@ -843,9 +840,9 @@ impl Core {
         });
         if call.upstream.transport == Transport::Udp {
             call.g_interval = t1;
-            self.set(now + t1, Timer::G(call_id));
+            self.set(now, t1, Timer::G(call_id));
         }
-        self.set(now + t64, Timer::H(call_id));
+        self.set(now, t64, Timer::H(call_id));
     }
 
     fn start_branch(
@@ -911,10 +908,10 @@ impl Core {
             .into(),
         );
         if to.transport == Transport::Udp {
-            self.set(now + t1, Timer::A(id));
+            self.set(now, t1, Timer::A(id));
         }
-        self.set(now + self.t64(), Timer::B(id));
-        self.set(now + ring_timeout, Timer::Ring(id));
+        self.set(now, self.t64(), Timer::B(id));
+        self.set(now, ring_timeout, Timer::Ring(id));
         Ok(())
     }
 
@@ -930,7 +927,7 @@ impl Core {
                             Transport::Udp => self.config.timers.t4,
                             Transport::Tcp => Duration::ZERO,
                         };
-                        self.set(now + wait, Timer::I(id));
+                        self.set(now, wait, Timer::I(id));
                     }
                 }
             }
@@ -1049,7 +1046,7 @@ impl Core {
         });
         if r.to.transport == Transport::Udp {
             r.cancel_interval = t1;
-            self.set(now + t1, Timer::RelayCancelE(id));
+            self.set(now, t1, Timer::RelayCancelE(id));
         }
     }
 
@@ -1078,9 +1075,9 @@ impl Core {
         });
         if b.to.transport == Transport::Udp {
             b.e_interval = t1;
-            self.set(now + t1, Timer::CancelE(id));
+            self.set(now, t1, Timer::CancelE(id));
         }
-        self.set(now + t64, Timer::CancelGuard(id));
+        self.set(now, t64, Timer::CancelGuard(id));
     }
 
     fn on_in_dialog(
@@ -1166,9 +1163,9 @@ impl Core {
             .into(),
         );
         if to.transport == Transport::Udp {
-            self.set(now + t1, Timer::RelayE(id));
+            self.set(now, t1, Timer::RelayE(id));
         }
-        self.set(now + self.t64(), Timer::RelayF(id));
+        self.set(now, self.t64(), Timer::RelayF(id));
     }
 
     // ---- responses ------------------------------------------------------------------------
@@ -1275,13 +1272,13 @@ impl Core {
                 if !first {
                     return;
                 }
-                self.set(now + t64, Timer::D(id));
+                self.set(now, t64, Timer::D(id));
                 let Some(call) = self.calls.remove(&call_id) else {
                     return;
                 };
                 self.server_invites.insert(call.server_branch.clone(), None);
                 self.accepted.insert(call_id, call.server_branch.clone());
-                self.set(now + t64, Timer::Accepted(call_id));
+                self.set(now, t64, Timer::Accepted(call_id));
                 if msg.call_id().is_some() {
                     self.open_dialog(&call, &msg, sent, target_peer, now);
                 }
@@ -1318,7 +1315,7 @@ impl Core {
                     (_, 486 | 600) => AttemptOutcome::Busy,
                     _ => AttemptOutcome::Failed,
                 };
-                self.set(now + wait, Timer::D(id));
+                self.set(now, wait, Timer::D(id));
                 self.attempt_ended(call_id, target, outcome, Some(status), Some(&msg), now, out);
             }
         }
@@ -1349,7 +1346,7 @@ impl Core {
         b.state = ClientState::Terminated;
         let sent = std::mem::take(&mut b.request);
         let (call_id, fallback) = (b.call, b.to);
-        self.set(now + t64, Timer::D(id));
+        self.set(now, t64, Timer::D(id));
         if let Some(call) = self.calls.get_mut(&call_id) {
             if call.branch == Some(id) {
                 call.branch = None;
@@ -1601,9 +1598,9 @@ impl Core {
             },
         );
         if to.transport == Transport::Udp {
-            self.set(now + t1, Timer::OwnE(id));
+            self.set(now, t1, Timer::OwnE(id));
         }
-        self.set(now + self.t64(), Timer::OwnF(id));
+        self.set(now, self.t64(), Timer::OwnF(id));
     }
 
     /// An attempt ended unanswered: ask for the next hop (or relay the final when there is no
@@ -1706,7 +1703,7 @@ impl Core {
         if let Some(cid) = bye {
             self.close_dialog(&cid);
         }
-        self.set(now + wait, Timer::RelayDone(id));
+        self.set(now, wait, Timer::RelayDone(id));
     }
 
     /// A response to a request of our own: the first final ends its transaction, and goes no
@@ -1833,7 +1830,7 @@ impl Core {
         if let Some(cid) = r.bye_call_id.take() {
             self.close_dialog(&cid);
         }
-        self.set(now + t64, Timer::RelayDone(id));
+        self.set(now, t64, Timer::RelayDone(id));
     }
 
     // ---- timers ---------------------------------------------------------------------------
@@ -1867,8 +1864,8 @@ impl Core {
                             data: b.request.clone(),
                         });
                         b.a_interval *= 2;
-                        let next = now + b.a_interval;
-                        self.set(next, Timer::A(id));
+                        let after = b.a_interval;
+                        self.set(now, after, Timer::A(id));
                     }
                 }
             }
@@ -1903,8 +1900,8 @@ impl Core {
                             });
                         }
                         b.e_interval = (b.e_interval * 2).min(t2);
-                        let next = now + b.e_interval;
-                        self.set(next, Timer::CancelE(id));
+                        let after = b.e_interval;
+                        self.set(now, after, Timer::CancelE(id));
                     }
                 }
             }
@@ -1930,8 +1927,8 @@ impl Core {
                             });
                         }
                         call.g_interval = (call.g_interval * 2).min(t2);
-                        let next = now + call.g_interval;
-                        self.set(next, Timer::G(id));
+                        let after = call.g_interval;
+                        self.set(now, after, Timer::G(id));
                     }
                 }
             }
@@ -1959,8 +1956,8 @@ impl Core {
                             data: c.clone(),
                         });
                         r.cancel_interval = (r.cancel_interval * 2).min(t2);
-                        let next = now + r.cancel_interval;
-                        self.set(next, Timer::RelayCancelE(id));
+                        let after = r.cancel_interval;
+                        self.set(now, after, Timer::RelayCancelE(id));
                     }
                 }
             }
@@ -1978,8 +1975,8 @@ impl Core {
                             data: p.request.clone(),
                         });
                         p.interval = (p.interval * 2).min(t2);
-                        let next = now + p.interval;
-                        self.set(next, Timer::ProbeE(id));
+                        let after = p.interval;
+                        self.set(now, after, Timer::ProbeE(id));
                     }
                 }
             }
@@ -1990,8 +1987,8 @@ impl Core {
                         data: o.request.clone(),
                     });
                     o.interval = (o.interval * 2).min(t2);
-                    let next = now + o.interval;
-                    self.set(next, Timer::OwnE(id));
+                    let after = o.interval;
+                    self.set(now, after, Timer::OwnE(id));
                 }
             }
             Timer::OwnF(id) => {
@@ -2034,13 +2031,13 @@ impl Core {
         } else {
             (r.interval * 2).min(t2)
         };
-        let next = now + r.interval;
-        self.set(next, Timer::RelayE(id));
+        let after = r.interval;
+        self.set(now, after, Timer::RelayE(id));
     }
 
     fn probe_all(&mut self, now: Instant, out: &mut Vec<Output>) {
         if let Some(every) = self.config.probing.interval {
-            self.set(now + every, Timer::ProbeAll);
+            self.set(now, every, Timer::ProbeAll);
         }
         let t1 = self.config.timers.t1;
         let t64 = self
@@ -2082,9 +2079,9 @@ impl Core {
                 },
             );
             if to.transport == Transport::Udp {
-                self.set(now + t1, Timer::ProbeE(id));
+                self.set(now, t1, Timer::ProbeE(id));
             }
-            self.set(now + t64, Timer::ProbeF(id));
+            self.set(now, t64, Timer::ProbeF(id));
         }
     }
 }
@@ -2341,5 +2338,6 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
     host.parse().ok()
 }
 
+mod queue;
 #[cfg(test)]
 mod tests;

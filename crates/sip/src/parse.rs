@@ -463,7 +463,7 @@ fn parse_start_line(buf: &[u8], end: usize) -> Result<StartLine, ParseError> {
 }
 
 fn parse_headers(head: &[u8], from: usize, body_start: usize) -> Result<Vec<Header>, ParseError> {
-    let mut headers: Vec<Header> = Vec::with_capacity(16);
+    let mut headers: Vec<Header> = Vec::with_capacity(24);
     let mut pos = from;
     while pos < body_start {
         let end = memchr::memchr(b'\n', &head[pos..]).map_or(body_start, |i| pos + i + 1);
@@ -626,13 +626,30 @@ impl<'a> Via<'a> {
         } else {
             &v[proto.len()..]
         };
+        // One pass over the parameters for the three the router reads (the first of each
+        // name counts, as `param` would find it).
+        let (mut branch, mut received, mut rport) = (None, None, None);
+        for p in params.split(';').skip(1) {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let (k, v) = (k.trim(), v.trim());
+            let slot = if k.eq_ignore_ascii_case("branch") {
+                &mut branch
+            } else if k.eq_ignore_ascii_case("received") {
+                &mut received
+            } else if k.eq_ignore_ascii_case("rport") {
+                &mut rport
+            } else {
+                continue;
+            };
+            slot.get_or_insert(v);
+        }
         Some(Self {
             transport,
             host,
             port,
-            branch: param(params, "branch").filter(|b| !b.is_empty()),
-            received: param(params, "received"),
-            rport: param(params, "rport").and_then(|p| p.parse().ok()),
+            branch: branch.filter(|b| !b.is_empty()),
+            received,
+            rport: rport.and_then(|p| p.parse().ok()),
         })
     }
 }
