@@ -503,20 +503,16 @@ impl Core {
     /// Fires every timer due at `now`, soonest first.
     pub fn poll_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
         loop {
-            let timer = self.timers.next_due();
             let limit = self.dialog_limits.first_key_value().map(|((at, _), _)| *at);
-            match (timer, limit) {
-                (Some(t), l) if t <= now && l.is_none_or(|l| t <= l) => {
-                    if let Some(timer) = self.timers.pop_due(now) {
-                        self.on_timer(timer, now, out);
-                    }
+            // A timer due with a dialog's limit goes first.
+            if let Some(timer) = self.timers.pop_due(limit.map_or(now, |l| l.min(now))) {
+                self.on_timer(timer, now, out);
+            } else if limit.is_some_and(|l| l <= now) {
+                if let Some((_, call_id)) = self.dialog_limits.pop_first() {
+                    self.dialog_limit(call_id, now, out);
                 }
-                (_, Some(l)) if l <= now => {
-                    if let Some((_, call_id)) = self.dialog_limits.pop_first() {
-                        self.dialog_limit(call_id, now, out);
-                    }
-                }
-                _ => break,
+            } else {
+                break;
             }
         }
     }
