@@ -2,7 +2,7 @@
 //! small reader/writer tasks that hand framed messages to it over a channel.
 
 use crate::core::{Core, CoreConfig, Input, Output, Peer};
-use crate::{parse, CallControl, Probing, Timers, Transport};
+use crate::{batch, parse, CallControl, Probing, Timers, Transport};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::future::Future;
@@ -53,6 +53,9 @@ impl SipConfig {
         }
     }
 }
+
+/// Most batches of datagrams read in one wake before timers are looked at.
+const DRAIN_BATCHES: usize = 2;
 
 /// What TCP tasks tell the core task.
 enum TcpEvent {
@@ -138,7 +141,7 @@ struct Driver {
 impl Driver {
     async fn run(&mut self, tcp: Option<TcpListener>, shutdown: impl Future) -> io::Result<()> {
         tokio::pin!(shutdown);
-        let mut buf = vec![0u8; 65_536];
+        let mut inbox = batch::Inbox::default();
         loop {
             let deadline = self
                 .core
@@ -148,16 +151,27 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Ok(()),
-                r = self.udp.recv_from(&mut buf) => {
-                    match r {
-                        Ok((n, from)) => self.input_udp(&buf[..n], from),
-                        Err(e) => tracing::debug!(%e, "UDP receive failed"),
+                r = self.udp.readable() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%e, "UDP socket failed");
                     }
-                    // Drain what else is queued before looking at timers.
-                    for _ in 0..64 {
-                        match self.udp.try_recv_from(&mut buf) {
-                            Ok((n, from)) => self.input_udp(&buf[..n], from),
-                            Err(_) => break,
+                    // What is queued, a few batches at most before timers are looked at.
+                    for _ in 0..DRAIN_BATCHES {
+                        match inbox.recv(&self.udp) {
+                            Ok(n) => {
+                                for i in 0..n {
+                                    let (data, from) = inbox.get(i);
+                                    self.input_udp(data, from);
+                                }
+                                if n < batch::BATCH {
+                                    break;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                tracing::debug!(%e, "UDP receive failed");
+                                break;
+                            }
                         }
                     }
                 }
@@ -218,18 +232,36 @@ impl Driver {
         }
     }
 
+    /// Sends what the core asked for: UDP datagrams in batches, in order, TCP messages to
+    /// their connections' writer tasks.
     async fn flush(&mut self) {
         let mut out = std::mem::take(&mut self.out);
+        let datagrams: Vec<(SocketAddr, &[u8])> = out
+            .iter()
+            .filter(|o| o.to.transport == Transport::Udp)
+            .map(|o| (o.to.addr, &o.data[..]))
+            .collect();
+        let mut sent = 0;
+        while sent < datagrams.len() {
+            match batch::send(&self.udp, &datagrams[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.udp.writable().await {
+                        tracing::debug!(%e, "UDP socket failed");
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(%e, to = %datagrams[sent].0, "UDP send failed");
+                    sent += 1;
+                }
+            }
+        }
+        drop(datagrams);
         for o in out.drain(..) {
             tracing::trace!(to = %o.to.addr, first = ?o.data.get(..40), "send");
             match o.to.transport {
-                Transport::Udp => match self.udp.try_send_to(&o.data, o.to.addr) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        let _ = self.udp.send_to(&o.data, o.to.addr).await;
-                    }
-                    Err(e) => tracing::debug!(%e, to = %o.to.addr, "UDP send failed"),
-                },
+                Transport::Udp => {}
                 Transport::Tcp => {
                     let addr = o.to.addr;
                     let tx = self.conns.entry(addr).or_insert_with(|| {

@@ -11,6 +11,7 @@
 //!   corpus and property tests).
 //! - [`driver`]: the tokio drivers (one task owns the core; UDP socket, TCP listener and
 //!   connections) and [`serve`].
+//! - `batch`: UDP datagrams read and written many per system call (`recvmmsg`, `sendmmsg`).
 //!
 //! # Decisions
 //! - The parser is written here rather than taken from `rsip`, `ezk-sip-types`, `rsipstack` or
@@ -45,6 +46,7 @@
 //! - Every call that ends without an answer and without the caller canceling (a `Reject` hop)
 //!   is reported through `call_ended(key, HungUpBy::System, false)`.
 
+mod batch;
 pub mod core;
 pub mod dns;
 pub mod driver;
