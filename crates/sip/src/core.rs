@@ -346,6 +346,9 @@ pub struct Core {
     control: Arc<dyn CallControl>,
     /// `z9hG4bK` + this process's random prefix: branches we made start with it.
     branch_prefix: String,
+    /// Our Via up to the branch's kind and id, and our Record-Route, by transport (UDP, TCP):
+    /// written once, as neither address changes.
+    own_headers: [(String, String); 2],
     /// Ids for calls, branches, relays and probes; never reused.
     next_id: u64,
     /// Calls by id. This map and those of branches, relays and dialogs hold their values boxed:
@@ -387,8 +390,25 @@ impl Core {
     /// A core with nothing in flight; probing (when on) starts one interval from `now`.
     pub fn new(config: CoreConfig, control: Arc<dyn CallControl>, now: Instant) -> Self {
         let prefix: u32 = rand::random();
+        let branch_prefix = format!("z9hG4bK{prefix:08x}");
+        let own_headers = [Transport::Udp, Transport::Tcp].map(|transport| {
+            let addr = match transport {
+                Transport::Tcp => config.tcp.unwrap_or(config.udp),
+                Transport::Udp => config.udp,
+            };
+            let via = format!(
+                "SIP/2.0/{} {addr};branch={branch_prefix}",
+                transport.as_str()
+            );
+            let record_route = match transport {
+                Transport::Udp => format!("<sip:{addr};lr>"),
+                Transport::Tcp => format!("<sip:{addr};transport=tcp;lr>"),
+            };
+            (via, record_route)
+        });
         let mut core = Self {
-            branch_prefix: format!("z9hG4bK{prefix:08x}"),
+            branch_prefix,
+            own_headers,
             config,
             control,
             next_id: 1,
@@ -539,19 +559,13 @@ impl Core {
     }
 
     fn via(&self, transport: Transport, kind: char, id: u64) -> String {
-        format!(
-            "SIP/2.0/{} {};branch={}{kind}{id}",
-            transport.as_str(),
-            self.our_addr(transport),
-            self.branch_prefix
-        )
-    }
-
-    fn record_route(&self, transport: Transport) -> String {
-        match transport {
-            Transport::Udp => format!("<sip:{};lr>", self.config.udp),
-            Transport::Tcp => format!("<sip:{};transport=tcp;lr>", self.our_addr(transport)),
-        }
+        use std::fmt::Write;
+        let head = &self.own_headers[transport as usize].0;
+        let mut via = String::with_capacity(head.len() + 21);
+        via.push_str(head);
+        via.push(kind);
+        let _ = write!(via, "{id}");
+        via
     }
 
     /// Decodes a branch we made: (kind, id).
@@ -859,9 +873,11 @@ impl Core {
         let upstream_transport = self.calls.get(&call_id).ok_or(())?.upstream.transport;
         // The target's side on top: it is where the target's in-dialog requests come in. When
         // the legs differ in transport, the caller's side below it (double record-routing).
-        let outbound = self.record_route(to.transport);
-        let inbound = self.record_route(upstream_transport);
-        let both = [outbound.as_str(), inbound.as_str()];
+        // (The fields themselves, not `record_route`, so that `calls` can be borrowed below.)
+        let both = [
+            self.own_headers[to.transport as usize].1.as_str(),
+            self.own_headers[upstream_transport as usize].1.as_str(),
+        ];
         let record_routes = if to.transport == upstream_transport {
             &both[..1]
         } else {
