@@ -160,6 +160,15 @@ struct Branch {
     /// The ACK we sent for the final response (a non-2xx, or a 2xx that came after the caller
     /// canceled), re-sent when that final is retransmitted.
     ack: Option<Output>,
+    /// When Timer B fires (64×T1 after the INVITE went out).
+    b_due: Instant,
+    /// When the finished transaction may be forgotten, if Timer B is still to come: Timer B
+    /// then forgets it, or sets Timer D for what is left, so that a branch holds one long
+    /// timer rather than two.
+    forget_at: Option<Instant>,
+    /// The answered branch's call: the caller's INVITE branch, kept in `server_invites` to
+    /// absorb retransmitted INVITEs (RFC 6026's Accepted state) until this branch is forgotten.
+    accepted: Option<String>,
 }
 
 /// A relayed request (in dialog: BYE, re-INVITE, INFO, ...): a server and a client transaction.
@@ -195,6 +204,10 @@ struct Relay {
     ack: Option<Bytes>,
     /// Timer E's interval for that CANCEL.
     cancel_interval: Duration,
+    /// When the completed transaction may be forgotten (UDP): its Timer F, still to come,
+    /// forgets it then or sets Timer J/K for what is left, so that a relay holds one long timer
+    /// rather than two.
+    forget_at: Option<Instant>,
 }
 
 /// A confirmed dialog, so that BYE ends the call exactly once, and so that the proxy can hang
@@ -295,8 +308,6 @@ enum Timer {
     H(u64),
     /// Timer I: forget a confirmed call.
     I(u64),
-    /// Forget an accepted INVITE's branch key.
-    Accepted(u64),
     /// Timer E (or A) of a relay.
     RelayE(u64),
     /// Timer F (or B) of a relay.
@@ -360,8 +371,6 @@ pub struct Core {
     /// Server INVITE transactions: caller's branch → call id (or `None` once accepted, kept to
     /// absorb retransmissions).
     server_invites: HashMap<String, Option<u64>>,
-    /// Accepted calls' branch keys by call id, until Timer::Accepted forgets them.
-    accepted: HashMap<u64, String>,
     /// Branches by id.
     branches: HashMap<u64, Box<Branch>>,
     /// Relays by id.
@@ -414,7 +423,6 @@ impl Core {
             next_id: 1,
             calls: HashMap::new(),
             server_invites: HashMap::new(),
-            accepted: HashMap::new(),
             branches: HashMap::new(),
             relays: HashMap::new(),
             relay_keys: HashMap::new(),
@@ -916,6 +924,9 @@ impl Core {
                 cancel_answered: false,
                 e_interval: t1,
                 ack: None,
+                b_due: now + self.config.timers.t1 * 64,
+                forget_at: None,
+                accepted: None,
             }
             .into(),
         );
@@ -1171,6 +1182,7 @@ impl Core {
                 cancel_answered: false,
                 ack: None,
                 cancel_interval: t1,
+                forget_at: None,
             }
             .into(),
         );
@@ -1284,13 +1296,18 @@ impl Core {
                 if !first {
                     return;
                 }
-                self.set(now, t64, Timer::D(id));
-                let Some(call) = self.calls.remove(&call_id) else {
+                self.finish_branch(id, t64, now);
+                let Some(mut call) = self.calls.remove(&call_id) else {
                     return;
                 };
-                self.server_invites.insert(call.server_branch.clone(), None);
-                self.accepted.insert(call_id, call.server_branch.clone());
-                self.set(now, t64, Timer::Accepted(call_id));
+                // The caller's INVITE is accepted: its retransmissions are absorbed until the
+                // branch is forgotten, which forgets its key too.
+                if let Some(entry) = self.server_invites.get_mut(&call.server_branch) {
+                    *entry = None;
+                    if let Some(b) = self.branches.get_mut(&id) {
+                        b.accepted = Some(std::mem::take(&mut call.server_branch));
+                    }
+                }
                 if msg.call_id().is_some() {
                     self.open_dialog(&call, &msg, sent, target_peer, now);
                 }
@@ -1327,7 +1344,7 @@ impl Core {
                     (_, 486 | 600) => AttemptOutcome::Busy,
                     _ => AttemptOutcome::Failed,
                 };
-                self.set(now, wait, Timer::D(id));
+                self.finish_branch(id, wait, now);
                 self.attempt_ended(call_id, target, outcome, Some(status), Some(&msg), now, out);
             }
         }
@@ -1358,7 +1375,7 @@ impl Core {
         b.state = ClientState::Terminated;
         let sent = std::mem::take(&mut b.request);
         let (call_id, fallback) = (b.call, b.to);
-        self.set(now, t64, Timer::D(id));
+        self.finish_branch(id, t64, now);
         if let Some(call) = self.calls.get_mut(&call_id) {
             if call.branch == Some(id) {
                 call.branch = None;
@@ -1715,7 +1732,11 @@ impl Core {
         if let Some(cid) = bye {
             self.close_dialog(&cid);
         }
-        self.set(now, wait, Timer::RelayDone(id));
+        if wait.is_zero() {
+            self.set(now, wait, Timer::RelayDone(id));
+        } else if let Some(r) = self.relays.get_mut(&id) {
+            r.forget_at = Some(now + wait);
+        }
     }
 
     /// A response to a request of our own: the first final ends its transaction, and goes no
@@ -1827,6 +1848,11 @@ impl Core {
             return;
         };
         if r.done {
+            // Completed before its Timer F: now it is Timer J/K's turn.
+            match r.forget_at {
+                Some(at) if at > now => self.set(now, at - now, Timer::RelayDone(id)),
+                _ => self.forget_relay(id),
+            }
             return;
         }
         r.done = true;
@@ -1882,12 +1908,18 @@ impl Core {
                 }
             }
             Timer::B(id) => {
-                if self
-                    .branches
-                    .get(&id)
-                    .is_some_and(|b| b.state == ClientState::Calling)
-                {
+                let Some(b) = self.branches.get(&id) else {
+                    return;
+                };
+                if b.state == ClientState::Calling {
                     self.branch_unreachable(id, now, out);
+                } else if let Some(at) = b.forget_at {
+                    // Finished before Timer B: now it is Timer D's turn.
+                    if at > now {
+                        self.set(now, at - now, Timer::D(id));
+                    } else {
+                        self.forget_branch(id);
+                    }
                 }
             }
             Timer::Ring(id) => {
@@ -1926,9 +1958,7 @@ impl Core {
                     self.branch_unreachable(id, now, out);
                 }
             }
-            Timer::D(id) => {
-                self.branches.remove(&id);
-            }
+            Timer::D(id) => self.forget_branch(id),
             Timer::G(id) => {
                 if let Some(call) = self.calls.get_mut(&id) {
                     if call.state == ServerState::Completed {
@@ -1953,11 +1983,6 @@ impl Core {
                     self.remove_call(id);
                 }
             }
-            Timer::Accepted(id) => {
-                if let Some(branch) = self.accepted.remove(&id) {
-                    self.server_invites.remove(&branch);
-                }
-            }
             Timer::RelayE(id) => self.relay_retransmit(id, now, out),
             Timer::RelayF(id) => self.relay_timeout(id, now, out),
             Timer::RelayCancelE(id) => {
@@ -1973,11 +1998,7 @@ impl Core {
                     }
                 }
             }
-            Timer::RelayDone(id) => {
-                if let Some(r) = self.relays.remove(&id) {
-                    self.relay_keys.remove(&r.server_key);
-                }
-            }
+            Timer::RelayDone(id) => self.forget_relay(id),
             Timer::ProbeAll => self.probe_all(now, out),
             Timer::ProbeE(id) => {
                 if let Some(p) = self.probes.get_mut(&id) {
@@ -2015,6 +2036,34 @@ impl Core {
                     }
                 }
             }
+        }
+    }
+
+    /// A branch's client transaction is over; it stays `wait` more for retransmitted finals.
+    /// Timer B, when still to come, forgets it then or sets Timer D for what is left;
+    /// otherwise, and on a reliable transport (no wait), Timer D does.
+    fn finish_branch(&mut self, id: u64, wait: Duration, now: Instant) {
+        let Some(b) = self.branches.get_mut(&id) else {
+            return;
+        };
+        if wait.is_zero() || now >= b.b_due {
+            self.set(now, wait, Timer::D(id));
+        } else {
+            b.forget_at = Some(now + wait);
+        }
+    }
+
+    fn forget_branch(&mut self, id: u64) {
+        if let Some(b) = self.branches.remove(&id) {
+            if let Some(key) = &b.accepted {
+                self.server_invites.remove(key);
+            }
+        }
+    }
+
+    fn forget_relay(&mut self, id: u64) {
+        if let Some(r) = self.relays.remove(&id) {
+            self.relay_keys.remove(&r.server_key);
         }
     }
 

@@ -205,25 +205,28 @@ pub fn cancel_for(invite: &Message) -> Bytes {
 }
 
 fn in_transaction_request(invite: &Message, method: &str, to: Option<&str>) -> Bytes {
-    let mut out = BytesMut::with_capacity(512);
+    let uri = invite.uri().unwrap_or("sip:invalid");
+    let via = invite
+        .first_value(HeaderName::Via)
+        .map_or("", |r| invite.text(r));
+    let copied = |name: HeaderName| match name {
+        HeaderName::Route | HeaderName::From | HeaderName::CallId => true,
+        HeaderName::To => to.is_none(),
+        _ => false,
+    };
+    // Room for exactly what is written (the fixed text is under 128 bytes): an ACK is kept
+    // while its branch waits out Timer D, so its buffer should not be a round 512.
+    let lines: usize = (invite.headers.iter())
+        .filter(|h| copied(h.name))
+        .map(|h| h.line.len())
+        .sum();
+    let size = 128 + 2 * method.len() + uri.len() + via.len() + lines + to.map_or(0, str::len);
+    let mut out = BytesMut::with_capacity(size);
     let (cseq, _) = invite.cseq().unwrap_or((1, "INVITE"));
-    let _ = write!(
-        Writer(&mut out),
-        "{method} {} SIP/2.0\r\nVia: {}\r\n",
-        invite.uri().unwrap_or("sip:invalid"),
-        invite
-            .first_value(HeaderName::Via)
-            .map_or("", |r| invite.text(r)),
-    );
+    let _ = write!(Writer(&mut out), "{method} {uri} SIP/2.0\r\nVia: {via}\r\n");
     let src = invite.bytes();
-    for h in &invite.headers {
-        match h.name {
-            HeaderName::Route | HeaderName::From | HeaderName::CallId => {
-                out.put_slice(&src[h.line.clone()])
-            }
-            HeaderName::To if to.is_none() => out.put_slice(&src[h.line.clone()]),
-            _ => {}
-        }
+    for h in invite.headers.iter().filter(|h| copied(h.name)) {
+        out.put_slice(&src[h.line.clone()]);
     }
     if let Some(to) = to {
         let _ = write!(Writer(&mut out), "To: {to}\r\n");

@@ -309,6 +309,94 @@ To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nConte
     assert_eq!(rig.core.timers(), 0);
 }
 
+/// Whether a retransmission of `final_` from T1 is still absorbed by its branch (our ACK goes
+/// out again) rather than passed on statelessly.
+fn absorbed(rig: &mut Rig, final_: &str) -> bool {
+    let sent = rig.feed(T1, final_);
+    sent.iter()
+        .any(|(t, m)| t == T1 && m.method() == Some("ACK"))
+}
+
+#[test]
+fn a_finished_branch_absorbs_its_final_for_64_t1_after_it_then_is_forgotten() {
+    // Finished before Timer B (10 s in): Timer B, at 32 s, hands over to Timer D until 42 s.
+    let mut rig = Rig::new(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKk1"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 100, ""));
+    rig.advance(Duration::from_secs(10));
+    let busy = answer(&inv1, 486, "t1");
+    let sent = rig.feed(T1, &busy);
+    only(&sent, T1, "ACK");
+    only(&sent, CALLER, "480");
+    rig.advance(Duration::from_secs(25));
+    assert!(absorbed(&mut rig, &busy), "35 s: after Timer B, before D");
+    rig.advance(Duration::from_secs(6));
+    assert!(absorbed(&mut rig, &busy), "41 s");
+    rig.advance(Duration::from_secs(2));
+    assert!(!absorbed(&mut rig, &busy), "43 s: forgotten");
+    assert_eq!(rig.core.branches.len(), 0);
+
+    // Finished after Timer B (ringing past 32 s): Timer D alone.
+    let mut rig = Rig::new(&[T1]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKk2"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 180, "t1"));
+    let sent = rig.advance(Duration::from_secs(20));
+    let cancel = only(&sent, T1, "CANCEL").clone();
+    rig.feed(T1, &answer(&cancel, 200, "t1"));
+    rig.advance(Duration::from_secs(20));
+    let terminated = answer(&inv1, 487, "t1");
+    assert!(absorbed(&mut rig, &terminated), "40 s: the final");
+    rig.advance(Duration::from_secs(31));
+    assert!(absorbed(&mut rig, &terminated), "71 s");
+    rig.advance(Duration::from_secs(2));
+    assert!(!absorbed(&mut rig, &terminated), "73 s: forgotten");
+    assert_eq!(rig.core.branches.len(), 0);
+}
+
+#[test]
+fn an_accepted_invite_and_a_relayed_bye_are_kept_64_t1_then_forgotten() {
+    let mut rig = Rig::new(&[T2]);
+    let sent = rig.feed(CALLER, &invite("z9hG4bKk3"));
+    let inv = only(&sent, T2, "INVITE").clone();
+    rig.advance(Duration::from_secs(5));
+    rig.feed(T2, &answer(&inv, 180, "t2"));
+    let sent = rig.feed(T2, &answer(&inv, 200, "t2"));
+    only(&sent, CALLER, "200");
+    // The caller's INVITE, retransmitted, is absorbed until 64×T1 after the 2xx.
+    rig.advance(Duration::from_secs(31));
+    assert!(rig.feed(CALLER, &invite("z9hG4bKk3")).is_empty(), "36 s");
+    let bye = format!(
+        "BYE sip:agent@{T2} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKk3bye\r\n\
+Route: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sent = rig.feed(CALLER, &bye);
+    let fwd = only(&sent, T2, "BYE").clone();
+    rig.feed(T2, &answer(&fwd, 200, "t2"));
+    rig.advance(Duration::from_secs(2));
+    assert_eq!(
+        rig.core.server_invites.len(),
+        0,
+        "38 s: the INVITE's key is forgotten"
+    );
+    // The BYE's transaction (its 200 came at 36 s) answers a retransmission until 68 s.
+    rig.advance(Duration::from_secs(29));
+    let sent = rig.feed(CALLER, &bye);
+    only(&sent, CALLER, "200");
+    assert!(
+        sent.iter().all(|(t, _)| t != T2),
+        "67 s: answered from the transaction"
+    );
+    rig.advance(Duration::from_secs(2));
+    assert_eq!(rig.core.relays.len(), 0, "69 s: the relay is forgotten");
+    assert_eq!(rig.core.relay_keys.len(), 0);
+    assert_eq!(rig.core.branches.len(), 0);
+    rig.advance(Duration::from_secs(64));
+    assert_eq!(rig.core.timers(), 0);
+}
+
 #[test]
 fn silent_target_is_retransmitted_then_unreachable() {
     let mut rig = Rig::new(&[T1, T2]);
