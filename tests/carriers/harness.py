@@ -444,6 +444,13 @@ def free_udp_port():
         return s.getsockname()[1]
 
 
+def free_tcp_port():
+    """A loopback TCP port free a moment ago (a free UDP port of that number may be taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Sipp:
     """A sipp process on a scenario file, killed on close."""
 

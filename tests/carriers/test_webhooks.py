@@ -15,7 +15,7 @@ import requests
 
 from harness import (
     HERE, SIP_SCENARIOS, TRACKING, Api, Answer, PlivoSide, Service, Sipp, TelnyxSide,
-    TwilioSide, connect, free_udp_port, setup_routing, wait_for,
+    TwilioSide, connect, free_tcp_port, setup_routing, wait_for,
 )
 
 CALLER = "+12125550100"
@@ -339,23 +339,33 @@ def test_connections_are_scoped_to_the_account_and_validated(api, service):
 
 @pytest.fixture
 def redis_url(service):
-    """A Redis of the test's own on a free loopback port."""
-    port = free_udp_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(service.workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        def listening():
+    """A Redis of the test's own on a free loopback TCP port; another port when the one picked
+    was taken before Redis bound it (Redis then exits), its log in the failure otherwise."""
+    log_path = service.workdir / "redis.log"
+    for _ in range(5):
+        port = free_tcp_port()
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(service.workdir)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+
+        def up():
+            if proc.poll() is not None:
+                return "exited"
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
+                return "listening"
             except OSError:
-                return False
-        wait_for("redis-server listening", listening)
-        yield url
+                return None
+        state = wait_for(f"redis-server on port {port} listening or exiting", up)
+        if state == "listening":
+            break
+    else:
+        raise AssertionError(f"redis-server did not start: {log_path.read_text()}")
+    try:
+        yield f"redis://127.0.0.1:{port}"
     finally:
         proc.kill()
         proc.wait(timeout=10)
