@@ -46,7 +46,7 @@ impl CallWriter {
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<CallRecord>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::new();
     let mut last = tokio::time::Instant::now() - PACE;
     loop {
         if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -63,26 +63,27 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<CallRecord>)
         }
         last = tokio::time::Instant::now();
         metrics::histogram!("callopt_call_batch_size").record(batch.len() as f64);
+        // Handed over whole: the store may write it on a thread of its own.
+        let records: Arc<[CallRecord]> = std::mem::take(&mut batch).into();
         let mut written = false;
         for attempt in 0..RETRIES {
-            match store.write_calls(&batch).await {
+            match store.write_calls_owned(records.clone()).await {
                 Ok(()) => {
                     written = true;
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, records = batch.len(), attempt, "call batch failed");
+                    tracing::warn!(error = %e, records = records.len(), attempt, "call batch failed");
                     tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
                 }
             }
         }
         if !written {
-            for record in &batch {
+            for record in records.iter() {
                 if let Err(e) = store.write_calls(std::slice::from_ref(record)).await {
                     tracing::error!(error = %e, call = record.id, "call record could not be written");
                 }
             }
         }
-        batch.clear();
     }
 }

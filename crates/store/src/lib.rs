@@ -227,6 +227,11 @@ pub trait Store: Send + Sync + 'static {
     /// Writes call records (new or replacing earlier records of the same calls) in one
     /// transaction.
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()>;
+    /// [`Store::write_calls`] for a batch the caller gives up (the call writer's): a store
+    /// that writes on a thread of its own takes it there without copying it.
+    async fn write_calls_owned(&self, calls: std::sync::Arc<[CallRecord]>) -> Result<()> {
+        self.write_calls(&calls).await
+    }
     /// One call with its attempts.
     async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord>;
     /// A page of calls matching a filter, in id (arrival) order.

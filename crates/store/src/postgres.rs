@@ -29,6 +29,28 @@ pub(crate) mod db {
         pub sessions: DbPool,
         /// One connection for call records, written the same way.
         pub calls: DbPool,
+        /// None: call records go through `calls`.
+        pub direct_calls: CallsConnection,
+    }
+
+    /// SQLite's call writer has a connection outside sqlx; PostgreSQL's writes through sqlx.
+    #[derive(Clone, Default)]
+    pub struct CallsConnection;
+
+    impl CallsConnection {
+        /// Never: call records are written through sqlx.
+        pub fn enabled(&self) -> bool {
+            false
+        }
+
+        /// Never writes (`None`): call records are written through sqlx.
+        pub fn write(
+            &self,
+            _calls: &[&crate::CallRecord],
+            _node: Option<i64>,
+        ) -> Option<Result<()>> {
+            None
+        }
     }
 
     /// Connects to the server at `url` (`postgres://user:password@host:port/database`),
@@ -52,6 +74,7 @@ pub(crate) mod db {
             pool,
             sessions,
             calls,
+            direct_calls: CallsConnection,
         })
     }
 

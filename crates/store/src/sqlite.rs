@@ -5,6 +5,7 @@
 #[path = "sql/mod.rs"]
 mod sql;
 pub use sql::SqlStore as SqliteStore;
+mod direct;
 
 /// What the shared SQL module needs to know of SQLite.
 pub(crate) mod db {
@@ -30,7 +31,11 @@ pub(crate) mod db {
         pub sessions: DbPool,
         /// One connection for call records, for the same reason.
         pub calls: DbPool,
+        /// The call writer's connection of its own, outside sqlx (see [`super::direct`]).
+        pub direct_calls: CallsConnection,
     }
+
+    pub use super::direct::CallsConnection;
 
     /// Opens (creating if missing) the database at `url` (`sqlite://path?mode=rwc` or a plain
     /// path), in WAL mode with `synchronous=NORMAL`: a committed transaction survives the
@@ -60,11 +65,16 @@ pub(crate) mod db {
             .await?;
         let one = || SqlitePoolOptions::new().max_connections(1);
         let sessions = one().connect_with(options.clone()).await?;
-        let calls = one().connect_with(options).await?;
+        let calls = one().connect_with(options.clone()).await?;
+        let file = options.get_filename();
+        let in_memory = url.contains(":memory:")
+            || url.contains("mode=memory")
+            || file.to_string_lossy().starts_with("file:");
         Ok(Connections {
             pool,
             sessions,
             calls,
+            direct_calls: CallsConnection::new(file.to_path_buf(), in_memory),
         })
     }
 

@@ -308,3 +308,55 @@ async fn a_call_counts_for_the_target_that_answered_else_the_last_one_tried() {
         "{rows:?}"
     );
 }
+
+/// A file database's calls are written through the call writer's SQLite connection of its own,
+/// an in-memory one's through sqlx: both give back the same calls, attempts and reports, after
+/// a batch of calls in progress and a batch that holds an earlier and a later record of calls.
+#[tokio::test]
+async fn both_ways_of_writing_calls_give_the_same_calls_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = open(&dir).await;
+    let memory = callopt_store::open("sqlite::memory:").await.unwrap();
+    let mut seen = Vec::new();
+    for store in [&file, &memory] {
+        let a = store
+            .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
+            .await
+            .unwrap();
+        let ended: Vec<CallRecord> = (1..=300).map(|n| call(a, n)).collect();
+        let ringing: Vec<CallRecord> = ended
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.outcome = CallOutcome::InProgress;
+                (c.answered_at, c.ended_at, c.hung_up_by) = (None, None, None);
+                c.attempts.truncate(1);
+                let first = &mut c.attempts[0];
+                (first.outcome, first.answered_at, first.ended_at) = (None, None, None);
+                c
+            })
+            .collect();
+        store
+            .write_calls_owned(ringing[..150].into())
+            .await
+            .unwrap();
+        let both: Vec<CallRecord> = ringing[150..].iter().chain(&ended).cloned().collect();
+        store.write_calls_owned(both.into()).await.unwrap();
+        let page = store
+            .calls(
+                a,
+                &CallFilter::default(),
+                PageRequest {
+                    after: None,
+                    limit: 1000,
+                },
+            )
+            .await
+            .unwrap();
+        let mut by_id = ended.clone();
+        by_id.sort_by_key(|c| c.id);
+        assert_eq!(page.items, by_id);
+        seen.push(all_reports(store, a).await);
+    }
+    assert_eq!(seen[0], seen[1]);
+}

@@ -6,7 +6,7 @@
 mod carriers;
 mod guard;
 mod reports;
-mod routing;
+pub(crate) mod routing;
 mod webhooks;
 
 use crate::*;
@@ -32,6 +32,8 @@ pub struct SqlStore {
     sessions: DbPool,
     /// One connection of its own for call records, for the same reason.
     calls: DbPool,
+    /// Where call records without webhook events are written, if not through `calls`.
+    direct_calls: db::CallsConnection,
     /// What a session batch writes beside its rows, known in memory.
     side: Arc<SessionSideWrites>,
     /// Accounts with an enabled webhook for a call event, reloaded with `side.hooked`: the
@@ -119,6 +121,7 @@ impl SqlStore {
             pool,
             sessions,
             calls,
+            direct_calls,
         } = db::connect(url).await?;
         migrator()
             .run(&pool)
@@ -131,6 +134,7 @@ impl SqlStore {
             pool,
             sessions,
             calls,
+            direct_calls,
             side,
             call_hooks,
             node: Arc::default(),
@@ -143,6 +147,25 @@ impl SqlStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    /// The node call records carry: this process's, once registered.
+    fn node_id(&self) -> Option<i64> {
+        let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
+        (node != 0).then_some(node)
+    }
+
+    /// The calls among `calls` whose account has a webhook for a call event.
+    fn hooked_calls(&self, calls: &[CallRecord]) -> HashSet<i64> {
+        let hooks = self.call_hooks.read().expect("lock");
+        if hooks.is_empty() {
+            return HashSet::new();
+        }
+        calls
+            .iter()
+            .filter(|c| hooks.contains(&c.account.0))
+            .map(|c| c.id)
+            .collect()
     }
 
     async fn check_plan(&self, account: AccountId, plan: Option<i64>) -> Result<()> {
@@ -1165,20 +1188,31 @@ impl Store for SqlStore {
     }
 
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
-        let node = self.node.load(std::sync::atomic::Ordering::Relaxed);
-        let hooked: HashSet<i64> = {
-            let hooks = self.call_hooks.read().expect("lock");
-            if hooks.is_empty() {
-                HashSet::new()
-            } else {
-                calls
-                    .iter()
-                    .filter(|c| hooks.contains(&c.account.0))
-                    .map(|c| c.id)
-                    .collect()
+        if self.direct_calls.enabled() && self.hooked_calls(calls).is_empty() {
+            return self.write_calls_owned(calls.into()).await;
+        }
+        let node = self.node_id();
+        routing::write_calls(&self.calls, calls, node, &self.hooked_calls(calls)).await
+    }
+
+    async fn write_calls_owned(&self, calls: Arc<[CallRecord]>) -> Result<()> {
+        let hooked = self.hooked_calls(&calls);
+        let node = self.node_id();
+        if hooked.is_empty() && self.direct_calls.enabled() {
+            // On a thread of its own: waiting for SQLite's write lock must not hold up the
+            // async worker, which may be running the transaction that holds it.
+            let direct = self.direct_calls.clone();
+            let records = calls.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                direct.write(&routing::latest_records(&records), node)
+            })
+            .await
+            .map_err(|e| StoreError::Unexpected(sqlx::Error::AnyDriverError(e.into())))?;
+            if let Some(done) = done {
+                return done;
             }
-        };
-        routing::write_calls(&self.calls, calls, (node != 0).then_some(node), &hooked).await
+        }
+        routing::write_calls(&self.calls, &calls, node, &hooked).await
     }
 
     async fn call(&self, account: AccountId, id: i64) -> Result<CallRecord> {

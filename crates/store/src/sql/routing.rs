@@ -388,13 +388,13 @@ pub(super) async fn update_plan(
 }
 
 /// Most calls per multi-row statement (19 columns) and attempts per statement (9 columns).
-const ROWS_PER_STATEMENT: usize = 512;
+pub(crate) const ROWS_PER_STATEMENT: usize = 512;
 
 /// `rows` cut into runs whose lengths are powers of two (largest first), at most
 /// [`ROWS_PER_STATEMENT`]: a batch's statements then come from a dozen texts the connection
 /// has prepared already, where one statement of the batch's own length would be parsed and
 /// planned again for nearly every batch.
-fn power_of_two_runs<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+pub(crate) fn power_of_two_runs<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if rows.is_empty() {
             return None;
@@ -407,17 +407,58 @@ fn power_of_two_runs<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-const CALL_COLUMNS: &str = "id, account_id, campaign_id, routing_plan_id, tracking_number, \
+/// What a call row written again changes: what a later record of the call can change, and
+/// only when it did (a row rewritten unchanged would cost its indexes and triggers for nothing).
+pub(crate) const CALL_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
+     reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
+     session_id = excluded.session_id, answered_at = excluded.answered_at, \
+     ended_at = excluded.ended_at, node_id = excluded.node_id, \
+     attempts = CASE WHEN excluded.attempts > calls.attempts \
+       THEN excluded.attempts ELSE calls.attempts END, \
+     target_id = excluded.target_id \
+     WHERE calls.outcome IS DISTINCT FROM excluded.outcome \
+     OR calls.reason IS DISTINCT FROM excluded.reason \
+     OR calls.hung_up_by IS DISTINCT FROM excluded.hung_up_by \
+     OR calls.node_id IS DISTINCT FROM excluded.node_id \
+     OR calls.session_id IS DISTINCT FROM excluded.session_id \
+     OR calls.answered_at IS DISTINCT FROM excluded.answered_at \
+     OR calls.ended_at IS DISTINCT FROM excluded.ended_at \
+     OR calls.attempts < excluded.attempts \
+     OR calls.target_id IS DISTINCT FROM excluded.target_id";
+
+/// What an attempt row written again changes, and only when it did.
+pub(crate) const ATTEMPT_UPSERT: &str = " ON CONFLICT (call_id, seq) DO UPDATE SET \
+     outcome = excluded.outcome, sip_status = excluded.sip_status, \
+     answered_at = excluded.answered_at, ended_at = excluded.ended_at \
+     WHERE call_attempts.outcome IS DISTINCT FROM excluded.outcome \
+     OR call_attempts.sip_status IS DISTINCT FROM excluded.sip_status \
+     OR call_attempts.answered_at IS DISTINCT FROM excluded.answered_at \
+     OR call_attempts.ended_at IS DISTINCT FROM excluded.ended_at";
+
+/// The latest record of each call in a batch, in the order they came: a later record of a
+/// call holds all that an earlier one did.
+pub(crate) fn latest_records(calls: &[CallRecord]) -> Vec<&CallRecord> {
+    let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
+    for (i, c) in calls.iter().enumerate() {
+        latest.insert(c.id, i);
+    }
+    let mut order: Vec<usize> = latest.into_values().collect();
+    order.sort_unstable();
+    order.iter().map(|i| &calls[*i]).collect()
+}
+
+pub(crate) const CALL_COLUMNS: &str =
+    "id, account_id, campaign_id, routing_plan_id, tracking_number, \
      caller, session_id, channel, external_id, outcome, reason, hung_up_by, started_at, \
      answered_at, ended_at";
 
-const ATTEMPT_COLUMNS: &str =
+pub(crate) const ATTEMPT_COLUMNS: &str =
     "call_id, seq, target_id, destination, outcome, sip_status, started_at, answered_at, ended_at";
 
 /// The country of a caller's number (ISO 3166 alpha-2), `""` when it has none. Parsing a number
 /// is the costly part of writing a call, and a call is written several times: answers are
 /// remembered, up to [`COUNTRIES_KEPT`] callers.
-pub(super) fn caller_country(caller: &str) -> String {
+pub(crate) fn caller_country(caller: &str) -> String {
     use std::sync::{Mutex, OnceLock};
     static KNOWN: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let known = KNOWN.get_or_init(Default::default);
@@ -441,7 +482,7 @@ const COUNTRIES_KEPT: usize = 50_000;
 /// The target a report counts a call for: the attempt that answered, else the last one tried.
 /// Written with the call's row (a record holds every attempt made so far), where a trigger on
 /// each attempt row once rewrote the call's row again.
-fn reported_target(c: &CallRecord) -> Option<i64> {
+pub(crate) fn reported_target(c: &CallRecord) -> Option<i64> {
     c.attempts
         .iter()
         .rev()
@@ -459,14 +500,7 @@ pub(super) async fn write_calls(
     node: Option<i64>,
     hooked: &HashSet<i64>,
 ) -> Result<()> {
-    // The latest record of each call wins; earlier ones in the batch are dropped.
-    let mut latest: HashMap<i64, usize> = HashMap::with_capacity(calls.len());
-    for (i, c) in calls.iter().enumerate() {
-        latest.insert(c.id, i);
-    }
-    let mut order: Vec<usize> = latest.into_values().collect();
-    order.sort_unstable();
-    let calls: Vec<&CallRecord> = order.iter().map(|i| &calls[*i]).collect();
+    let calls = latest_records(calls);
     let attempts: Vec<(i64, &AttemptRecord)> = calls
         .iter()
         .flat_map(|c| c.attempts.iter().map(move |a| (c.id, a)))
@@ -507,24 +541,7 @@ pub(super) async fn write_calls(
                 .push_bind(c.attempts.len() as i64)
                 .push_bind(reported_target(c));
         });
-        q.push(
-            " ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, \
-             reason = excluded.reason, hung_up_by = excluded.hung_up_by, \
-             session_id = excluded.session_id, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at, node_id = excluded.node_id, \
-             attempts = CASE WHEN excluded.attempts > calls.attempts \
-               THEN excluded.attempts ELSE calls.attempts END, \
-             target_id = excluded.target_id \
-             WHERE calls.outcome IS DISTINCT FROM excluded.outcome \
-             OR calls.reason IS DISTINCT FROM excluded.reason \
-             OR calls.hung_up_by IS DISTINCT FROM excluded.hung_up_by \
-             OR calls.node_id IS DISTINCT FROM excluded.node_id \
-             OR calls.session_id IS DISTINCT FROM excluded.session_id \
-             OR calls.answered_at IS DISTINCT FROM excluded.answered_at \
-             OR calls.ended_at IS DISTINCT FROM excluded.ended_at \
-             OR calls.attempts < excluded.attempts \
-             OR calls.target_id IS DISTINCT FROM excluded.target_id",
-        );
+        q.push(CALL_UPSERT);
         q.build().execute(&mut *tx).await?;
     }
     for chunk in power_of_two_runs(&attempts) {
@@ -541,15 +558,7 @@ pub(super) async fn write_calls(
                 .push_bind(a.answered_at)
                 .push_bind(a.ended_at);
         });
-        q.push(
-            " ON CONFLICT (call_id, seq) DO UPDATE SET outcome = excluded.outcome, \
-             sip_status = excluded.sip_status, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at \
-             WHERE call_attempts.outcome IS DISTINCT FROM excluded.outcome \
-             OR call_attempts.sip_status IS DISTINCT FROM excluded.sip_status \
-             OR call_attempts.answered_at IS DISTINCT FROM excluded.answered_at \
-             OR call_attempts.ended_at IS DISTINCT FROM excluded.ended_at",
-        );
+        q.push(ATTEMPT_UPSERT);
         q.build().execute(&mut *tx).await?;
     }
     if let Some(before) = before {
