@@ -415,7 +415,33 @@ fn sweep_profiles(root: &std::path::Path) {
             continue;
         };
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            kill_browsers_of(&entry.path());
             let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Kills the browser processes still running on `profile`: a scanner killed outright (`kill
+/// -9`, a crash) leaves its Chromium behind, with nobody left to close it.
+fn kill_browsers_of(profile: &std::path::Path) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let flag = format!("--user-data-dir={}", profile.display());
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
+            // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
@@ -800,7 +826,28 @@ mod tests {
         for dir in [&dead_profile, &own, &other] {
             std::fs::create_dir_all(dir.join("Default")).unwrap();
         }
+        // A browser the dead process left running on its profile, and one on this process's.
+        let browser = |profile: &std::path::Path| {
+            std::process::Command::new("sh")
+                .args(["-c", "sleep 30; true"])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .spawn()
+                .unwrap()
+        };
+        let (mut orphan, mut live) = (browser(&dead_profile), browser(&own));
         sweep_profiles(&root);
+        let killed = orphan.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&killed),
+            Some(libc::SIGKILL),
+            "the dead process's browser is killed"
+        );
+        assert!(
+            live.try_wait().unwrap().is_none(),
+            "this process's browser is left running"
+        );
+        live.kill().unwrap();
+        live.wait().unwrap();
         assert!(
             !dead_profile.exists(),
             "a dead process's profile is removed"
