@@ -1188,11 +1188,11 @@ impl Store for SqlStore {
     }
 
     async fn write_calls(&self, calls: &[CallRecord]) -> Result<()> {
-        if self.direct_calls.enabled() && self.hooked_calls(calls).is_empty() {
+        let hooked = self.hooked_calls(calls);
+        if hooked.is_empty() && self.direct_calls.enabled() {
             return self.write_calls_owned(calls.into()).await;
         }
-        let node = self.node_id();
-        routing::write_calls(&self.calls, calls, node, &self.hooked_calls(calls)).await
+        routing::write_calls(&self.calls, calls, self.node_id(), &hooked).await
     }
 
     async fn write_calls_owned(&self, calls: Arc<[CallRecord]>) -> Result<()> {
