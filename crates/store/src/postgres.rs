@@ -44,9 +44,9 @@ pub(crate) mod db {
         }
 
         /// Never writes (`None`): call records are written through sqlx.
-        pub fn write(
+        pub async fn write(
             &self,
-            _calls: &[&crate::CallRecord],
+            _calls: std::sync::Arc<[crate::CallRecord]>,
             _node: Option<i64>,
         ) -> Option<Result<()>> {
             None

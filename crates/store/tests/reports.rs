@@ -360,3 +360,57 @@ async fn both_ways_of_writing_calls_give_the_same_calls_and_reports() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+/// The nice value of each of this process's threads named `name` (Linux truncates a thread's
+/// name to 15 bytes).
+#[cfg(target_os = "linux")]
+fn nice_of_threads(name: &str) -> Vec<i64> {
+    let name = &name[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            // Fields after the command's closing parenthesis; the nice value is field 19.
+            let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(16)?.parse().ok()
+        })
+        .collect()
+}
+
+/// A SQLite file's call records are written on the call log's thread, at a lower priority than
+/// the router's: signalling has deadlines, call records do not.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_call_log_yields_the_cpu_to_the_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callopt.db");
+    let store = callopt_store::open(path.to_str().unwrap()).await.unwrap();
+    let a = store
+        .create_account("a", &ApiKey::from_random([1; 32]).hash(), 0)
+        .await
+        .unwrap();
+    store
+        .write_calls_owned(vec![call(a, 1)].into())
+        .await
+        .unwrap();
+    let written = call(a, 1);
+    assert_eq!(store.call(a, written.id).await.unwrap(), written);
+    let ours = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let ours: i64 = ours[ours.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let log = nice_of_threads("callopt-call-log");
+    assert!(!log.is_empty(), "no call log thread");
+    assert!(
+        log.iter().all(|&n| n > ours),
+        "call log {log:?}, router {ours}"
+    );
+}

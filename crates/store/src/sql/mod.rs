@@ -1198,17 +1198,8 @@ impl Store for SqlStore {
     async fn write_calls_owned(&self, calls: Arc<[CallRecord]>) -> Result<()> {
         let hooked = self.hooked_calls(&calls);
         let node = self.node_id();
-        if hooked.is_empty() && self.direct_calls.enabled() {
-            // On a thread of its own: waiting for SQLite's write lock must not hold up the
-            // async worker, which may be running the transaction that holds it.
-            let direct = self.direct_calls.clone();
-            let records = calls.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                direct.write(&routing::latest_records(&records), node)
-            })
-            .await
-            .map_err(|e| StoreError::Unexpected(sqlx::Error::AnyDriverError(e.into())))?;
-            if let Some(done) = done {
+        if hooked.is_empty() {
+            if let Some(done) = self.direct_calls.write(calls.clone(), node).await {
                 return done;
             }
         }

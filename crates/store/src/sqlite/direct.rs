@@ -1,4 +1,5 @@
-//! Call records written through SQLite's own statement API on a connection of their own.
+//! Call records written through SQLite's own statement API on a connection of their own, by
+//! a thread of their own (the call log's) at a lower priority than the router's.
 //!
 //! The call writer is the busiest writer under load: every call is written when it starts and
 //! again when it ends, a few dozen records per batch. Through sqlx each batch builds its
@@ -7,33 +8,55 @@
 //! stepped in place, which is the cost SQLite itself has and no more.
 
 use super::sql::routing::{
-    caller_country, power_of_two_runs, reported_target, ATTEMPT_COLUMNS, ATTEMPT_UPSERT,
-    CALL_COLUMNS, CALL_UPSERT, ROWS_PER_STATEMENT,
+    caller_country, latest_records, power_of_two_runs, reported_target, ATTEMPT_COLUMNS,
+    ATTEMPT_UPSERT, CALL_COLUMNS, CALL_UPSERT, ROWS_PER_STATEMENT,
 };
 use crate::{AttemptRecord, CallRecord, Result, StoreError};
 use callopt_domain::{AttemptOutcome, HungUpBy};
 use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
-/// The connection for call records, opened at the first batch (after migrations have made the
-/// tables). Absent for an in-memory database, which a second connection would not share.
+/// The nice value of the call log's thread. Signalling has deadlines (a caller sends its INVITE
+/// again after 500 ms without an answer) and call records do not: when the router and the call
+/// log both want the CPU, the router gets about nine tenths of it and the call log the rest,
+/// which is never nothing, so the queue drains and no record waits for ever.
+#[cfg(target_os = "linux")]
+const CALL_LOG_NICE: libc::c_int = 10;
+
+/// The connection for call records, owned by a thread of its own (the call log's), started at
+/// the first batch, after migrations have made the tables. Absent for an in-memory database,
+/// which a second connection would not share.
 #[derive(Clone, Default)]
 pub struct CallsConnection {
-    inner: Option<Arc<Mutex<Lazy>>>,
+    inner: Option<Arc<Shared>>,
 }
 
-struct Lazy {
+struct Shared {
     path: PathBuf,
-    conn: Option<Connection>,
+    /// The way to the thread; replaced when the thread is gone.
+    thread: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// One batch for the call log's thread, and where its result goes.
+struct Job {
+    calls: Arc<[CallRecord]>,
+    node: Option<i64>,
+    done: oneshot::Sender<Result<()>>,
 }
 
 impl CallsConnection {
     /// A connection to the database file at `path`; none for an in-memory database.
     pub fn new(path: PathBuf, in_memory: bool) -> Self {
         Self {
-            inner: (!in_memory).then(|| Arc::new(Mutex::new(Lazy { path, conn: None }))),
+            inner: (!in_memory).then(|| {
+                Arc::new(Shared {
+                    path,
+                    thread: Mutex::new(None),
+                })
+            }),
         }
     }
 
@@ -42,19 +65,82 @@ impl CallsConnection {
         self.inner.is_some()
     }
 
-    /// Writes `calls` (the latest record of each, in order) in one transaction, or `None` when
-    /// this store has no connection of its own for them (the caller writes them through sqlx).
-    /// It blocks: the caller runs it off the async worker.
-    pub fn write(&self, calls: &[&CallRecord], node: Option<i64>) -> Option<Result<()>> {
+    /// Writes the latest record of each call in `calls` in one transaction on the call log's
+    /// thread, or `None` when this store has no connection of its own for them (the caller
+    /// writes them through sqlx). The thread, not the caller, waits for SQLite's write lock:
+    /// the async worker may be running the transaction that holds it.
+    pub async fn write(&self, calls: Arc<[CallRecord]>, node: Option<i64>) -> Option<Result<()>> {
         let inner = self.inner.as_ref()?;
-        let mut lazy = inner.lock().unwrap_or_else(|p| p.into_inner());
-        let result = write(&mut lazy, calls, node).map_err(unexpected);
-        if result.is_err() {
-            // Opened again for the retry: whatever state the failure left goes with it.
-            lazy.conn = None;
-        }
-        Some(result)
+        let (done, result) = oneshot::channel();
+        let job = Job { calls, node, done };
+        let sent = {
+            let mut thread = inner.thread.lock().unwrap_or_else(|p| p.into_inner());
+            let job = match thread.as_ref() {
+                Some(t) => t.send(job).err().map(|mpsc::SendError(job)| job),
+                None => Some(job),
+            };
+            match job {
+                None => Ok(()),
+                Some(job) => start(&inner.path).and_then(|t| {
+                    let sent = t.send(job).map_err(|_| gone());
+                    *thread = Some(t);
+                    sent
+                }),
+            }
+        };
+        Some(match sent {
+            Ok(()) => result.await.unwrap_or_else(|_| Err(unexpected_io(gone()))),
+            Err(e) => Err(unexpected_io(e)),
+        })
     }
+}
+
+/// Starts the call log's thread; it ends when the last [`CallsConnection`] is dropped.
+fn start(path: &std::path::Path) -> std::io::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("callopt-call-log".into())
+        .spawn(move || {
+            if !yield_to_the_router() {
+                tracing::debug!("the call log's thread runs at the router's priority");
+            }
+            let mut conn = None;
+            for job in rx {
+                let result = write(&mut conn, &path, &latest_records(&job.calls), job.node);
+                if result.is_err() {
+                    // Opened again for the retry: whatever state the failure left goes with it.
+                    conn = None;
+                }
+                let _ = job.done.send(result.map_err(unexpected));
+            }
+        })?;
+    Ok(tx)
+}
+
+/// Raises the calling thread's nice value to [`CALL_LOG_NICE`]; whether it could.
+#[cfg(target_os = "linux")]
+fn yield_to_the_router() -> bool {
+    // Linux keeps a nice value per thread: this thread's alone is raised.
+    // SAFETY: plain system calls on this thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, CALL_LOG_NICE) == 0
+    }
+}
+
+/// Elsewhere a nice value is the whole process's: the call log keeps the router's.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_the_router() -> bool {
+    false
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::other("the call log's thread stopped")
+}
+
+fn unexpected_io(e: std::io::Error) -> StoreError {
+    StoreError::Unexpected(sqlx::Error::Io(e))
 }
 
 fn unexpected(e: rusqlite::Error) -> StoreError {
@@ -77,10 +163,15 @@ fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn write(lazy: &mut Lazy, calls: &[&CallRecord], node: Option<i64>) -> rusqlite::Result<()> {
-    let conn = match &mut lazy.conn {
+fn write(
+    conn: &mut Option<Connection>,
+    path: &PathBuf,
+    calls: &[&CallRecord],
+    node: Option<i64>,
+) -> rusqlite::Result<()> {
+    let conn = match conn {
         Some(conn) => conn,
-        none => none.insert(open(&lazy.path)?),
+        none => none.insert(open(path)?),
     };
     // SQLite's write lock taken at the start, as `db::begin_write` does.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
