@@ -22,11 +22,18 @@ const RETRIES: u32 = 3;
 /// than it would otherwise, and not at all when the last transaction began longer ago.
 const PACE: Duration = Duration::from_millis(10);
 
+/// Call records queued or being written, not yet in the store: 0 when the call log has caught
+/// up. The call log runs at a lower priority than the router (see the store), so under load it
+/// falls behind before signalling does; this is how far.
+const BACKLOG: &str = "callopt_call_log_backlog";
+
 /// A cloneable handle that queues call records for the writer task.
 #[derive(Clone)]
 pub struct CallWriter {
     /// The queue into the writer task.
     tx: mpsc::UnboundedSender<CallRecord>,
+    /// [`BACKLOG`].
+    backlog: metrics::Gauge,
 }
 
 impl CallWriter {
@@ -34,18 +41,32 @@ impl CallWriter {
     /// after writing what was queued. The returned handle resolves then.
     pub fn spawn(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, tokio::spawn(run(store, rx)))
+        let backlog = metrics::gauge!(BACKLOG);
+        (
+            Self {
+                tx,
+                backlog: backlog.clone(),
+            },
+            tokio::spawn(run(store, rx, backlog)),
+        )
     }
 
     /// Queues a record (a later record of the same call replaces it).
     pub fn write(&self, record: CallRecord) {
+        // Counted before it is sent: the writer may take it off the queue at once.
+        self.backlog.increment(1.0);
         if self.tx.send(record).is_err() {
+            self.backlog.decrement(1.0);
             tracing::error!("call writer stopped: a call record was not written");
         }
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<CallRecord>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<CallRecord>,
+    backlog: metrics::Gauge,
+) {
     let mut batch = Vec::new();
     let mut last = tokio::time::Instant::now() - PACE;
     loop {
@@ -85,5 +106,6 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<CallRecord>)
                 }
             }
         }
+        backlog.decrement(records.len() as f64);
     }
 }
