@@ -815,11 +815,13 @@ mod tests {
     fn profiles_of_dead_processes_are_swept_and_live_ones_kept() {
         let root = std::env::temp_dir().join(format!("callopt-sweep-test-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
-        // A process that has ended: its id names no running process (until reused, which a
-        // few milliseconds later it is not).
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        // A process that is not running: no process id reaches the kernel's `pid_max`, so this
+        // one names none, whatever else the machine runs.
+        let dead: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let dead_profile = root.join(format!("{PROFILE_PREFIX}{dead}-123"));
         let own = root.join(format!("{PROFILE_PREFIX}{}-456", std::process::id()));
         let other = root.join("callopt-scan-notapid-1");
@@ -827,12 +829,30 @@ mod tests {
             std::fs::create_dir_all(dir.join("Default")).unwrap();
         }
         // A browser the dead process left running on its profile, and one on this process's.
+        // `spawn` returns once the child's exec has begun, but its arguments show in
+        // `/proc/<pid>/cmdline` only once the exec has finished; a browser the sweep is meant to
+        // find has been running for a long time, so wait for that here.
         let browser = |profile: &std::path::Path| {
-            std::process::Command::new("sh")
+            let flag = format!("--user-data-dir={}", profile.display());
+            let child = std::process::Command::new("sh")
                 .args(["-c", "sleep 30; true"])
-                .arg(format!("--user-data-dir={}", profile.display()))
+                .arg(&flag)
                 .spawn()
-                .unwrap()
+                .unwrap();
+            let cmdline = format!("/proc/{}/cmdline", child.id());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !std::fs::read(&cmdline)
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|arg| arg == flag.as_bytes())
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the browser shows its arguments"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            child
         };
         let (mut orphan, mut live) = (browser(&dead_profile), browser(&own));
         sweep_profiles(&root);
