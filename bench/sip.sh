@@ -21,6 +21,8 @@
 #                        period): below 100 the proxy runs out of CPU before sipp does, so
 #                        the ladder measures the proxy and not the load generator; SQLite
 #                        store only (a PostgreSQL or Redis would run outside the quota)
+#   ROUNDS [1]           whole runs of both proxies, one after the other; above 1 it also prints
+#                        the median of each figure and of the rounds' ratios (use an odd count)
 #   KEEP_TMP [0]         1: keep the temp dir (sipp statistics, logs, configs, database)
 #   STORE [sqlite]       postgres: Callopt's store on a PostgreSQL server of its own, sharing
 #                        Callopt's core (bench/store.sh), instead of a SQLite file
@@ -51,6 +53,31 @@ case "$NODES" in
     2) STORE=postgres REDIS=1 ;;
     *) echo "NODES is 1 or 2, not $NODES" >&2; exit 2 ;;
 esac
+ROUNDS=${ROUNDS:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS is a count from 1, not '$ROUNDS'" >&2; exit 2; }
+if [ "$ROUNDS" -gt 1 ]; then
+    # The VM's speed drifts by a step or two of the ladder from one run to the next, and
+    # either proxy may be the one a slow spell hits: each round is a whole run of both, and
+    # the median of the rounds' ratios is the figure a single unlucky round does not move.
+    summary=()
+    for round in $(seq 1 "$ROUNDS"); do
+        out=$(ROUNDS=1 bash "${BASH_SOURCE[0]}") || exit
+        sed "s/^/round $round: /" <<<"$out"
+        summary+=("$(grep '^callopt_cps=' <<<"$out")")
+    done
+    printf '%s\n' "${summary[@]}" | python3 -c '
+import re, statistics, sys
+rows = [dict(re.findall(r"(\w+)=(\S+)", line)) for line in sys.stdin]
+def median(key):
+    values = [float(r[key]) for r in rows if r.get(key, "n/a") != "n/a"]
+    return statistics.median(values) if values else None
+def show(v, fmt):
+    return "n/a" if v is None else fmt.format(v)
+print("rounds={} callopt_cps_median={} kamailio_cps_median={} ratio_median={} ratios={}".format(
+    len(rows), show(median("callopt_cps"), "{:.0f}"), show(median("kamailio_cps"), "{:.0f}"),
+    show(median("ratio"), "{:.2f}"), ",".join(r.get("ratio", "n/a") for r in rows)))'
+    exit
+fi
 TRACKING_NUMBER="+12015550100" # what the caller dials (Request-URI user)
 DEFAULT_NUMBER="+12015550199"  # the campaign's default number (not dialled)
 
