@@ -127,7 +127,7 @@ impl CallControl for SipControl {
     }
 
     fn call_ended(&self, call: u64, by: HungUpBy, answered: bool) {
-        if let Some(target) = self.board.call_state(call).and_then(|s| s.target) {
+        if let Some(target) = self.board.current_target(call) {
             self.release(call, target);
         }
         self.board.ended(call, by, answered);

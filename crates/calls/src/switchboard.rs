@@ -968,6 +968,13 @@ impl Switchboard {
             .collect()
     }
 
+    /// The target of a call in progress's current or last attempt, by its key: what
+    /// [`Switchboard::call_state`] tells, without copying the rest.
+    pub fn current_target(&self, key: u64) -> Option<i64> {
+        let calls = self.lock();
+        calls.calls.get(&key)?.record.attempts.last()?.target_id
+    }
+
     /// Where a call in progress stands, by its key.
     pub fn call_state(&self, key: u64) -> Option<CallState> {
         self.lock().calls.get(&key).map(|c| CallState::of(key, c))

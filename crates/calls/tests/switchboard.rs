@@ -101,7 +101,13 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
         matches!(next, Next::Target { target: t, .. } if t == target),
         "{next:?}"
     );
+    assert_eq!(board.current_target(key), Some(target), "ringing");
     board.answered(key, target, 200);
+    assert_eq!(board.current_target(key), Some(target), "answered");
+    assert_eq!(
+        board.call_state(key).and_then(|s| s.target),
+        board.current_target(key)
+    );
     assert_eq!(board.live_calls(target), 1);
     // The target's one slot is taken: a second call finds nothing eligible.
     let (_, second) = board.start_call("sip", "call-2", "12015550100", "+14155552672");
@@ -116,6 +122,7 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
     assert_eq!(board.expire_started_before(i64::MAX), 1);
     assert_eq!(board.live_calls(target), 0);
     assert_eq!(board.calls_in_progress(), 0);
+    assert_eq!(board.current_target(key), None, "no longer in progress");
 
     // The record says so (the writer is asynchronous: poll, bounded).
     let deadline = Instant::now() + Duration::from_secs(10);

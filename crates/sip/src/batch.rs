@@ -129,12 +129,16 @@ mod imp {
 
     pub(super) fn send(socket: &UdpSocket, out: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
         let out = &out[..out.len().min(BATCH)];
-        let addrs: Vec<SockAddr> = out.iter().map(|(to, _)| SockAddr::from(*to)).collect();
+        let addrs: [Option<SockAddr>; BATCH] =
+            std::array::from_fn(|i| out.get(i).map(|(to, _)| SockAddr::from(*to)));
         // SAFETY: as in `recv`.
         let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (((iov, hdr), addr), (_, data)) in
-            iovs.iter_mut().zip(hdrs.iter_mut()).zip(&addrs).zip(out)
+        for (((iov, hdr), addr), (_, data)) in iovs
+            .iter_mut()
+            .zip(hdrs.iter_mut())
+            .zip(addrs.iter().flatten())
+            .zip(out)
         {
             iov.iov_base = data.as_ptr().cast_mut().cast();
             iov.iov_len = data.len();

@@ -468,11 +468,10 @@ impl Core {
                     Transport::Udp => Framing::Datagram,
                     Transport::Tcp => Framing::Stream,
                 };
-                let data_for_400 = data.clone();
-                match Message::parse(data, framing) {
+                match Message::parse_or_return(data, framing) {
                     Ok(msg) if msg.status().is_some() => self.on_response(msg, now, out),
                     Ok(msg) => self.on_request(msg, from, now, out),
-                    Err(e) => self.on_unparseable(e, data_for_400, from, out),
+                    Err((e, data)) => self.on_unparseable(e, data, from, out),
                 }
             }
             Input::Unreachable { to } => self.on_unreachable(to, now, out),
@@ -649,7 +648,18 @@ impl Core {
             tracing::debug!(from = %from.addr, "request without a Via dropped");
             return;
         }
-        let method = msg.method().unwrap_or_default().to_string();
+        // The methods the proxy handles are named without a copy; any other is copied.
+        let method: std::borrow::Cow<'static, str> = {
+            let m = msg.method().unwrap_or_default();
+            match ["ACK", "BYE", "CANCEL", "INVITE", "OPTIONS"]
+                .into_iter()
+                .chain(KNOWN_METHODS)
+                .find(|k| *k == m)
+            {
+                Some(k) => k.into(),
+                None => m.to_string().into(),
+            }
+        };
         if method != "ACK" {
             if let Some((status, reason, extra)) = refusal(&msg, &method) {
                 return self.respond_extra(from, &msg, status, reason, &extra, out);
@@ -674,7 +684,7 @@ impl Core {
             Some(Ok(0)) | Some(Err(())) => return,
             _ => {}
         }
-        match method.as_str() {
+        match &*method {
             "ACK" => self.on_ack(msg, from, now, out),
             "CANCEL" => self.on_cancel(msg, from, now, out),
             _ if msg.to_tag().is_some() => self.on_in_dialog(msg, from, &method, now, out),

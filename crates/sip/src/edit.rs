@@ -4,6 +4,7 @@
 
 use crate::parse::{HeaderName, Message};
 use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -21,16 +22,18 @@ pub struct Forward<'a> {
     pub pop_routes: usize,
 }
 
-/// A list of splices over one buffer, applied in order of position.
+/// A list of splices over one buffer, applied in order of position (splices at one position in
+/// the order they were put). Kept inline: a forwarded request takes a dozen at most, and the
+/// copy it produces is then its only allocation.
 struct Splices<'a> {
     /// (span replaced, bytes put there); an empty span inserts.
-    items: Vec<(Range<usize>, &'a [u8])>,
+    items: SmallVec<[(Range<usize>, &'a [u8]); 16]>,
 }
 
 impl<'a> Splices<'a> {
     fn new() -> Self {
         Self {
-            items: Vec::with_capacity(8),
+            items: SmallVec::new(),
         }
     }
 
@@ -39,20 +42,33 @@ impl<'a> Splices<'a> {
     }
 
     fn apply(mut self, src: &[u8]) -> Bytes {
+        // Stable: insertions at one position keep their order.
         self.items.sort_by_key(|(r, _)| (r.start, r.end));
-        let extra: usize = self.items.iter().map(|(_, b)| b.len()).sum();
-        let mut out = BytesMut::with_capacity(src.len() + extra);
+        // An overlapping edit is dropped (the first one is kept).
+        let mut pos = 0;
+        self.items.retain(|(r, _)| {
+            let keep = r.start >= pos;
+            if keep {
+                pos = r.end;
+            }
+            keep
+        });
+        // The exact length: a buffer filled to its capacity becomes a `Bytes` without another
+        // allocation.
+        let len = self
+            .items
+            .iter()
+            .fold(src.len(), |n, (r, b)| n - r.len() + b.len());
+        let mut out = Vec::with_capacity(len);
         let mut pos = 0;
         for (r, bytes) in &self.items {
-            if r.start < pos {
-                continue; // overlapping edit: keep the first one
-            }
-            out.put_slice(&src[pos..r.start]);
-            out.put_slice(bytes);
+            out.extend_from_slice(&src[pos..r.start]);
+            out.extend_from_slice(bytes);
             pos = r.end;
         }
-        out.put_slice(&src[pos..]);
-        out.freeze()
+        out.extend_from_slice(&src[pos..]);
+        debug_assert_eq!(out.len(), len);
+        Bytes::from(out)
     }
 }
 
@@ -68,59 +84,75 @@ fn first_value_removal(msg: &Message, name: HeaderName) -> Option<Range<usize>> 
     }
 }
 
-/// The spans to delete to remove the first `n` Route values: whole lines for lines all of whose
-/// values go, else from the first value to the first one kept.
-fn route_removals(msg: &Message, n: usize) -> Vec<Range<usize>> {
+/// Deletes the first `n` Route values: whole lines for lines all of whose values go, else from
+/// the first value to the first one kept.
+fn remove_routes<'a>(msg: &Message, n: usize, s: &mut Splices<'a>) {
     let mut left = n;
-    let mut spans = Vec::new();
     for h in msg.headers.iter().filter(|h| h.name == HeaderName::Route) {
         if left == 0 {
             break;
         }
-        let values: Vec<Range<usize>> =
-            crate::parse::split_values(msg.bytes(), h.value.clone()).collect();
-        if values.len() <= left {
-            spans.push(h.line.clone());
-            left -= values.len();
-        } else {
-            spans.push(values[0].start..values[left].start);
-            left = 0;
+        let mut first = None;
+        let mut removed = 0;
+        let mut kept = None;
+        for v in crate::parse::split_values(msg.bytes(), h.value.clone()) {
+            if removed == left {
+                kept = Some(v.start);
+                break;
+            }
+            first.get_or_insert(v.start);
+            removed += 1;
+        }
+        match (first, kept) {
+            (Some(first), Some(kept)) => {
+                s.put(first..kept, b"");
+                left = 0;
+            }
+            _ => {
+                s.put(h.line.clone(), b"");
+                left -= removed;
+            }
         }
     }
-    spans
+}
+
+/// The decimal digits of `n` (at most 99) in `buf`.
+fn two_digits(n: u8, buf: &mut [u8; 2]) -> &[u8] {
+    let n = n.min(99);
+    *buf = [b'0' + n / 10, b'0' + n % 10];
+    if n < 10 {
+        &buf[1..]
+    } else {
+        &buf[..]
+    }
 }
 
 /// The forwarded copy of a request.
 pub fn forward_request(msg: &Message, f: &Forward<'_>) -> Bytes {
-    let mut s = Splices::new();
     let at = msg.headers_start;
-    let via_line = format!("Via: {}\r\n", f.via);
-    let rr_line: String = f
-        .record_routes
-        .iter()
-        .map(|rr| format!("Record-Route: {rr}\r\n"))
-        .collect();
-    let mut mf = String::new();
-    let mf_span = match msg.header(HeaderName::MaxForwards) {
-        Some(h) => {
-            let n = msg.max_forwards().and_then(Result::ok).unwrap_or(70);
-            let _ = write!(mf, "{}", n.saturating_sub(1).min(70));
-            h.value.clone()
-        }
-        None => {
-            mf.push_str("Max-Forwards: 70\r\n");
-            at..at
-        }
-    };
+    let mut buf = [0; 2];
+    let max_forwards = msg.header(HeaderName::MaxForwards).map(|h| {
+        let n = msg.max_forwards().and_then(Result::ok).unwrap_or(70);
+        let n = u8::try_from(n.saturating_sub(1).min(70)).unwrap_or(70);
+        (h.value.clone(), two_digits(n, &mut buf))
+    });
+    let mut s = Splices::new();
     if let (Some(uri), crate::parse::StartLine::Request { uri: span, .. }) = (f.uri, &msg.start) {
         s.put(span.clone(), uri.as_bytes());
     }
-    s.put(at..at, via_line.as_bytes());
-    s.put(at..at, rr_line.as_bytes());
-    s.put(mf_span, mf.as_bytes());
-    for r in route_removals(msg, f.pop_routes) {
-        s.put(r, b"");
+    s.put(at..at, b"Via: ");
+    s.put(at..at, f.via.as_bytes());
+    s.put(at..at, b"\r\n");
+    for rr in f.record_routes {
+        s.put(at..at, b"Record-Route: ");
+        s.put(at..at, rr.as_bytes());
+        s.put(at..at, b"\r\n");
     }
+    match max_forwards {
+        Some((span, digits)) => s.put(span, digits),
+        None => s.put(at..at, b"Max-Forwards: 70\r\n"),
+    }
+    remove_routes(msg, f.pop_routes, &mut s);
     s.apply(msg.bytes())
 }
 
@@ -415,18 +447,23 @@ Content-Length: 0\r\n\r\n"
     }
 
     #[test]
-    fn missing_max_forwards_becomes_70() {
-        let m = parse(&REQ.replace("Max-Forwards: 10\r\n", ""));
-        let out = forward_request(
-            &m,
-            &Forward {
-                via: "SIP/2.0/UDP h;branch=z9hG4bKb",
-                ..Forward::default()
-            },
-        );
-        let again = Message::parse(out, Framing::Datagram).unwrap();
-        assert_eq!(again.max_forwards(), Some(Ok(70)));
-        assert_eq!(again.uri(), Some("sip:123@proxy"));
+    fn max_forwards_goes_down_by_one_and_at_most_to_70() {
+        let cases = [(Some(1), 0), (Some(10), 9), (Some(11), 10), (Some(70), 69)];
+        let more = [(Some(71), 70), (Some(255), 70), (None, 70)];
+        for (given, sent) in cases.into_iter().chain(more) {
+            let header = given.map_or(String::new(), |n| format!("Max-Forwards: {n}\r\n"));
+            let m = parse(&REQ.replace("Max-Forwards: 10\r\n", &header));
+            let out = forward_request(
+                &m,
+                &Forward {
+                    via: "SIP/2.0/UDP h;branch=z9hG4bKb",
+                    ..Forward::default()
+                },
+            );
+            let again = Message::parse(out, Framing::Datagram).unwrap();
+            assert_eq!(again.max_forwards(), Some(Ok(sent)), "given {given:?}");
+            assert_eq!(again.uri(), Some("sip:123@proxy"));
+        }
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub struct Message {
     pub headers: Vec<Header>,
     /// Where the body starts (after the blank line).
     pub body_start: usize,
+    /// The same, kept where nothing outside can change it: the bytes before it were checked to
+    /// be UTF-8, so that [`Message::text`] need not check them again on every look-up.
+    head_end: usize,
 }
 
 /// How a message is delimited.
@@ -250,35 +253,36 @@ fn without_eol(buf: &[u8], start: usize, mut end: usize) -> usize {
     end
 }
 
-impl Message {
-    /// Parses one message. Datagram framing takes the whole buffer; stream framing expects the
-    /// buffer [`frame`] delimited.
-    pub fn parse(buf: Bytes, framing: Framing) -> Result<Self, ParseError> {
-        Self::parse_inner(buf, framing, true)
-    }
+/// Where a message's parts are, found before the message takes its buffer: offsets from the
+/// first byte after the leading line ends skipped.
+struct Layout {
+    /// Leading CR and LF bytes skipped.
+    skip: usize,
+    /// Length of the message after them (a datagram's bytes past its Content-Length dropped).
+    end: usize,
+    start: StartLine,
+    headers_start: usize,
+    headers: Vec<Header>,
+    body_start: usize,
+}
 
-    /// Parses the start line and headers only, ignoring a bad Content-Length: enough to answer
-    /// 400 to a request whose body framing is broken.
-    pub fn parse_head(buf: Bytes) -> Result<Self, ParseError> {
-        Self::parse_inner(buf, Framing::Datagram, false)
-    }
-
-    fn parse_inner(buf: Bytes, framing: Framing, check_length: bool) -> Result<Self, ParseError> {
+impl Layout {
+    fn of(buf: &[u8], framing: Framing, check_length: bool) -> Result<Self, ParseError> {
         let skip = buf
             .iter()
             .position(|b| *b != b'\r' && *b != b'\n')
             .ok_or(ParseError::Empty)?;
-        let buf = if skip > 0 { buf.slice(skip..) } else { buf };
+        let buf = &buf[skip..];
         if buf.len() > MAX_MESSAGE {
             return Err(ParseError::TooLarge);
         }
-        let body_start = find_head_end(&buf).ok_or(ParseError::Incomplete)?;
+        let body_start = find_head_end(buf).ok_or(ParseError::Incomplete)?;
         let head = &buf[..body_start];
         if std::str::from_utf8(head).is_err() {
             return Err(ParseError::Utf8);
         }
         let first_end = memchr::memchr(b'\n', head).map_or(head.len(), |i| i + 1);
-        let start = parse_start_line(&buf, without_eol(head, 0, first_end))?;
+        let start = parse_start_line(buf, without_eol(head, 0, first_end))?;
         let headers = parse_headers(head, first_end, body_start)?;
         let mut length = None;
         for h in headers
@@ -297,18 +301,60 @@ impl Message {
             (Framing::Datagram, None) => buf.len(),
             (Framing::Stream, None) => body_start,
         };
-        let buf = if end < buf.len() {
-            buf.slice(..end)
-        } else {
-            buf
-        };
         Ok(Self {
-            buf,
+            skip,
+            end,
             start,
             headers_start: first_end,
             headers,
             body_start,
         })
+    }
+}
+
+impl Message {
+    /// Parses one message. Datagram framing takes the whole buffer; stream framing expects the
+    /// buffer [`frame`] delimited.
+    pub fn parse(buf: Bytes, framing: Framing) -> Result<Self, ParseError> {
+        Self::parse_inner(buf, framing, true).map_err(|(e, _)| e)
+    }
+
+    /// As [`Message::parse`], handing the buffer back with the error, so that a caller that
+    /// answers a bad message need not keep a copy of every good one (the first copy of a
+    /// buffer received as a whole costs an allocation).
+    pub fn parse_or_return(buf: Bytes, framing: Framing) -> Result<Self, (ParseError, Bytes)> {
+        Self::parse_inner(buf, framing, true)
+    }
+
+    /// Parses the start line and headers only, ignoring a bad Content-Length: enough to answer
+    /// 400 to a request whose body framing is broken.
+    pub fn parse_head(buf: Bytes) -> Result<Self, ParseError> {
+        Self::parse_inner(buf, Framing::Datagram, false).map_err(|(e, _)| e)
+    }
+
+    fn parse_inner(
+        mut buf: Bytes,
+        framing: Framing,
+        check_length: bool,
+    ) -> Result<Self, (ParseError, Bytes)> {
+        match Layout::of(&buf, framing, check_length) {
+            Ok(l) => {
+                // In place: neither moves nor copies the bytes kept.
+                if l.skip + l.end < buf.len() {
+                    buf.truncate(l.skip + l.end);
+                }
+                bytes::Buf::advance(&mut buf, l.skip);
+                Ok(Self {
+                    buf,
+                    start: l.start,
+                    headers_start: l.headers_start,
+                    headers: l.headers,
+                    body_start: l.body_start,
+                    head_end: l.body_start,
+                })
+            }
+            Err(e) => Err((e, buf)),
+        }
     }
 
     /// The whole message.
@@ -319,6 +365,12 @@ impl Message {
     /// The text of a span (empty if it is not UTF-8, which parsing already ruled out for the
     /// header section).
     pub fn text(&self, r: Range<usize>) -> &str {
+        if r.end <= self.head_end {
+            // SAFETY: parsing checked that the bytes before `head_end` are UTF-8, and neither
+            // they nor `head_end` change after; `str::get` then checks the span's ends.
+            let head = unsafe { std::str::from_utf8_unchecked(&self.buf[..self.head_end]) };
+            return head.get(r).unwrap_or("");
+        }
         self.buf
             .get(r)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -716,6 +768,25 @@ v=0\n";
         assert_eq!(via.branch, Some("z9hG4bK776asdhds"));
         assert_eq!(&m.bytes()[m.body_start..], b"v=0\n");
         assert_eq!(m.headers.len(), 9);
+    }
+
+    #[test]
+    fn keep_alives_before_and_bytes_past_the_body_are_dropped_in_place() {
+        let given = format!("\r\n\r\n{INVITE}extra");
+        let m = Message::parse(Bytes::from(given.clone()), Framing::Datagram).unwrap();
+        assert_eq!(&m.bytes()[..], INVITE.as_bytes());
+        assert_eq!(m.method(), Some("INVITE"));
+        assert_eq!(&m.bytes()[m.body_start..], b"v=0\n");
+        // A message that does not parse comes back whole, to be answered from.
+        let bad = format!(
+            "\r\n{}",
+            INVITE.replace("Content-Length: 4", "Content-Length: 9")
+        );
+        let (e, back) = Message::parse_or_return(Bytes::from(bad.clone()), Framing::Datagram)
+            .err()
+            .unwrap();
+        assert_eq!(e, ParseError::ContentLength);
+        assert_eq!(&back[..], bad.as_bytes());
     }
 
     #[test]
