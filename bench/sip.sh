@@ -13,6 +13,9 @@
 #   CALL_LOG_GRACE_MS [1000]   Callopt's step also needs its call log caught up (every
 #                        record in the store) this long after the caller's last call ends
 #   PROXIES ["callopt kamailio"]   which proxies to run (one alone prints n/a for the other)
+#   LINGER_MS [5000]     how long each proxy keeps a finished transaction to absorb
+#                        retransmissions: Kamailio's tm `wt_timer` (its default) and Callopt's
+#                        `sip_linger_ms`; 32000 is RFC 3261's 64xT1 (Callopt's default)
 #   SHM_MB [2048] PKG_MB [32]      Kamailio shared and private memory in MB (-m, -M)
 #   KAM_MALLOC [fm]      Kamailio memory manager (-x): fm (fast), tlsf, or qm (Debian's default,
 #                        built with memory debugging: about 3x the CPU per call)
@@ -40,6 +43,8 @@ WARMUP_CALLS=${WARMUP_CALLS:-300}
 MAX_RETRANS_PCT=${MAX_RETRANS_PCT:-1}
 CALL_LOG_GRACE_MS=${CALL_LOG_GRACE_MS:-1000}
 PROXIES=${PROXIES:-"callopt kamailio"}
+LINGER_MS=${LINGER_MS:-5000}
+[[ $LINGER_MS =~ ^[1-9][0-9]*$ ]] || { echo "LINGER_MS is milliseconds from 1, not '$LINGER_MS'" >&2; exit 2; }
 SHM_MB=${SHM_MB:-2048}
 PKG_MB=${PKG_MB:-32}
 KAM_MALLOC=${KAM_MALLOC:-fm}
@@ -494,7 +499,7 @@ if [[ " $PROXIES " == *" callopt "* ]]; then
     # start_node NAME HTTP_PORT SIP_PORT -> PID: one `callopt serve` on the server core.
     start_node() {
         local name=$1 http=$2 sip=$3 clog="$TMP/$1.log"
-        (cd "$TMP" && join_quota && CALLOPT_NODE_NAME=$name CALLOPT_LOG=warn exec taskset -c "$SERVER_CPU" \
+        (cd "$TMP" && join_quota && CALLOPT_NODE_NAME=$name CALLOPT_LOG=warn CALLOPT_SIP_LINGER_MS=$LINGER_MS exec taskset -c "$SERVER_CPU" \
             "$BIN" serve --listen "127.0.0.1:$http" --sip-listen "127.0.0.1:$sip" --db "$DB" \
             >"$TMP/$name.out" 2>"$clog") &
         PID=$!
@@ -581,7 +586,7 @@ if [[ " $PROXIES " == *" kamailio "* ]]; then
     # priority first, so target 1, then target 2.
     printf '1 sip:127.0.0.1:%s 0 10\n1 sip:127.0.0.1:%s 0 5\n' "$BUSY_PORT" "$ANSWER_PORT" \
         >"$TMP/kamailio/dispatcher.list"
-    sed -e "s#@SIP_PORT@#$KAM_PORT#g" -e "s#@MODULES@#$KAM_MODULES/#g" \
+    sed -e "s#@SIP_PORT@#$KAM_PORT#g" -e "s#@MODULES@#$KAM_MODULES/#g" -e "s#@LINGER_MS@#$LINGER_MS#g" \
         -e "s#@DISPATCHER_LIST@#$TMP/kamailio/dispatcher.list#g" \
         "$SCEN/kamailio.cfg.in" >"$TMP/kamailio/kamailio.cfg"
     "$KAMAILIO" -c -f "$TMP/kamailio/kamailio.cfg" >"$TMP/kamailio/check.log" 2>&1 \
@@ -614,7 +619,7 @@ if [ "$CALLOPT_CPS" != n/a ] && [ "$KAMAILIO_CPS" != n/a ]; then
 elif [ "$CALLOPT_CPS" != n/a ]; then COMMON=$CALLOPT_CPS
 else COMMON=$KAMAILIO_CPS
 fi
-echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU (quota $SERVER_QUOTA%), sipp (caller + 2 targets) on cpu$LOAD_CPU; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
+echo "params: nodes $NODES, store $STORE, redis ${REDIS:-0}, rates ${RATES// /,} cps, ${STEP_SECONDS}s per step (rate*${STEP_SECONDS} calls), pass = 0 failed calls and retransmissions < ${MAX_RETRANS_PCT}% of calls; proxy on cpu$SERVER_CPU (quota $SERVER_QUOTA%), sipp (caller + 2 targets) on cpu$LOAD_CPU; finished transactions kept ${LINGER_MS} ms by both; kamailio children=1 -x $KAM_MALLOC -m $SHM_MB -M $PKG_MB; load average before the run $LOADAVG"
 [ -z "${CALLOPT_LOG_LINE:-}" ] || echo "$CALLOPT_LOG_LINE"
 for p in callopt kamailio; do
     [ -f "$TMP/$p/results" ] || continue

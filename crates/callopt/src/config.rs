@@ -43,6 +43,9 @@ pub struct Config {
     pub sip_nameservers: Vec<std::net::SocketAddr>,
     /// Seconds between lookups of every target host name again.
     pub sip_dns_refresh_secs: u64,
+    /// Milliseconds a finished SIP transaction stays on UDP to absorb retransmissions; unset,
+    /// RFC 3261's 64×T1 (32 s). Kamailio keeps them 5,000 (`wt_timer`).
+    pub sip_linger_ms: Option<u64>,
     /// The base URL carriers reach the HTTP service at (`https://calls.example.com`), when a
     /// proxy in front changes the scheme or host: carrier webhook signatures cover the URL the
     /// carrier requested. Unset, the request's `Host` and `X-Forwarded-Proto` are used.
@@ -110,6 +113,7 @@ impl Default for Config {
             sip_probe_interval_secs: 10,
             sip_nameservers: Vec::new(),
             sip_dns_refresh_secs: 30,
+            sip_linger_ms: None,
             public_url: None,
             max_call_secs: 12 * 3600,
             pool_sample_secs: 60,

@@ -169,6 +169,10 @@ fn http_options(config: &Config) -> anyhow::Result<callopt_http::Options> {
         );
     }
     anyhow::ensure!(config.max_call_secs > 0, "max_call_secs must be at least 1");
+    anyhow::ensure!(
+        config.sip_linger_ms != Some(0),
+        "sip_linger_ms must be at least 1 (unset is RFC 3261's 32 s)"
+    );
     Ok(callopt_http::Options {
         public_url: config.public_url.clone(),
         max_call: std::time::Duration::from_secs(config.max_call_secs),
@@ -357,6 +361,9 @@ async fn start_sip(
     // A dialog whose BYE never comes is hung up (a BYE to each side) when its call record is
     // ended.
     sip.max_dialog = std::time::Duration::from_secs(config.max_call_secs.max(1));
+    sip.timers.linger = config
+        .sip_linger_ms
+        .map(|ms| std::time::Duration::from_millis(ms.max(1)));
     sip.dns = Some(callopt_sip::dns::ResolverSettings {
         nameservers: config.sip_nameservers.clone(),
         refresh: std::time::Duration::from_secs(config.sip_dns_refresh_secs.max(1)),
@@ -435,5 +442,17 @@ mod tests {
             super::redacted("/var/lib/callopt.db"),
             "/var/lib/callopt.db"
         );
+    }
+
+    #[test]
+    fn a_linger_of_zero_is_refused_and_any_other_is_taken() {
+        let with = |ms| super::Config {
+            sip_linger_ms: ms,
+            ..super::Config::default()
+        };
+        let refused = super::http_options(&with(Some(0))).unwrap_err().to_string();
+        assert!(refused.contains("sip_linger_ms"), "{refused}");
+        assert!(super::http_options(&with(Some(5000))).is_ok());
+        assert!(super::http_options(&with(None)).is_ok());
     }
 }

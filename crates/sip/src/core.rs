@@ -363,7 +363,8 @@ pub struct Core {
     /// Ids for calls, branches, relays and probes; never reused.
     next_id: u64,
     /// Calls by id. This map and those of branches, relays and dialogs hold their values boxed:
-    /// finished transactions wait out Timer D and J (32 s on UDP), so under load these maps
+    /// finished transactions wait out Timer D and J (32 s on UDP unless [`Timers::linger`] is
+    /// shorter), so under load these maps
     /// hold hundreds of thousands of entries, and with values of 250–450 bytes inline each
     /// doubling of a table copied them all into fresh memory (page faults were 7% of the
     /// router's CPU at 3,000 calls/s; 4% boxed).
@@ -556,6 +557,11 @@ impl Core {
 
     fn t64(&self) -> Duration {
         self.config.timers.t1 * 64
+    }
+
+    /// How long a finished transaction stays on UDP (see [`Timers::linger`]).
+    fn linger(&self) -> Duration {
+        self.config.timers.linger.unwrap_or_else(|| self.t64())
     }
 
     fn our_addr(&self, transport: Transport) -> SocketAddr {
@@ -1259,7 +1265,7 @@ impl Core {
             }
             return;
         }
-        let t64 = self.t64();
+        let linger = self.linger();
         let Some(b) = self.branches.get_mut(&id) else {
             return;
         };
@@ -1306,7 +1312,7 @@ impl Core {
                 if !first {
                     return;
                 }
-                self.finish_branch(id, t64, now);
+                self.finish_branch(id, linger, now);
                 let Some(mut call) = self.calls.remove(&call_id) else {
                     return;
                 };
@@ -1346,7 +1352,7 @@ impl Core {
                 }
                 b.request = Bytes::new();
                 let wait = match b.to.transport {
-                    Transport::Udp => Duration::from_secs(32).min(t64),
+                    Transport::Udp => linger,
                     Transport::Tcp => Duration::ZERO,
                 };
                 let outcome = match (b.cancel, status) {
@@ -1371,7 +1377,7 @@ impl Core {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        let t64 = self.t64();
+        let linger = self.linger();
         let Some(b) = self.branches.get_mut(&id) else {
             return;
         };
@@ -1385,7 +1391,7 @@ impl Core {
         b.state = ClientState::Terminated;
         let sent = std::mem::take(&mut b.request);
         let (call_id, fallback) = (b.call, b.to);
-        self.finish_branch(id, t64, now);
+        self.finish_branch(id, linger, now);
         if let Some(call) = self.calls.get_mut(&call_id) {
             if call.branch == Some(id) {
                 call.branch = None;
@@ -1677,7 +1683,7 @@ impl Core {
 
     fn on_relay_response(&mut self, id: u64, msg: Message, now: Instant, out: &mut Vec<Output>) {
         let status = msg.status().unwrap_or(500);
-        let t64 = self.t64();
+        let (t64, linger) = (self.t64(), self.linger());
         let Some(r) = self.relays.get_mut(&id) else {
             return;
         };
@@ -1736,7 +1742,7 @@ impl Core {
         r.forwarded = None;
         let bye = r.bye_call_id.take();
         let wait = match r.upstream.transport {
-            Transport::Udp => t64,
+            Transport::Udp => linger,
             Transport::Tcp => Duration::ZERO,
         };
         if let Some(cid) = bye {
@@ -1744,8 +1750,14 @@ impl Core {
         }
         if wait.is_zero() {
             self.set(now, wait, Timer::RelayDone(id));
-        } else if let Some(r) = self.relays.get_mut(&id) {
+            return;
+        }
+        if let Some(r) = self.relays.get_mut(&id) {
             r.forget_at = Some(now + wait);
+        }
+        if wait < t64 {
+            // Shorter than 64×T1: forgotten at its own timer rather than after Timer F.
+            self.set(now, wait, Timer::RelayDone(id));
         }
     }
 
@@ -1853,7 +1865,7 @@ impl Core {
     }
 
     fn relay_timeout(&mut self, id: u64, now: Instant, out: &mut Vec<Output>) {
-        let t64 = self.t64();
+        let linger = self.linger();
         let Some(r) = self.relays.get_mut(&id) else {
             return;
         };
@@ -1878,7 +1890,7 @@ impl Core {
         if let Some(cid) = r.bye_call_id.take() {
             self.close_dialog(&cid);
         }
-        self.set(now, t64, Timer::RelayDone(id));
+        self.set(now, linger, Timer::RelayDone(id));
     }
 
     // ---- timers ---------------------------------------------------------------------------
@@ -2050,13 +2062,14 @@ impl Core {
     }
 
     /// A branch's client transaction is over; it stays `wait` more for retransmitted finals.
-    /// Timer B, when still to come, forgets it then or sets Timer D for what is left;
-    /// otherwise, and on a reliable transport (no wait), Timer D does.
+    /// Timer B, when still to come before the wait is over, forgets it then or sets Timer D
+    /// for what is left; otherwise, and on a reliable transport (no wait), Timer D does.
     fn finish_branch(&mut self, id: u64, wait: Duration, now: Instant) {
         let Some(b) = self.branches.get_mut(&id) else {
             return;
         };
-        if wait.is_zero() || now >= b.b_due {
+        if wait.is_zero() || now >= b.b_due || now + wait < b.b_due {
+            // Timer B has fired, or would fire after the wait is over: Timer D of its own.
             self.set(now, wait, Timer::D(id));
         } else {
             b.forget_at = Some(now + wait);

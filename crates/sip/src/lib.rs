@@ -191,6 +191,12 @@ pub struct Timers {
     pub t2: Duration,
     /// How long the network may hold a message: wait states after completion.
     pub t4: Duration,
+    /// How long a finished transaction stays on UDP to absorb retransmissions: an INVITE
+    /// branch after its final (Timer D, RFC 6026's Timer M), a caller's accepted INVITE (its
+    /// Timer L) and a relayed request after its final (Timer J). `None` is RFC 3261's 64×T1
+    /// (32 s). Kamailio's tm keeps them 5 s (`wt_timer`), trading late retransmissions for
+    /// memory: at thousands of calls a second every second kept is that many more calls held.
+    pub linger: Option<Duration>,
 }
 
 impl Default for Timers {
@@ -199,6 +205,7 @@ impl Default for Timers {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            linger: None,
         }
     }
 }

@@ -245,6 +245,7 @@ impl Proxy {
                     t1: Duration::from_millis(50),
                     t2: Duration::from_millis(400),
                     t4: Duration::from_millis(500),
+                    linger: None,
                 };
                 config.dns = None;
                 change(&mut config);

@@ -224,6 +224,15 @@ fn answer(req: &Message, status: u16, to_tag: &str) -> String {
     s
 }
 
+/// The caller's BYE for the dialog `invite` opened with T2, through the proxy.
+fn bye_to_t2(branch: &str) -> String {
+    format!(
+        "BYE sip:agent@{T2} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\n\
+Route: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
+To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
 fn only<'a>(sent: &'a [(String, Message)], to: &str, what: &str) -> &'a Message {
     let found: Vec<_> = sent
         .iter()
@@ -355,46 +364,72 @@ fn a_finished_branch_absorbs_its_final_for_64_t1_after_it_then_is_forgotten() {
     assert_eq!(rig.core.branches.len(), 0);
 }
 
-#[test]
-fn an_accepted_invite_and_a_relayed_bye_are_kept_64_t1_then_forgotten() {
-    let mut rig = Rig::new(&[T2]);
+/// An answered call's INVITE key and its BYE's relay, with the core's linger set to `linger`,
+/// are kept `wait` after their finals to absorb retransmissions, then forgotten.
+fn accepted_invite_and_relayed_bye_are_kept(linger: Option<Duration>, wait: Duration) {
+    let mut rig = Rig::config(&[T2], |c| c.timers.linger = linger);
     let sent = rig.feed(CALLER, &invite("z9hG4bKk3"));
     let inv = only(&sent, T2, "INVITE").clone();
     rig.advance(Duration::from_secs(5));
     rig.feed(T2, &answer(&inv, 180, "t2"));
     let sent = rig.feed(T2, &answer(&inv, 200, "t2"));
     only(&sent, CALLER, "200");
-    // The caller's INVITE, retransmitted, is absorbed until 64×T1 after the 2xx.
-    rig.advance(Duration::from_secs(31));
-    assert!(rig.feed(CALLER, &invite("z9hG4bKk3")).is_empty(), "36 s");
-    let bye = format!(
-        "BYE sip:agent@{T2} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKk3bye\r\n\
-Route: <sip:{PROXY};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+15550001111@{CALLER}>;tag=caller1\r\n\
-To: <sip:+15551230000@{PROXY}>;tag=t2\r\nCall-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    // The caller's INVITE, retransmitted, is absorbed until `wait` after the 2xx.
+    let second = Duration::from_secs(1);
+    rig.advance(wait - second);
+    assert!(
+        rig.feed(CALLER, &invite("z9hG4bKk3")).is_empty(),
+        "just before"
     );
+    let bye = bye_to_t2("z9hG4bKk3bye");
     let sent = rig.feed(CALLER, &bye);
     let fwd = only(&sent, T2, "BYE").clone();
     rig.feed(T2, &answer(&fwd, 200, "t2"));
-    rig.advance(Duration::from_secs(2));
+    rig.advance(2 * second);
     assert_eq!(
         rig.core.server_invites.len(),
         0,
-        "38 s: the INVITE's key is forgotten"
+        "the INVITE's key is forgotten after the wait"
     );
-    // The BYE's transaction (its 200 came at 36 s) answers a retransmission until 68 s.
-    rig.advance(Duration::from_secs(29));
+    assert_eq!(rig.core.branches.len(), 0);
+    // The BYE's transaction answers a retransmission until `wait` after its 200.
+    rig.advance(wait - 3 * second);
     let sent = rig.feed(CALLER, &bye);
     only(&sent, CALLER, "200");
     assert!(
         sent.iter().all(|(t, _)| t != T2),
-        "67 s: answered from the transaction"
+        "answered from the transaction"
     );
-    rig.advance(Duration::from_secs(2));
-    assert_eq!(rig.core.relays.len(), 0, "69 s: the relay is forgotten");
+    rig.advance(2 * second);
+    assert_eq!(rig.core.relays.len(), 0, "the relay is forgotten");
     assert_eq!(rig.core.relay_keys.len(), 0);
-    assert_eq!(rig.core.branches.len(), 0);
+    // Timers B and F, when set for longer, still fire and find nothing.
     rig.advance(Duration::from_secs(64));
     assert_eq!(rig.core.timers(), 0);
+}
+
+#[test]
+fn an_accepted_invite_and_a_relayed_bye_are_kept_64_t1_then_forgotten() {
+    accepted_invite_and_relayed_bye_are_kept(None, Duration::from_secs(32));
+}
+
+#[test]
+fn a_linger_shorter_than_64_t1_forgets_finished_transactions_when_it_ends() {
+    let five = Duration::from_secs(5);
+    accepted_invite_and_relayed_bye_are_kept(Some(five), five);
+    // A busy branch, 1 s in: absorbed for 5 s, then forgotten long before Timer B (32 s).
+    let mut rig = Rig::config(&[T1], |c| c.timers.linger = Some(five));
+    let sent = rig.feed(CALLER, &invite("z9hG4bKl1"));
+    let inv1 = only(&sent, T1, "INVITE").clone();
+    rig.feed(T1, &answer(&inv1, 100, ""));
+    rig.advance(Duration::from_secs(1));
+    let busy = answer(&inv1, 486, "t1");
+    only(&rig.feed(T1, &busy), T1, "ACK");
+    rig.advance(Duration::from_millis(4500));
+    assert!(absorbed(&mut rig, &busy), "5.5 s");
+    rig.advance(Duration::from_secs(1));
+    assert_eq!(rig.core.branches.len(), 0, "6.5 s: forgotten");
+    assert!(!absorbed(&mut rig, &busy), "6.5 s");
 }
 
 #[test]
