@@ -364,10 +364,9 @@ pub struct Core {
     next_id: u64,
     /// Calls by id. This map and those of branches, relays and dialogs hold their values boxed:
     /// finished transactions wait out Timer D and J (32 s on UDP unless [`Timers::linger`] is
-    /// shorter), so under load these maps
-    /// hold hundreds of thousands of entries, and with values of 250–450 bytes inline each
-    /// doubling of a table copied them all into fresh memory (page faults were 7% of the
-    /// router's CPU at 3,000 calls/s; 4% boxed).
+    /// shorter), so under load these maps hold hundreds of thousands of entries, and with
+    /// values of 250–450 bytes inline each doubling of a table copied them all into fresh
+    /// memory (page faults were 7% of the router's CPU at 3,000 calls/s; 4% boxed).
     calls: HashMap<u64, Box<Call>>,
     /// Server INVITE transactions: caller's branch → call id (or `None` once accepted, kept to
     /// absorb retransmissions).
