@@ -69,7 +69,7 @@ impl CallState {
             target: last.and_then(|a| a.target_id),
             answered: c.record.answered_at.is_some(),
             tried: c.tried.clone(),
-            external_id: c.record.external_id.clone(),
+            external_id: c.record.external_id.to_string(),
             dialling: c
                 .dialling
                 .clone()
@@ -607,11 +607,11 @@ impl Switchboard {
             account: route.account,
             campaign_id: Some(route.campaign_id),
             routing_plan_id: route.plan.as_ref().map(|p| p.plan().id),
-            tracking_number: number,
-            caller: caller.chars().take(64).collect(),
-            session_id: holder.map(|h| h.session),
-            channel: channel.to_string(),
-            external_id: external_id.chars().take(256).collect(),
+            tracking_number: number.into(),
+            caller: prefix(caller, 64).into(),
+            session_id: holder.map(|h| h.session.into()),
+            channel: channel.into(),
+            external_id: prefix(external_id, 256).into(),
             outcome: CallOutcome::InProgress,
             reason: None,
             hung_up_by: None,
@@ -677,7 +677,7 @@ impl Switchboard {
                 call.record.attempts.push(AttemptRecord {
                     seq: call.record.attempts.len() as u32 + 1,
                     target_id: Some(target),
-                    destination: destination.as_str().to_string(),
+                    destination: destination.as_str().into(),
                     outcome: None,
                     sip_status: None,
                     started_at: now,
@@ -985,7 +985,7 @@ impl Switchboard {
         self.lock()
             .calls
             .iter()
-            .find(|(_, c)| c.record.channel == channel && c.record.external_id == external_id)
+            .find(|(_, c)| *c.record.channel == *channel && *c.record.external_id == *external_id)
             .map(|(key, c)| CallState::of(*key, c))
     }
 
@@ -1109,9 +1109,25 @@ fn close_attempt(
     }
 }
 
+/// The first `chars` characters of `s` (all of it when shorter).
+fn prefix(s: &str, chars: usize) -> &str {
+    s.char_indices().nth(chars).map_or(s, |(end, _)| &s[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_counts_characters_and_never_splits_one() {
+        assert_eq!(prefix("+12125550100", 64), "+12125550100");
+        assert_eq!(prefix("abcdef", 3), "abc");
+        assert_eq!(prefix("abc", 3), "abc");
+        assert_eq!(prefix("", 3), "");
+        // Two-byte and four-byte characters: three characters, not three bytes.
+        assert_eq!(prefix("éé😀é", 3), "éé😀");
+        assert_eq!(prefix("😀😀", 1), "😀");
+    }
 
     #[test]
     fn call_ids_of_two_slots_never_meet_and_stay_in_their_millisecond() {

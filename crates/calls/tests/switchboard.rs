@@ -138,7 +138,7 @@ async fn a_call_whose_hang_up_never_comes_is_ended_and_frees_its_slot() {
             )
             .await
             .unwrap();
-        let first = page.items.iter().find(|c| c.external_id == "call-1");
+        let first = page.items.iter().find(|c| &*c.external_id == "call-1");
         if let Some(c) = first.filter(|c| c.ended_at.is_some()) {
             assert_eq!(c.outcome, CallOutcome::Answered);
             assert_eq!(c.hung_up_by, Some(HungUpBy::System));

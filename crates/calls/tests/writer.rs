@@ -24,7 +24,7 @@ fn call(account: AccountId, id: i64) -> CallRecord {
         caller: "+12125550123".into(),
         session_id: None,
         channel: "sip".into(),
-        external_id: format!("call-{id}"),
+        external_id: format!("call-{id}").into(),
         outcome: CallOutcome::Rejected,
         reason: Some("no target".into()),
         hung_up_by: None,

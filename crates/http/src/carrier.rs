@@ -405,7 +405,7 @@ async fn call_of(
         record.outcome,
         CallOutcome::InProgress | CallOutcome::Interrupted
     );
-    if !open || record.channel != v.carrier.as_str() {
+    if !open || *record.channel != *v.carrier.as_str() {
         return Ok(None);
     }
     Ok(state.switchboard.resume(record, cursor.tried.clone()))

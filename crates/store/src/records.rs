@@ -1,5 +1,7 @@
 //! The rows of the store in domain types: what callers pass in and get back.
 
+use std::sync::Arc;
+
 use callopt_domain::{
     AccountId, AttemptOutcome, Attribution, CallOutcome, Campaign, HungUpBy, NumberKind,
     NumberStatus, RoutingPlan, Target, TrackingNumber,
@@ -251,7 +253,7 @@ pub struct AttemptRecord {
     /// The target tried (None when it was deleted since).
     pub target_id: Option<i64>,
     /// Where the attempt was sent (SIP URI or number).
-    pub destination: String,
+    pub destination: Arc<str>,
     /// How it ended; None while it rings or is connected.
     pub outcome: Option<AttemptOutcome>,
     /// The SIP final status (or the carrier's equivalent), when one came.
@@ -266,6 +268,9 @@ pub struct AttemptRecord {
 
 /// A call with its attempts: what the record of a call holds at one moment. Writing a later
 /// record of the same call replaces the earlier one.
+///
+/// A live call's record is copied each time it changes (for the call log and live watchers),
+/// so its text is shared (`Arc<str>`): a copy costs the attempts' list and no string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRecord {
     /// Store id (assigned by the call handler, increasing with time).
@@ -277,15 +282,15 @@ pub struct CallRecord {
     /// The routing plan that routed it.
     pub routing_plan_id: Option<i64>,
     /// The number called, E.164 (or as dialled when it did not parse).
-    pub tracking_number: String,
+    pub tracking_number: Arc<str>,
     /// The caller id as presented.
-    pub caller: String,
+    pub caller: Arc<str>,
     /// The visitor session that held the number when the call came (attribution).
-    pub session_id: Option<String>,
+    pub session_id: Option<Arc<str>>,
     /// `sip`, or the carrier of a webhook call.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// The call's id on its channel (SIP Call-ID, carrier call sid).
-    pub external_id: String,
+    pub external_id: Arc<str>,
     /// Final outcome (or in progress).
     pub outcome: CallOutcome,
     /// Why the call was rejected or failed, in words.

@@ -27,11 +27,11 @@ fn call(account: AccountId, n: i64) -> CallRecord {
         account,
         campaign_id: None,
         routing_plan_id: None,
-        tracking_number: format!("+1415555{:04}", n % 3),
-        caller: format!("+1212555{:04}", n % 40),
+        tracking_number: format!("+1415555{:04}", n % 3).into(),
+        caller: format!("+1212555{:04}", n % 40).into(),
         session_id: None,
         channel: if n % 2 == 0 { "sip" } else { "twilio" }.into(),
-        external_id: format!("x{n}"),
+        external_id: format!("x{n}").into(),
         outcome: if answered {
             CallOutcome::Answered
         } else {
@@ -248,7 +248,7 @@ async fn a_call_counts_for_the_target_that_answered_else_the_last_one_tried() {
     let attempt = |seq: u32, target: i64| AttemptRecord {
         seq,
         target_id: Some(target),
-        destination: format!("sip:t{target}@127.0.0.1"),
+        destination: format!("sip:t{target}@127.0.0.1").into(),
         outcome: None,
         sip_status: None,
         started_at: T0 + i64::from(seq),

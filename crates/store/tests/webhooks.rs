@@ -68,7 +68,7 @@ fn call(account: AccountId, id: i64, attempts: u32, outcome: CallOutcome) -> Cal
         caller: "+14155550999".into(),
         session_id: None,
         channel: "sip".into(),
-        external_id: format!("x{id}"),
+        external_id: format!("x{id}").into(),
         outcome,
         reason: None,
         hung_up_by: (outcome != CallOutcome::InProgress).then_some(HungUpBy::Caller),

@@ -43,7 +43,7 @@ impl From<AttemptRecord> for AttemptDto {
         Self {
             seq: a.seq,
             target_id: a.target_id,
-            destination: a.destination,
+            destination: a.destination.to_string(),
             outcome: a.outcome.map(|o| o.as_str().into()),
             sip_status: a.sip_status,
             started_at: timestamp(a.started_at),
@@ -159,10 +159,10 @@ impl From<CallRecord> for CallDto {
             id: c.id,
             campaign_id: c.campaign_id,
             routing_plan_id: c.routing_plan_id,
-            tracking_number: c.tracking_number,
-            caller: c.caller,
-            channel: c.channel,
-            external_id: c.external_id,
+            tracking_number: c.tracking_number.to_string(),
+            caller: c.caller.to_string(),
+            channel: c.channel.to_string(),
+            external_id: c.external_id.to_string(),
             outcome: c.outcome.as_str().into(),
             reason: c.reason,
             hung_up_by: c.hung_up_by.map(|h| h.as_str().into()),
@@ -176,7 +176,7 @@ impl From<CallRecord> for CallDto {
                 .answered_at
                 .zip(c.ended_at)
                 .map(|(from, to)| secs(to - from)),
-            session_id: c.session_id,
+            session_id: c.session_id.as_deref().map(str::to_string),
             attempts: c.attempts.into_iter().map(AttemptDto::from).collect(),
             conversion: None,
         }
@@ -404,7 +404,10 @@ async fn export_rows(
     header: bool,
 ) -> Result<Vec<u8>, ApiError> {
     let ids: Vec<i64> = calls.iter().map(|c| c.id).collect();
-    let sessions: Vec<String> = calls.iter().filter_map(|c| c.session_id.clone()).collect();
+    let sessions: Vec<String> = calls
+        .iter()
+        .filter_map(|c| c.session_id.as_deref().map(str::to_string))
+        .collect();
     let sessions: std::collections::HashMap<String, SessionRecord> = state
         .store
         .sessions(account, &sessions)
@@ -438,7 +441,7 @@ async fn export_rows(
             .or(c.attempts.last())
             .and_then(|a| a.target_id);
         let attempts = c.attempts.len().to_string();
-        let session = c.session_id.as_ref().and_then(|s| sessions.get(s));
+        let session = c.session_id.as_deref().and_then(|s| sessions.get(s));
         let a = session.map(|s| s.attribution.clone()).unwrap_or_default();
         let conversion = conversions.get(&c.id);
         let call = CallDto::from(c);

@@ -525,11 +525,11 @@ pub(super) async fn write_calls(
                 .push_bind(c.account.0)
                 .push_bind(c.campaign_id)
                 .push_bind(c.routing_plan_id)
-                .push_bind(&c.tracking_number)
-                .push_bind(&c.caller)
-                .push_bind(&c.session_id)
-                .push_bind(&c.channel)
-                .push_bind(&c.external_id)
+                .push_bind(&*c.tracking_number)
+                .push_bind(&*c.caller)
+                .push_bind(c.session_id.as_deref())
+                .push_bind(&*c.channel)
+                .push_bind(&*c.external_id)
                 .push_bind(c.outcome.as_str())
                 .push_bind(&c.reason)
                 .push_bind(c.hung_up_by.map(HungUpBy::as_str))
@@ -551,7 +551,7 @@ pub(super) async fn write_calls(
             b.push_bind(*call)
                 .push_bind(i64::from(a.seq))
                 .push_bind(a.target_id)
-                .push_bind(&a.destination)
+                .push_bind(&*a.destination)
                 .push_bind(a.outcome.map(AttemptOutcome::as_str))
                 .push_bind(a.sip_status.map(i64::from))
                 .push_bind(a.started_at)
@@ -659,11 +659,11 @@ fn call_row(r: &DbRow) -> Result<CallRecord> {
         account: AccountId(r.get("account_id")),
         campaign_id: r.get("campaign_id"),
         routing_plan_id: r.get("routing_plan_id"),
-        tracking_number: r.get("tracking_number"),
-        caller: r.get("caller"),
-        session_id: r.get("session_id"),
-        channel: r.get("channel"),
-        external_id: r.get("external_id"),
+        tracking_number: r.get::<&str, _>("tracking_number").into(),
+        caller: r.get::<&str, _>("caller").into(),
+        session_id: r.get::<Option<&str>, _>("session_id").map(Into::into),
+        channel: r.get::<&str, _>("channel").into(),
+        external_id: r.get::<&str, _>("external_id").into(),
         outcome: CallOutcome::parse("outcome", r.get("outcome")).map_err(|_| corrupt("outcome"))?,
         reason: r.get("reason"),
         hung_up_by: r
@@ -683,7 +683,7 @@ fn attempt_row(r: &DbRow) -> Result<(i64, AttemptRecord)> {
         AttemptRecord {
             seq: r.get::<i64, _>("seq") as u32,
             target_id: r.get("target_id"),
-            destination: r.get("destination"),
+            destination: r.get::<&str, _>("destination").into(),
             outcome: r
                 .get::<Option<&str>, _>("outcome")
                 .map(|o| AttemptOutcome::parse("outcome", o).map_err(|_| corrupt("attempt")))
