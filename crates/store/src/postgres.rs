@@ -133,7 +133,7 @@ pub(crate) mod db {
 
     /// The PostgreSQL migrations, in order. Version 1 is the schema SQLite reaches through
     /// its migrations 1 to 13; from then on each change is a migration in both lists (here 2 is
-    /// SQLite's 14, 3 its 15, 4 its 16, 5 its 17).
+    /// SQLite's 14, 3 its 15, 4 its 16, 5 its 17, 6 its 18).
     pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         (
             1,
@@ -159,6 +159,11 @@ pub(crate) mod db {
             5,
             "call events written",
             include_str!("../migrations/postgres/0005_call_events_written.sql"),
+        ),
+        (
+            6,
+            "unused open call index",
+            include_str!("../migrations/postgres/0006_unused_open_call_index.sql"),
         ),
     ];
 }

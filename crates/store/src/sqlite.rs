@@ -198,5 +198,10 @@ pub(crate) mod db {
             "call events written",
             include_str!("../migrations/sqlite/0017_call_events_written.sql"),
         ),
+        (
+            18,
+            "unused open call index",
+            include_str!("../migrations/sqlite/0018_unused_open_call_index.sql"),
+        ),
     ];
 }
