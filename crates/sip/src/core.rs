@@ -221,21 +221,43 @@ struct Dialog {
     caller_tag: String,
     /// To tag of the 2xx: requests with this From tag come from the target.
     target_tag: String,
-    /// The caller's side, to send it a BYE; `None` when its INVITE was too large or odd to
-    /// keep (then the proxy sends no BYE at the limit).
-    caller: Option<Party>,
-    /// The target's side, likewise from the 2xx and the INVITE as sent to it.
-    target: Option<Party>,
+    /// What the proxy needs to write each side a request of its own.
+    sides: Sides,
+    /// The highest CSeq of each side's requests seen through the proxy, the caller's first (its
+    /// INVITE's, and 0 for a target that has sent none): a request the proxy sends in a side's
+    /// name goes above it.
+    cseq: [u32; 2],
+    /// Each side's remote target since its last target refresh (re-INVITE, UPDATE), the
+    /// caller's first; `None` while it is the one the dialog began with.
+    refreshed: [Option<String>; 2],
     /// A BYE was seen.
     ended: bool,
     /// When it reaches `max_dialog`: with `id`, its key in `Core::dialog_limits`.
     limit_at: Instant,
 }
 
+/// Where a dialog's sides come from. Most dialogs end with a BYE that passes through and never
+/// need them, so the messages are kept as they came and read only at the limit; a message
+/// larger than [`MAX_KEPT_MESSAGE`] is read at once and only the few values it yields are kept,
+/// so that a dialog held for hours costs a bounded amount of memory.
+enum Sides {
+    /// The caller's INVITE as received, with its source, and the target's 2xx, with where the
+    /// INVITE went and that INVITE's Request-URI when the 2xx has no usable Contact.
+    Kept {
+        invite: Message,
+        upstream: Peer,
+        answer: Message,
+        target_peer: Peer,
+        sent_uri: Option<String>,
+    },
+    /// The sides themselves; `None` for one too large or odd to keep (then the proxy sends no
+    /// BYE at the limit).
+    Read(Option<Party>, Option<Party>),
+}
+
 /// One side of a confirmed dialog, as the proxy needs it to write that side a request of its
 /// own and to speak for it to the other side (RFC 3261 §12.1). A few short strings: a value
-/// longer than [`MAX_KEPT`] or more than [`MAX_ROUTES`] routes and the side is not kept, so a
-/// dialog held for hours costs a bounded amount of memory whatever its messages carried.
+/// longer than [`MAX_KEPT`] or more than [`MAX_ROUTES`] routes and the side is not kept.
 struct Party {
     /// Its address with its tag: the From of its requests (the caller's From, the target's To).
     addr: String,
@@ -244,9 +266,6 @@ struct Party {
     /// Where to send when neither its Contact nor its first route names an IP address: the
     /// caller's source address, or where the INVITE went.
     peer: Peer,
-    /// The highest CSeq of its requests seen through the proxy (the INVITE's for the caller, 0
-    /// for a target that has sent none): a request the proxy sends in its name goes above it.
-    cseq: u32,
 }
 
 /// An OPTIONS probe in flight.
@@ -335,6 +354,8 @@ const MAX_HOPS: u32 = 32;
 const MAX_KEPT: usize = 1024;
 /// The most routes a dialog keeps towards one side.
 const MAX_ROUTES: usize = 8;
+/// The largest message (the caller's INVITE, the target's 2xx) a dialog keeps whole.
+const MAX_KEPT_MESSAGE: usize = 4096;
 const ALLOW: &str = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
 const KNOWN_METHODS: [&str; 10] = [
     "REGISTER",
@@ -1323,10 +1344,9 @@ impl Core {
                         b.accepted = Some(std::mem::take(&mut call.server_branch));
                     }
                 }
-                if msg.call_id().is_some() {
-                    self.open_dialog(&call, &msg, sent, target_peer, now);
-                }
-                if let Some(key) = call.key {
+                let key = call.key;
+                self.open_dialog(*call, msg, sent, target_peer, now);
+                if let Some(key) = key {
                     self.control.call_answered(key, target, status);
                 }
             }
@@ -1399,7 +1419,7 @@ impl Core {
         let Ok(invite) = Message::parse(sent, Framing::Datagram) else {
             return;
         };
-        let (target, to) = self.dialog_target(msg, &invite, fallback);
+        let (target, to) = self.dialog_target(msg, invite.uri(), fallback);
         let cseq = invite.cseq().map_or(1, |(n, _)| n);
         let ack_id = self.id();
         let via = self.via(to.transport, 'a', ack_id);
@@ -1423,34 +1443,63 @@ impl Core {
     }
 
     /// Keeps a confirmed dialog, bounded by `max_dialog`: its tags, and what the proxy needs
-    /// to hang up each side itself (from the caller's INVITE, the INVITE as sent to the target
-    /// and the target's 2xx).
+    /// to hang up each side itself (the caller's INVITE, the target's 2xx and the Request-URI of
+    /// the INVITE as sent to the target).
     fn open_dialog(
         &mut self,
-        call: &Call,
-        answer: &Message,
+        call: Call,
+        answer: Message,
         sent: Bytes,
         target_peer: Peer,
         now: Instant,
     ) {
-        let Some(call_id) = answer.call_id() else {
+        let Some(call_id) = answer.call_id().map(str::to_string) else {
             return;
         };
-        let caller = self.caller_party(&call.invite, call.upstream);
-        let target = Message::parse(sent, Framing::Datagram)
-            .ok()
-            .and_then(|invite| self.target_party(answer, &invite, target_peer));
+        let caller_tag = call.invite.from_tag().unwrap_or_default().to_string();
+        let target_tag = answer.to_tag().unwrap_or_default().to_string();
+        let cseq = [call.invite.cseq().map_or(0, |(n, _)| n), 0];
+        // The INVITE's Request-URI stands for the target's remote target only when the 2xx
+        // has no usable Contact, which a 2xx must carry (RFC 3261 §12.1.1): read it then.
+        let contact_usable = answer
+            .value(HeaderName::Contact)
+            .is_some_and(|c| request_uri(parse::addr_uri(c)));
+        let sent_uri = if contact_usable {
+            None
+        } else {
+            Message::parse(sent, Framing::Datagram)
+                .ok()
+                .and_then(|m| m.uri().map(str::to_string))
+        };
+        let small = call.invite.bytes().len() <= MAX_KEPT_MESSAGE
+            && answer.bytes().len() <= MAX_KEPT_MESSAGE;
+        let sides = if small {
+            Sides::Kept {
+                invite: call.invite,
+                upstream: call.upstream,
+                answer,
+                target_peer,
+                sent_uri,
+            }
+        } else {
+            Sides::Read(
+                self.caller_party(&call.invite, call.upstream),
+                self.target_party(&answer, sent_uri.as_deref(), target_peer),
+            )
+        };
         let id = self.id();
         let limit_at = now + self.config.max_dialog;
+        self.dialog_limits.insert((limit_at, id), call_id.clone());
         let old = self.dialogs.insert(
-            call_id.to_string(),
+            call_id,
             Dialog {
                 id,
                 key: call.key,
-                caller_tag: call.invite.from_tag().unwrap_or_default().to_string(),
-                target_tag: answer.to_tag().unwrap_or_default().to_string(),
-                caller,
-                target,
+                caller_tag,
+                target_tag,
+                sides,
+                cseq,
+                refreshed: [None, None],
                 ended: false,
                 limit_at,
             }
@@ -1459,8 +1508,6 @@ impl Core {
         if let Some(old) = old {
             self.dialog_limits.remove(&(old.limit_at, old.id));
         }
-        self.dialog_limits
-            .insert((limit_at, id), call_id.to_string());
     }
 
     /// The caller's side of a dialog, seen from the proxy as the target sees it (RFC 3261
@@ -1483,14 +1530,18 @@ impl Core {
             addr: kept(invite.value(HeaderName::From)?)?.to_string(),
             reach: edit::DialogTarget { uri, routes },
             peer: upstream,
-            cseq: invite.cseq().map_or(0, |(n, _)| n),
         })
     }
 
     /// The target's side of a dialog, seen from the proxy as the caller sees it: the 2xx's To
     /// (with the target's tag), its Contact and the route set above ours ([`Self::dialog_target`]).
-    fn target_party(&self, answer: &Message, invite: &Message, fallback: Peer) -> Option<Party> {
-        let (reach, _) = self.dialog_target(answer, invite, fallback);
+    fn target_party(
+        &self,
+        answer: &Message,
+        sent_uri: Option<&str>,
+        fallback: Peer,
+    ) -> Option<Party> {
+        let (reach, _) = self.dialog_target(answer, sent_uri, fallback);
         let fits = reach.routes.len() <= MAX_ROUTES
             && uri_kept(&reach.uri).is_some()
             && reach.routes.iter().all(|r| kept(r).is_some());
@@ -1501,7 +1552,6 @@ impl Core {
             addr: kept(answer.value(HeaderName::To)?)?.to_string(),
             reach,
             peer: fallback,
-            cseq: 0,
         })
     }
 
@@ -1527,7 +1577,31 @@ impl Core {
         if let Some(key) = d.key {
             self.control.call_ended(key, HungUpBy::System, true);
         }
-        let (Some(caller), Some(target)) = (d.caller, d.target) else {
+        let [caller_cseq, target_cseq] = d.cseq;
+        let (caller, target) = match d.sides {
+            Sides::Kept {
+                invite,
+                upstream,
+                answer,
+                target_peer,
+                sent_uri,
+            } => (
+                self.caller_party(&invite, upstream),
+                self.target_party(&answer, sent_uri.as_deref(), target_peer),
+            ),
+            Sides::Read(caller, target) => (caller, target),
+        };
+        let refreshed = |mut party: Party, uri: Option<String>| {
+            if let Some(uri) = uri {
+                party.reach.uri = uri;
+            }
+            party
+        };
+        let [caller_uri, target_uri] = d.refreshed;
+        let (Some(caller), Some(target)) = (
+            caller.map(|p| refreshed(p, caller_uri)),
+            target.map(|p| refreshed(p, target_uri)),
+        ) else {
             tracing::info!(
                 call_id,
                 "dialog outlived its limit without a BYE: forgotten (too large to hang up)"
@@ -1538,15 +1612,16 @@ impl Core {
             call_id,
             "dialog outlived its limit without a BYE: hanging up both sides"
         );
-        self.send_dialog_bye(&call_id, &caller, &target, now, out);
-        self.send_dialog_bye(&call_id, &target, &caller, now, out);
+        self.send_dialog_bye(&call_id, (&caller, caller_cseq), &target, now, out);
+        self.send_dialog_bye(&call_id, (&target, target_cseq), &caller, now, out);
     }
 
-    /// Sends `to` a BYE in the name of `from`, from the proxy's place on the dialog's path.
+    /// Sends `to` a BYE in the name of `from`, above the highest CSeq seen from it, from the
+    /// proxy's place on the dialog's path.
     fn send_dialog_bye(
         &mut self,
         call_id: &str,
-        from: &Party,
+        (from, cseq): (&Party, u32),
         to: &Party,
         now: Instant,
         out: &mut Vec<Output>,
@@ -1561,7 +1636,7 @@ impl Core {
             from: &from.addr,
             to: &to.addr,
             call_id,
-            cseq: from.cseq.saturating_add(1),
+            cseq: cseq.saturating_add(1),
         });
         self.send_own(id, peer, bye, call_id.to_string(), now, out);
     }
@@ -1572,7 +1647,7 @@ impl Core {
     fn dialog_target(
         &self,
         answer: &Message,
-        invite: &Message,
+        sent_uri: Option<&str>,
         fallback: Peer,
     ) -> (edit::DialogTarget, Peer) {
         let values: Vec<&str> = answer
@@ -1595,7 +1670,7 @@ impl Core {
             .value(HeaderName::Contact)
             .map(parse::addr_uri)
             .filter(|u| request_uri(u))
-            .or_else(|| invite.uri())
+            .or(sent_uri)
             .unwrap_or("sip:invalid")
             .to_string();
         let target = edit::DialogTarget {
@@ -2276,22 +2351,26 @@ fn head_behind_bad_request_line(data: &Bytes) -> Option<Message> {
 }
 
 impl Dialog {
+    /// Which side a tag names: 0 for the caller, 1 for the target.
+    fn side(&self, tag: Option<&str>) -> Option<usize> {
+        match tag {
+            Some(t) if t == self.caller_tag => Some(0),
+            Some(t) if t == self.target_tag => Some(1),
+            _ => None,
+        }
+    }
+
     /// Notes an in-dialog request passing through: the highest CSeq of its sender, and the
     /// sender's new Contact when it is a target refresh (re-INVITE, UPDATE).
     fn saw_request(&mut self, msg: &Message, method: &str) {
-        let party = match msg.from_tag() {
-            Some(t) if t == self.caller_tag => self.caller.as_mut(),
-            Some(t) if t == self.target_tag => self.target.as_mut(),
-            _ => None,
-        };
-        let Some(party) = party else {
+        let Some(side) = self.side(msg.from_tag()) else {
             return;
         };
         if let Some((n, _)) = msg.cseq() {
-            party.cseq = party.cseq.max(n);
+            self.cseq[side] = self.cseq[side].max(n);
         }
         if matches!(method, "INVITE" | "UPDATE") {
-            refresh_target(party, msg);
+            self.refresh_target(side, msg);
         }
     }
 
@@ -2305,22 +2384,17 @@ impl Dialog {
         {
             return;
         }
-        let party = match msg.to_tag() {
-            Some(t) if t == self.caller_tag => self.caller.as_mut(),
-            Some(t) if t == self.target_tag => self.target.as_mut(),
-            _ => None,
-        };
-        if let Some(party) = party {
-            refresh_target(party, msg);
+        if let Some(side) = self.side(msg.to_tag()) {
+            self.refresh_target(side, msg);
         }
     }
-}
 
-/// A party's remote target becomes the message's Contact, when a dialog may keep it.
-fn refresh_target(party: &mut Party, msg: &Message) {
-    let contact = msg.value(HeaderName::Contact).map(parse::addr_uri);
-    if let Some(uri) = contact.and_then(uri_kept) {
-        party.reach.uri = uri.to_string();
+    /// A side's remote target becomes the message's Contact, when a dialog may keep it.
+    fn refresh_target(&mut self, side: usize, msg: &Message) {
+        let contact = msg.value(HeaderName::Contact).map(parse::addr_uri);
+        if let Some(uri) = contact.and_then(uri_kept) {
+            self.refreshed[side] = Some(uri.to_string());
+        }
     }
 }
 

@@ -1063,21 +1063,42 @@ fn assert_our_bye(rig: &Rig, bye: &Message) {
 
 #[test]
 fn dialog_at_its_limit_is_hung_up_on_both_sides() {
+    hang_up_both_sides_at_the_limit("");
+}
+
+#[test]
+fn dialog_whose_messages_are_too_large_to_keep_whole_is_hung_up_alike() {
+    // Session descriptions too large for the dialog to keep its messages whole: it keeps the
+    // values it needs from them instead.
+    let body = "a=rtpmap:0 PCMU/8000\r\n".repeat(MAX_KEPT_MESSAGE / 20);
+    assert!(body.len() > MAX_KEPT_MESSAGE);
+    hang_up_both_sides_at_the_limit(&body);
+}
+
+/// A dialog through an edge proxy and a far proxy, with an in-dialog request from each side
+/// (one a target refresh), reaches its limit; the INVITE and its 2xx carry `body`.
+fn hang_up_both_sides_at_the_limit(body: &str) {
+    let with_body = |msg: String| {
+        msg.replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!("Content-Length: {}\r\n\r\n{body}", body.len()),
+        )
+    };
     let hour = Duration::from_secs(3600);
     let mut rig = Rig::config(&[T1], |c| c.max_dialog = 2 * hour);
     // The caller's INVITE comes through the edge proxy, which record-routed it.
-    let inv = invite("z9hG4bKlim").replace(
+    let inv = with_body(invite("z9hG4bKlim").replace(
         "Max-Forwards: 70\r\n",
         &format!("Record-Route: <sip:{EDGE};lr>\r\nMax-Forwards: 70\r\n"),
-    );
+    ));
     let sent = rig.feed(EDGE, &inv);
     let inv1 = only(&sent, T1, "INVITE").clone();
     // The target answers through the far proxy, which record-routed above us.
-    let ok = answer_at(&inv1, 200, "t1", T1).replacen(
+    let ok = with_body(answer_at(&inv1, 200, "t1", T1).replacen(
         "Record-Route:",
         &format!("Record-Route: <sip:{FAR};lr>\r\nRecord-Route:"),
         1,
-    );
+    ));
     let sent = rig.feed(FAR, &ok);
     only(&sent, EDGE, "200");
 
