@@ -240,6 +240,7 @@ struct Dialog {
 /// need them, so the messages are kept as they came and read only at the limit; a message
 /// larger than [`MAX_KEPT_MESSAGE`] is read at once and only the few values it yields are kept,
 /// so that a dialog held for hours costs a bounded amount of memory.
+#[allow(clippy::large_enum_variant)] // in a boxed `Dialog`; the small variant is the rare one
 enum Sides {
     /// The caller's INVITE as received, with its source, and the target's 2xx, with where the
     /// INVITE went and that INVITE's Request-URI when the 2xx has no usable Contact.
@@ -2247,9 +2248,15 @@ impl Core {
 /// Every Via value reads as `SIP/2.0/transport sent-by`, with no empty value or parameter
 /// (RFC 4475's badinv01 has `;;,;,,`): responses travel back along them.
 fn vias_well_formed(msg: &Message) -> bool {
-    msg.values(HeaderName::Via).all(|r| {
+    msg.values(HeaderName::Via).enumerate().all(|(i, r)| {
         let v = msg.text(r);
-        parse::Via::parse(v).is_some() && v.split(';').skip(1).all(|p| !p.trim().is_empty())
+        // The first is the top Via, which the message has read already.
+        let parses = if i == 0 {
+            msg.top_via().is_some()
+        } else {
+            parse::Via::parse(v).is_some()
+        };
+        parses && v.split(';').skip(1).all(|p| !p.trim().is_empty())
     })
 }
 

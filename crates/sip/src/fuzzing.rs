@@ -25,12 +25,13 @@ pub fn parse_message(data: &[u8]) {
             msg.call_id(),
             msg.cseq(),
         );
-        let _ = (
-            msg.from_tag(),
-            msg.to_tag(),
-            msg.top_via(),
-            msg.max_forwards(),
-        );
+        let _ = (msg.from_tag(), msg.to_tag(), msg.max_forwards());
+        // The top Via is read once and kept: what is kept is what parsing it again gives.
+        let again = msg
+            .first_value(parse::HeaderName::Via)
+            .and_then(|r| parse::Via::parse(msg.text(r)));
+        assert_eq!(msg.top_via(), again);
+        assert_eq!(msg.top_via(), again);
         for name in [parse::HeaderName::Via, parse::HeaderName::Route] {
             for r in msg.values(name) {
                 let _ = parse::Via::parse(msg.text(r.clone()));

@@ -151,6 +151,21 @@ pub struct Message {
     /// The same, kept where nothing outside can change it: the bytes before it were checked to
     /// be UTF-8, so that [`Message::text`] need not check them again on every look-up.
     head_end: usize,
+    /// The top Via's parts, read at the first look: the router reads them several times for
+    /// each message (whether it can be answered, its transaction, where a response goes).
+    top_via: std::cell::OnceCell<Option<ViaSpans>>,
+}
+
+/// A [`Via`] as spans of its message, each a start and an end: a message is at most
+/// [`MAX_MESSAGE`] bytes, so they fit in 16 bits and the message stays small to move.
+#[derive(Debug, Clone)]
+struct ViaSpans {
+    transport: [u16; 2],
+    host: [u16; 2],
+    port: Option<u16>,
+    branch: Option<[u16; 2]>,
+    received: Option<[u16; 2]>,
+    rport: Option<u16>,
 }
 
 /// How a message is delimited.
@@ -351,6 +366,7 @@ impl Message {
                     headers: l.headers,
                     body_start: l.body_start,
                     head_end: l.body_start,
+                    top_via: std::cell::OnceCell::new(),
                 })
             }
             Err(e) => Err((e, buf)),
@@ -461,8 +477,45 @@ impl Message {
 
     /// The top Via, parsed.
     pub fn top_via(&self) -> Option<Via<'_>> {
-        let r = self.first_value(HeaderName::Via)?;
-        Via::parse(self.text(r))
+        let spans = self.top_via.get_or_init(|| {
+            let via = Via::parse(self.text(self.first_value(HeaderName::Via)?))?;
+            let spans = |s: Option<&str>| s.map_or(Some(None), |s| self.span(s).map(Some));
+            Some(ViaSpans {
+                transport: self.span(via.transport)?,
+                host: self.span(via.host)?,
+                port: via.port,
+                branch: spans(via.branch)?,
+                received: spans(via.received)?,
+                rport: via.rport,
+            })
+        });
+        let Some(spans) = spans else {
+            return None;
+        };
+        let text = |[start, end]: [u16; 2]| self.text(usize::from(start)..usize::from(end));
+        Some(Via {
+            transport: text(spans.transport),
+            host: text(spans.host),
+            port: spans.port,
+            branch: spans.branch.map(text),
+            received: spans.received.map(text),
+            rport: spans.rport,
+        })
+    }
+
+    /// Where a slice of this message's header section lies in it; `None` for another string.
+    /// An empty string is an empty span wherever it came from (a parameter without a value is
+    /// written as one).
+    fn span(&self, s: &str) -> Option<[u16; 2]> {
+        if s.is_empty() {
+            return Some([0, 0]);
+        }
+        let start = (s.as_ptr() as usize).checked_sub(self.buf.as_ptr() as usize)?;
+        let end = start + s.len();
+        if end > self.head_end {
+            return None;
+        }
+        Some([u16::try_from(start).ok()?, u16::try_from(end).ok()?])
     }
 
     /// The Max-Forwards value: `None` when absent, `Some(Err(()))` when not a number.
@@ -787,6 +840,37 @@ v=0\n";
             .unwrap();
         assert_eq!(e, ParseError::ContentLength);
         assert_eq!(&back[..], bad.as_bytes());
+    }
+
+    #[test]
+    fn the_top_via_read_once_is_the_top_via_parsed_each_time() {
+        let vias = [
+            "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport\r\n",
+            "v: SIP / 2.0 / TCP [::1]:5070 ;received=10.0.0.9;rport=4321;branch=z9hG4bKb\r\n",
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKc, SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKd\r\n",
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=;received\r\n",
+            "Via: SIP/3.0/UDP 10.0.0.1;branch=z9hG4bKe\r\n",
+        ];
+        for via in vias {
+            // After keep-alives, which the message drops in place.
+            let text = format!(
+                "\r\n\r\n{}",
+                INVITE.replacen(
+                    "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n",
+                    via,
+                    1,
+                )
+            );
+            let m = parse(&text).unwrap();
+            let each_time = Via::parse(m.text(m.first_value(HeaderName::Via).unwrap()));
+            assert_eq!(m.top_via(), each_time, "{via}");
+            assert_eq!(m.top_via(), each_time, "read again: {via}");
+            assert_eq!(m.clone().top_via(), each_time, "a copy: {via}");
+        }
+        assert_eq!(
+            parse(&INVITE.replace("Via:", "X-Via:")).unwrap().top_via(),
+            None
+        );
     }
 
     #[test]
