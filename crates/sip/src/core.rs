@@ -177,8 +177,8 @@ struct Relay {
     upstream: Peer,
     /// The request as received, to write a 408 from; dropped once complete.
     request: Option<Message>,
-    /// Its key in `relay_keys`.
-    server_key: (String, String),
+    /// Its key in `relay_keys` ([`relay_key`]).
+    server_key: String,
     /// Where the request went.
     to: Peer,
     /// The request as sent; dropped once complete.
@@ -398,7 +398,10 @@ pub struct Core {
     /// Relays by id.
     relays: HashMap<u64, Box<Relay>>,
     /// Relays by (caller's branch, method).
-    relay_keys: HashMap<(String, String), u64>,
+    relay_keys: HashMap<String, u64>,
+    /// Where a key of `relay_keys` is written to look it up, so that a look-up allocates
+    /// nothing (the caller's ACK for every answered call is one).
+    key_scratch: String,
     /// Calls waiting for a [`Hop::Pending`] decision: call id by the control's key.
     pending: HashMap<u64, u64>,
     /// Dialogs by Call-ID.
@@ -448,6 +451,7 @@ impl Core {
             branches: HashMap::new(),
             relays: HashMap::new(),
             relay_keys: HashMap::new(),
+            key_scratch: String::new(),
             pending: HashMap::new(),
             dialogs: HashMap::new(),
             dialog_limits: BTreeMap::new(),
@@ -993,8 +997,8 @@ impl Core {
             }
             return;
         }
-        let key = (branch.to_string(), "INVITE".to_string());
-        if let Some(r) = self.relay_keys.get(&key).and_then(|id| self.relays.get(id)) {
+        let relay = self.relay_id("INVITE", branch);
+        if let Some(r) = relay.and_then(|id| self.relays.get(&id)) {
             if r.ack.is_some() {
                 // The caller's ACK for a non-2xx final to its re-INVITE: hop by hop, and we
                 // ACKed the target ourselves.
@@ -1068,8 +1072,7 @@ impl Core {
     /// (487, or a 2xx that won the race) is relayed as any other.
     fn cancel_relay(&mut self, msg: Message, from: Peer, now: Instant, out: &mut Vec<Output>) {
         let branch = &*server_key(&msg);
-        let key = (branch.to_string(), "INVITE".to_string());
-        let Some(&id) = self.relay_keys.get(&key) else {
+        let Some(id) = self.relay_id("INVITE", branch) else {
             return self.respond(from, &msg, 481, "Call/Transaction Does Not Exist", out);
         };
         self.respond(from, &msg, 200, "OK", out);
@@ -1149,9 +1152,8 @@ impl Core {
         out: &mut Vec<Output>,
     ) {
         let branch = &*server_key(&msg);
-        let server_key = (branch.to_string(), method.to_string());
-        if let Some(id) = self.relay_keys.get(&server_key) {
-            if let Some(relay) = self.relays.get(id) {
+        if let Some(id) = self.relay_id(method, branch) {
+            if let Some(relay) = self.relays.get(&id) {
                 if let Some(last) = &relay.last {
                     out.push(Output {
                         to: relay.upstream,
@@ -1200,6 +1202,7 @@ impl Core {
             data: forwarded.clone(),
         });
         let t1 = self.config.timers.t1;
+        let server_key = relay_key(method, branch);
         self.relay_keys.insert(server_key.clone(), id);
         self.relays.insert(
             id,
@@ -2159,6 +2162,13 @@ impl Core {
         }
     }
 
+    /// The relay of a request by its method and its server transaction's key.
+    fn relay_id(&mut self, method: &str, branch: &str) -> Option<u64> {
+        self.key_scratch.clear();
+        write_relay_key(&mut self.key_scratch, method, branch);
+        self.relay_keys.get(self.key_scratch.as_str()).copied()
+    }
+
     fn forget_relay(&mut self, id: u64) {
         if let Some(r) = self.relays.remove(&id) {
             self.relay_keys.remove(&r.server_key);
@@ -2282,6 +2292,21 @@ fn server_key(msg: &Message) -> Cow<'_, str> {
             ))
         }
     }
+}
+
+/// A relay's key in `Core::relay_keys`: its method and its server transaction's key
+/// ([`server_key`]), which a request shares with the CANCEL and the ACK that go with it. The
+/// method is a token, so the first space ends it.
+fn relay_key(method: &str, branch: &str) -> String {
+    let mut key = String::with_capacity(method.len() + 1 + branch.len());
+    write_relay_key(&mut key, method, branch);
+    key
+}
+
+fn write_relay_key(key: &mut String, method: &str, branch: &str) {
+    key.push_str(method);
+    key.push(' ');
+    key.push_str(branch);
 }
 
 /// RFC 3261 §16.3's request validation steps the proxy makes before anything else: repeated
