@@ -1486,10 +1486,14 @@ impl Core {
                 sent_uri,
             }
         } else {
-            Sides::Read(
-                self.caller_party(&call.invite, call.upstream),
-                self.target_party(&answer, sent_uri.as_deref(), target_peer),
-            )
+            let (caller, target) = self.read_sides(
+                &call.invite,
+                call.upstream,
+                &answer,
+                sent_uri.as_deref(),
+                target_peer,
+            );
+            Sides::Read(caller, target)
         };
         let id = self.id();
         let limit_at = now + self.config.max_dialog;
@@ -1512,6 +1516,22 @@ impl Core {
         if let Some(old) = old {
             self.dialog_limits.remove(&(old.limit_at, old.id));
         }
+    }
+
+    /// Both sides of a dialog, read out of the caller's INVITE (from `upstream`) and the
+    /// target's 2xx (from `target_peer`, `sent_uri` being the Request-URI the INVITE went to).
+    fn read_sides(
+        &self,
+        invite: &Message,
+        upstream: Peer,
+        answer: &Message,
+        sent_uri: Option<&str>,
+        target_peer: Peer,
+    ) -> (Option<Party>, Option<Party>) {
+        (
+            self.caller_party(invite, upstream),
+            self.target_party(answer, sent_uri, target_peer),
+        )
     }
 
     /// The caller's side of a dialog, seen from the proxy as the target sees it (RFC 3261
@@ -1589,10 +1609,7 @@ impl Core {
                 answer,
                 target_peer,
                 sent_uri,
-            } => (
-                self.caller_party(&invite, upstream),
-                self.target_party(&answer, sent_uri.as_deref(), target_peer),
-            ),
+            } => self.read_sides(&invite, upstream, &answer, sent_uri.as_deref(), target_peer),
             Sides::Read(caller, target) => (caller, target),
         };
         let refreshed = |mut party: Party, uri: Option<String>| {

@@ -489,9 +489,7 @@ impl Message {
                 rport: via.rport,
             })
         });
-        let Some(spans) = spans else {
-            return None;
-        };
+        let spans = spans.as_ref()?;
         let text = |[start, end]: [u16; 2]| self.text(usize::from(start)..usize::from(end));
         Some(Via {
             transport: text(spans.transport),
