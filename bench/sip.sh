@@ -448,7 +448,10 @@ run_step() {
 call_log_backlog() {
     local url s=0 v
     for url in $CALLOPT ${CALLOPT_B:-}; do
-        v=$(curl -sf "$url/metrics" | awk '/^callopt_call_log_backlog[{ ]/ {s+=$NF} END {printf "%d", s}') || return 1
+        # A node that does not report it fails the check (unknown), rather than passing as 0.
+        v=$(curl -sf "$url/metrics" \
+            | awk '/^callopt_call_log_backlog[{ ]/ {s+=$NF; n++} END {if (!n) exit 1; printf "%d", s}') \
+            || return 1
         s=$((s + v))
     done
     echo "$s"

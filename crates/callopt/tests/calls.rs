@@ -448,6 +448,11 @@ fn readiness_names_the_node_its_store_and_its_sip_router() {
         .text()
         .unwrap();
     assert!(metrics.contains("node=\"node-7\""), "{metrics}");
+    // Taken when the service starts, before any call: on record from the first scrape.
+    assert!(
+        metrics.contains("callopt_call_log_backlog{node=\"node-7\"} 0"),
+        "{metrics}"
+    );
 }
 
 /// For tests of several nodes: a temp dir, a database in it with one account (its URL and the

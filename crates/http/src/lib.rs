@@ -156,6 +156,10 @@ impl AppState {
         let dni = Arc::new(dni::Dni::default());
         dni.load(&store, now_ms()).await?;
         let node = options.node.unwrap_or_else(ready::default_node_name);
+        // The recorder first: a metric's handle taken before it is installed records nothing,
+        // and the call writer takes its handles when the switchboard starts.
+        let _ = NODE.set(node.clone());
+        metrics_handle();
         let settings = callopt_calls::NodeSettings {
             name: node.clone(),
             timeout: options.node_timeout,
@@ -167,7 +171,6 @@ impl AppState {
         let carriers = Arc::new(carrier::Webhooks::load(&store, options.public_url).await?);
         sample_pools(Arc::downgrade(&dni), store.clone(), options.pool_sample);
         roll_reports(Arc::downgrade(&dni), store.clone(), options.max_call);
-        let _ = NODE.set(node.clone());
         let leases = options
             .shared
             .as_ref()
