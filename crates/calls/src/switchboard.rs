@@ -418,7 +418,13 @@ impl Switchboard {
                 "calls in progress at the last stop recorded as interrupted"
             );
         }
-        let (writer, _) = CallWriter::spawn(store.clone());
+        // With nodes sharing counters, the survivors learn of a dead node's calls from the
+        // store, and let go of the slots they held: each record is written at once.
+        let hold = match node.shared {
+            Some(_) => Duration::ZERO,
+            None => crate::writer::HOLD,
+        };
+        let (writer, _) = CallWriter::spawn(store.clone(), hold);
         let (routing, decisions) = match &node.shared {
             Some(_) => {
                 let (tx, rx) = tokio::sync::mpsc::channel(4096);
