@@ -204,6 +204,27 @@ fn a_busy_target_fails_over_and_the_call_is_recorded_with_both_attempts() {
         .api
         .call("GET", &format!("/v1/calls/{}", call["id"]), None);
     assert_eq!(one["attempts"], call["attempts"]);
+    // Counted once, under its outcome; the other outcomes are on record at 0 from the start.
+    let metrics = f
+        .api
+        .http
+        .get(format!("{}/metrics", f.service.http))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let ended = |outcome: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("callopt_calls_total{")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(ended("answered").as_deref(), Some("1"), "{metrics}");
+    assert_eq!(ended("busy").as_deref(), Some("0"), "{metrics}");
 }
 
 #[test]
