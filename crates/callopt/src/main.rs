@@ -401,8 +401,30 @@ async fn create_account(name: &str, common: Common) -> anyhow::Result<()> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// mimalloc's `mi_option_purge_delay`: its place in `mi_option_t` of mimalloc 3, which the
+/// locked `libmimalloc-sys` builds (its bindings do not name it; a test checks its default).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the memory the allocator has freed instead of handing it back to the kernel a second
+/// later (mimalloc's purge). A router's heap is steady under load but churns: a transaction's
+/// buffers live for its linger, so whole pages empty out and fill again all the time, and each
+/// page given back was faulted in and cleared again on the router's one task. Held, a call
+/// cost 2-5% less CPU in interleaved `bench/sip.sh` runs at 4,000 and 5,000 calls/s; the
+/// process keeps its peak heap, as Kamailio keeps its shared memory pool.
+fn keep_freed_memory() {
+    // SAFETY: one plain option store, made before the runtime starts any other thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
+fn main() -> anyhow::Result<()> {
+    keep_freed_memory();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(common) => serve(common).await,
@@ -426,6 +448,18 @@ async fn main() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_purge_delay_option_is_mimallocs_and_is_set_to_never() {
+        use libmimalloc_sys::mi_option_get;
+        // SAFETY: reads and a store of one allocator option.
+        unsafe {
+            // mimalloc 3's default purge delay: the constant names that option.
+            assert_eq!(mi_option_get(super::MI_OPTION_PURGE_DELAY), 1000);
+            super::keep_freed_memory();
+            assert_eq!(mi_option_get(super::MI_OPTION_PURGE_DELAY), -1);
+        }
+    }
+
     #[test]
     fn database_passwords_are_redacted_even_in_urls_that_do_not_parse() {
         let url = "postgres://callopt:s3cret@db:5432/callopt";
