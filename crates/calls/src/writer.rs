@@ -56,6 +56,7 @@ pub struct CallWriter {
 impl CallWriter {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped,
     /// after writing what was queued. The returned handle resolves then.
+    ///
     /// Records of calls not yet ended wait up to `hold` for a later record ([`HOLD`]; zero
     /// writes each at once).
     pub fn spawn(store: Arc<dyn Store>, hold: Duration) -> (Self, tokio::task::JoinHandle<()>) {
